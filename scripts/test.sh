@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Fjord's single test command: installs what the tests need, builds, runs the
+# Rust tests, then the conformance suite with real Kafka clients.
+#
+#   ./scripts/test.sh                 everything
+#   ./scripts/test.sh -k kcat         extra arguments go to pytest
+#
+# Works on a fresh Debian machine (root, Python 3, Java 17, Rust with
+# cargo-nextest) and is quick when everything is already installed: each
+# install step is skipped when a stamp says its inputs have not changed.
+#
+# Environment:
+#   FJORD_SKIP_CARGO=1   skip the cargo build/nextest sections (iterate on the
+#                        Python suite against an already built binary)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+CACHE="$ROOT/.cache"
+VENV="$ROOT/.venv"
+JARS="$CACHE/jars"
+# Older kafka-python releases, each in its own venv, to cover the 1.4 to 3.x
+# range the broker has to serve. Kept under .cache/ (gitignored).
+OLD_KAFKA_PYTHON=("1.4.7" "2.3.3")
+# The Java client: the kafka-clients jar and its runtime dependencies ship
+# inside this PyPI wheel under pyflink/lib/ (DESIGN.md, Tests).
+JAVA_WHEEL="shigawire-apache-flink-libraries==2.0.0.post1"
+JAVA_JARS=(kafka-clients lz4-java snappy-java zstd-jni slf4j-api)
+KAFKA_CLIENTS_VERSION="3.9.1"
+
+START=$SECONDS
+FAILED=()
+
+section() {
+    printf '\n==== %s  [%ds]\n' "$*" "$((SECONDS - START))"
+}
+
+die() {
+    echo "test.sh: $*" >&2
+    exit 1
+}
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+APT_UPDATED=0
+apt_install() {
+    is_root || die "need root to apt-get install $*; install it by hand"
+    if [ "$APT_UPDATED" = 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -q
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+}
+
+sha() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+mkdir -p "$CACHE"
+
+# ---------------------------------------------------------------------------
+section "system packages"
+need_apt=()
+command -v kcat >/dev/null || need_apt+=(kcat)
+command -v javac >/dev/null || need_apt+=(openjdk-17-jdk-headless)
+# A Debian python3 without ensurepip cannot make venvs.
+if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    need_apt+=(python3-venv)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "installing: ${need_apt[*]}"
+    apt_install "${need_apt[@]}"
+else
+    echo "kcat, javac and python3 venv present"
+fi
+kcat -V 2>/dev/null | grep -m1 Version || true
+javac -version 2>&1
+python3 --version
+
+# ---------------------------------------------------------------------------
+section "python venv (.venv, tests/requirements.txt)"
+stamp="$VENV/.fjord-requirements.sha256"
+want="$(sha tests/requirements.txt)"
+if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    echo "up to date"
+else
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+    echo "$want" >"$stamp"
+fi
+"$VENV/bin/python" -c 'import kafka, confluent_kafka, pytest; print("kafka-python", kafka.__version__, "| confluent-kafka", confluent_kafka.version()[0], "| librdkafka", confluent_kafka.libversion()[0], "| pytest", pytest.__version__)'
+
+# ---------------------------------------------------------------------------
+section "old kafka-python venvs (${OLD_KAFKA_PYTHON[*]})"
+KP_VENVS=()
+for v in "${OLD_KAFKA_PYTHON[@]}"; do
+    dir="$CACHE/venv-kp$v"
+    if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.fjord-stamp" 2>/dev/null)" = "$v" ]; then
+        echo "kafka-python $v: up to date"
+    else
+        rm -rf "$dir"
+        python3 -m venv "$dir"
+        "$dir/bin/python" -m pip install -q --disable-pip-version-check "kafka-python==$v"
+        echo "$v" >"$dir/.fjord-stamp"
+        echo "kafka-python $v: installed"
+    fi
+    KP_VENVS+=("$dir/bin/python")
+done
+
+# ---------------------------------------------------------------------------
+section "java kafka-clients $KAFKA_CLIENTS_VERSION jars"
+have_jars=1
+for j in "${JAVA_JARS[@]}"; do [ -f "$JARS/$j.jar" ] || have_jars=0; done
+if [ "$have_jars" = 1 ] && [ "$(cat "$JARS/.fjord-stamp" 2>/dev/null)" = "$JAVA_WHEEL" ]; then
+    echo "up to date"
+else
+    mkdir -p "$CACHE/wheels" "$JARS"
+    "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps \
+        -d "$CACHE/wheels" "$JAVA_WHEEL"
+    # Extract only the jars we need (the wheel is ~90 MB of Flink).
+    "$VENV/bin/python" - "$CACHE/wheels" "$JARS" "${JAVA_JARS[@]}" <<'PY'
+import glob, os, sys, zipfile
+wheels, out, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+whl = sorted(glob.glob(os.path.join(wheels, "shigawire_apache_flink_libraries-*.whl")))[-1]
+with zipfile.ZipFile(whl) as z:
+    for n in names:
+        data = z.read(f"pyflink/lib/{n}.jar")
+        with open(os.path.join(out, f"{n}.jar"), "wb") as f:
+            f.write(data)
+        print(f"extracted {n}.jar ({len(data)} bytes) from {os.path.basename(whl)}")
+PY
+    echo "$JAVA_WHEEL" >"$JARS/.fjord-stamp"
+fi
+got="$("$VENV/bin/python" -c 'import sys, zipfile; print(zipfile.ZipFile(sys.argv[1]).read("kafka/kafka-version.properties").decode())' "$JARS/kafka-clients.jar" | sed -n 's/^version=//p')"
+[ "$got" = "$KAFKA_CLIENTS_VERSION" ] || die "kafka-clients.jar is version '$got', want $KAFKA_CLIENTS_VERSION"
+echo "kafka-clients.jar version $got"
+
+# ---------------------------------------------------------------------------
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+if [ "${FJORD_SKIP_CARGO:-0}" = 1 ]; then
+    section "cargo: skipped (FJORD_SKIP_CARGO=1)"
+else
+    section "cargo build --workspace --all-targets"
+    cargo build --workspace --all-targets
+
+    section "cargo nextest run --workspace"
+    # A crate with no tests yet is not a failure.
+    if ! cargo nextest run --workspace --no-tests=warn; then
+        FAILED+=("cargo nextest")
+    fi
+fi
+
+# ---------------------------------------------------------------------------
+section "conformance suite (pytest tests/conformance)"
+export FJORD_BIN="$TARGET_DIR/debug/fjord"
+export FJORD_JARS="$JARS"
+export FJORD_KP_PYTHONS="$(IFS=:; echo "${KP_VENVS[*]}")"
+# Missing tools fail the run here instead of skipping tests.
+export FJORD_TEST_STRICT=1
+[ -x "$FJORD_BIN" ] || die "no broker binary at $FJORD_BIN"
+if ! "$VENV/bin/python" -m pytest -c tests/conformance/pytest.ini tests/conformance "$@"; then
+    FAILED+=("pytest tests/conformance")
+fi
+
+# ---------------------------------------------------------------------------
+section "done"
+if [ ${#FAILED[@]} -gt 0 ]; then
+    echo "FAILED: ${FAILED[*]}"
+    exit 1
+fi
+echo "all test sections passed"

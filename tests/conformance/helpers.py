@@ -1,0 +1,240 @@
+"""Shared pieces of the conformance suite: the Broker process handle, free
+ports, and a confluent-kafka based reader used to verify what a topic holds.
+
+Everything here talks to 127.0.0.1 only and every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def fjord_bin() -> Path:
+    return Path(os.environ.get("FJORD_BIN", REPO / "target" / "debug" / "fjord"))
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (bind to :0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"broker exited with code {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError as e:
+            last = e
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s: {last}")
+
+
+class Broker:
+    """One `fjord serve` process on a data dir that outlives restarts.
+
+    The port is chosen once and kept across restarts, so clients that stay
+    alive through a kill -9 can reconnect to the same address. stderr of every
+    incarnation is appended to one log file, with a marker line per start.
+    """
+
+    START_TIMEOUT = 30.0
+    STOP_TIMEOUT = 30.0
+
+    def __init__(self, data_dir: Path, log_path: Path, advertised: str | None = None):
+        self.data_dir = Path(data_dir)
+        self.log_path = Path(log_path)
+        self.advertised = advertised
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+        self._log = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        cmd = [str(fjord_bin()), "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir)]
+        if self.advertised:
+            cmd += ["--advertised-listener", self.advertised]
+        return cmd
+
+    def start(self) -> "Broker":
+        assert self.proc is None or self.proc.poll() is not None, "broker already running"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.starts += 1
+        self._log = open(self.log_path, "ab")
+        self._log.write(f"\n===== start #{self.starts}: {' '.join(self.command())}\n".encode())
+        self._log.flush()
+        env = dict(os.environ)
+        env.setdefault("RUST_BACKTRACE", "1")
+        self.proc = subprocess.Popen(
+            self.command(), stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, env=env
+        )
+        try:
+            wait_for_port(self.port, self.START_TIMEOUT, self.proc)
+        except Exception:
+            self._reap(signal.SIGKILL)
+            raise
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, clean: bool = True) -> int:
+        """SIGINT (clean) and wait; returns the exit code. Raises if the
+        broker does not exit in time (it is then killed)."""
+        if not self.alive():
+            return self._reap(None)
+        return self._reap(signal.SIGINT if clean else signal.SIGKILL)
+
+    def terminate(self) -> int:
+        return self._reap(signal.SIGTERM)
+
+    def kill9(self) -> int:
+        return self._reap(signal.SIGKILL)
+
+    def restart(self, clean: bool = True) -> "Broker":
+        self.stop(clean=clean)
+        return self.start()
+
+    def _reap(self, sig) -> int:
+        assert self.proc is not None
+        if sig is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout=self.STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            raise TimeoutError(f"broker did not exit within {self.STOP_TIMEOUT}s of {sig!r}; killed")
+        finally:
+            if self._log:
+                self._log.write(f"===== exit code {self.proc.returncode}\n".encode())
+                self._log.close()
+                self._log = None
+        return code
+
+    def log_text(self, tail_bytes: int = 60_000) -> str:
+        try:
+            data = self.log_path.read_bytes()
+        except FileNotFoundError:
+            return ""
+        if len(data) > tail_bytes:
+            data = b"...(truncated)...\n" + data[-tail_bytes:]
+        return data.decode(errors="replace")
+
+
+# ---------------------------------------------------------------------------
+# Verification reader (confluent-kafka, manual assignment)
+
+
+@dataclass(frozen=True)
+class Rec:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+# librdkafka refuses to build a consumer without group.id even when it will
+# only use assign(); this one is never subscribed and never commits.
+UNUSED_GROUP = "fjord-conformance-unused"
+
+
+def consumer_conf(bootstrap: str, **extra) -> dict:
+    conf = {
+        "bootstrap.servers": bootstrap,
+        "group.id": UNUSED_GROUP,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": True,
+        "socket.timeout.ms": 10000,
+        "topic.metadata.refresh.interval.ms": 2000,
+    }
+    conf.update(extra)
+    return conf
+
+
+def read_all(bootstrap: str, topic: str, partitions: int, timeout: float = 60.0,
+             expect: int | None = None) -> list[Rec]:
+    """Read every partition of `topic` from the beginning up to its end.
+
+    Stops when every partition reported EOF (and, if `expect` is given, at
+    least that many records were read) or at `timeout`.
+    """
+    from confluent_kafka import Consumer, KafkaError, TopicPartition, OFFSET_BEGINNING
+
+    c = Consumer(consumer_conf(bootstrap))
+    try:
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+        out: list[Rec] = []
+        eof: set[int] = set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = c.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    eof.add(msg.partition())
+                    if len(eof) == partitions and (expect is None or len(out) >= expect):
+                        break
+                    continue
+                raise AssertionError(f"consumer error on {topic}: {msg.error()}")
+            eof.discard(msg.partition())
+            out.append(Rec(msg.partition(), msg.offset(), msg.key(), msg.value()))
+        else:
+            raise TimeoutError(
+                f"read_all({topic}): {len(out)} records, EOF on partitions {sorted(eof)} "
+                f"of {partitions} after {timeout}s"
+            )
+        return out
+    finally:
+        c.close()
+
+
+def create_topic(bootstrap: str, name: str, partitions: int, config: dict | None = None,
+                 timeout: float = 30.0) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futs = admin.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})],
+        request_timeout=timeout,
+    )
+    futs[name].result(timeout=timeout)
+
+
+def check_keyed(recs: list[Rec], expected_values: dict[bytes, list[bytes]]) -> None:
+    """Seed 001 checks: every expected record is there exactly once; one key,
+    one partition; per key, values come in the order they were produced."""
+    by_key: dict[bytes, list[Rec]] = {}
+    for r in sorted(recs, key=lambda r: (r.partition, r.offset)):
+        by_key.setdefault(r.key, []).append(r)
+    assert set(by_key) == set(expected_values), (
+        f"keys read {sorted(by_key)} != keys produced {sorted(expected_values)}"
+    )
+    for key, want in expected_values.items():
+        got = by_key[key]
+        parts = {r.partition for r in got}
+        assert len(parts) == 1, f"key {key!r} spread over partitions {sorted(parts)}"
+        assert [r.value for r in got] == want, (
+            f"key {key!r}: {len(got)} values read, {len(want)} produced; "
+            f"first difference at {next((i for i, (a, b) in enumerate(zip((r.value for r in got), want)) if a != b), min(len(got), len(want)))}"
+        )
