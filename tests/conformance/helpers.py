@@ -238,3 +238,43 @@ def check_keyed(recs: list[Rec], expected_values: dict[bytes, list[bytes]]) -> N
             f"key {key!r}: {len(got)} values read, {len(want)} produced; "
             f"first difference at {next((i for i, (a, b) in enumerate(zip((r.value for r in got), want)) if a != b), min(len(got), len(want)))}"
         )
+
+
+def check_seed001(records: list, count: int, acks: list | None = None, keys: int = 10) -> None:
+    """Checks a seed-001 run: `count` messages produced in order i=0..count-1
+    with key `key-{i % keys}` and value `value-{i}`.
+
+    records: [partition, offset, key, value] as read back from the earliest offset.
+    acks: optional [i, partition, offset] from the producer's delivery reports.
+    """
+    assert records, "nothing was read back"
+    positions = [(r[0], r[1]) for r in records]
+    assert len(set(positions)) == len(positions), "the same (partition, offset) was read twice"
+    values = [r[3] for r in records]
+    dups = sorted({v for v in values if values.count(v) > 1}) if len(set(values)) != len(values) else []
+    assert not dups, f"{len(values) - len(set(values))} duplicate values read, e.g. {dups[:5]}"
+    want = {f"value-{i}" for i in range(count)}
+    missing = sorted(want - set(values), key=lambda v: int(v.split("-")[1]))
+    extra = sorted(set(values) - want)
+    assert not missing and not extra, (
+        f"read {len(records)} of {count}: {len(missing)} missing (e.g. {missing[:5]}), "
+        f"{len(extra)} unexpected (e.g. {extra[:5]})"
+    )
+    by_key: dict = {}
+    for p, o, k, v in sorted(records, key=lambda r: (r[0], r[1])):
+        i = int(v.split("-")[1])
+        assert k == f"key-{i % keys}", f"{v} came back with key {k!r}"
+        by_key.setdefault(k, []).append((p, i))
+    for k, items in by_key.items():
+        parts = {p for p, _ in items}
+        assert len(parts) == 1, f"{k} spread over partitions {sorted(parts)}"
+        seq = [i for _, i in items]
+        assert seq == sorted(seq), f"{k}: order not kept within partition: {seq[:20]}..."
+    if acks is not None:
+        at = {(r[0], r[1]): r[3] for r in records}
+        assert len(acks) == count, f"{len(acks)} delivery reports for {count} messages"
+        for i, p, o in acks:
+            assert at.get((p, o)) == f"value-{i}", (
+                f"value-{i} was acknowledged at partition {p} offset {o}, "
+                f"but that position holds {at.get((p, o))!r}"
+            )
