@@ -87,7 +87,7 @@ else
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/requirements.txt
     echo "$want" >"$stamp"
 fi
-"$VENV/bin/python" -c 'import kafka, confluent_kafka, pytest; print("kafka-python", kafka.__version__, "| confluent-kafka", confluent_kafka.version()[0], "| librdkafka", confluent_kafka.libversion()[0], "| pytest", pytest.__version__)'
+"$VENV/bin/python" -c 'import importlib.metadata as m, confluent_kafka; print(" | ".join(f"{p} {m.version(p)}" for p in ("kafka-python", "confluent-kafka", "pytest")), "| librdkafka", confluent_kafka.libversion()[0])'
 
 # ---------------------------------------------------------------------------
 section "old kafka-python venvs (${OLD_KAFKA_PYTHON[*]})"
