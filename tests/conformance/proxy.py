@@ -117,6 +117,8 @@ class CuttingProxy:
         tasks = [asyncio.ensure_future(upstream()), asyncio.ensure_future(downstream())]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            pass  # proxy shutting down
         finally:
             for t in tasks:
                 t.cancel()
