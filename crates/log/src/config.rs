@@ -178,7 +178,11 @@ fn validate(def: &KeyDef, value: &str) -> Result<String> {
             .ok_or_else(|| bad(format!("'{value}' is not one of {}", words.join(", ")))),
         Kind::Cleanup => parse_cleanup(v)
             .map(|p| p.as_str().to_string())
-            .ok_or_else(|| bad(format!("'{value}' is not delete, compact or compact,delete"))),
+            .ok_or_else(|| {
+                bad(format!(
+                    "'{value}' is not delete, compact or compact,delete"
+                ))
+            }),
         Kind::Bool => match v.to_ascii_lowercase().as_str() {
             "true" => Ok("true".into()),
             "false" => Ok("false".into()),
@@ -435,11 +439,15 @@ mod tests {
         assert_eq!(c.cleanup_policy(), CleanupPolicy::CompactDelete);
         let d = c.describe();
         let r = d.iter().find(|e| e.name == "retention.ms").unwrap();
-        assert_eq!((r.value.as_str(), r.source), ("1000", ConfigSource::DynamicTopic));
+        assert_eq!(
+            (r.value.as_str(), r.source),
+            ("1000", ConfigSource::DynamicTopic)
+        );
         let s = d.iter().find(|e| e.name == "segment.bytes").unwrap();
         assert_eq!(s.source, ConfigSource::Default);
         assert_eq!(c.overrides()["cleanup.policy"], "compact,delete");
-        let back = LogConfig::from_overrides_json(&LogConfig::default(), &c.overrides_json()).unwrap();
+        let back =
+            LogConfig::from_overrides_json(&LogConfig::default(), &c.overrides_json()).unwrap();
         assert_eq!(back, c);
     }
 

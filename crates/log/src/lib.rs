@@ -11,6 +11,7 @@ pub mod error;
 pub mod fault_fs;
 pub mod fs;
 pub mod partition;
+pub mod testing;
 
 /// A Kafka offset: the position of a record within a partition.
 pub type Offset = i64;

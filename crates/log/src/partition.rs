@@ -49,7 +49,12 @@ impl Partition {
     pub fn flush(&self) -> Result<()> {
         todo!()
     }
-    pub fn read(&self, _offset: Offset, _max_bytes: usize, _min_one_batch: bool) -> Result<ReadSlice> {
+    pub fn read(
+        &self,
+        _offset: Offset,
+        _max_bytes: usize,
+        _min_one_batch: bool,
+    ) -> Result<ReadSlice> {
         todo!()
     }
     pub fn log_start_offset(&self) -> Offset {
