@@ -10,8 +10,16 @@ pub mod config;
 pub mod error;
 pub mod fault_fs;
 pub mod fs;
+mod group_commit;
+pub mod index;
+mod meta;
 pub mod partition;
+pub mod producer_state;
+mod recovery;
+mod retention;
+mod segment;
 pub mod testing;
+mod time_lookup;
 
 /// A Kafka offset: the position of a record within a partition.
 pub type Offset = i64;
@@ -19,6 +27,6 @@ pub type Offset = i64;
 pub use batch::{BatchHeader, TimestampType, BATCH_HEADER_LEN};
 pub use config::{CleanupPolicy, ConfigEntry, ConfigSource, LogConfig};
 pub use error::{LogError, Result};
-pub use fault_fs::FaultFs;
+pub use fault_fs::{FaultFs, TornWrite};
 pub use fs::{FileSystem, LogFile, RealFs};
 pub use partition::{AppendOutcome, MaintenanceReport, Partition, ReadSlice};

@@ -1,26 +1,54 @@
-//! A partition's log (skeleton).
+//! [`Partition`]: the public face of one partition's log.
+//!
+//! Locking: `log` (a Mutex over [`LogState`]) serialises appends, rolls and
+//! segment-list changes; it is held for the pwrite of an append but never
+//! for an fsync requested by `sync_to` (see [`crate::group_commit`]) nor for
+//! the pread of a fetch (readers clone an `Arc` to the segment file and the
+//! byte limit under the lock, then read without it). Lock order is `log`
+//! before the group-commit lock, never the reverse. `config` has its own
+//! lock so batch validation (a CRC over every byte) runs before `log` is
+//! taken.
+//!
+//! Invariants of [`LogState`]: closed segments plus the active one cover
+//! `[first segment base, log_end)` contiguously; `log_start` lies in
+//! `[first segment base, log_end]`; the active segment's `size` bytes are
+//! whole batches ending at `log_end`.
+
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
 
+use crate::batch::{
+    self, stamp_log_append_time, validate_client_batches, BatchHeader, TimestampType,
+};
 use crate::config::LogConfig;
-use crate::error::Result;
-use crate::fs::FileSystem;
+use crate::error::{LogError, Result};
+use crate::fs::{FileSystem, LogFile};
+use crate::group_commit::GroupCommit;
+use crate::meta;
+use crate::producer_state::{next_seq, Check, ProducerStates};
+use crate::segment::{locate, read_batches, ActiveSegment, Segment};
 use crate::Offset;
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendOutcome {
+    /// Offset of the first record written (or, for a duplicate, originally written).
     pub base_offset: Offset,
+    /// Offset of the last record.
     pub last_offset: Offset,
     pub log_start_offset: Offset,
+    /// The batch repeated one already in the log; nothing was written.
     pub duplicate: bool,
 }
 
 /// Whole batches read from the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadSlice {
+    /// Stored batches, byte for byte, starting with the one holding the
+    /// requested offset; empty at the log end.
     pub bytes: Bytes,
     pub high_watermark: Offset,
     pub log_start_offset: Offset,
@@ -33,61 +61,376 @@ pub struct MaintenanceReport {
     pub segments_rolled: usize,
 }
 
-/// One partition's log.
-pub struct Partition {}
+/// The mutable state of a partition, behind `Partition::log`.
+pub(crate) struct LogState {
+    /// Closed segments by base offset.
+    pub segments: BTreeMap<Offset, Arc<Segment>>,
+    pub active: ActiveSegment,
+    pub log_start: Offset,
+    /// Next offset to assign.
+    pub log_end: Offset,
+    pub producers: ProducerStates,
+    /// Sum of closed segment sizes.
+    pub closed_bytes: u64,
+    /// close() ran.
+    pub closed: bool,
+}
+
+/// One partition's log. Send + Sync; share it as `Arc<Partition>`.
+pub struct Partition {
+    pub(crate) dir: PathBuf,
+    pub(crate) fs: Arc<dyn FileSystem>,
+    pub(crate) config: RwLock<Arc<LogConfig>>,
+    pub(crate) log: Mutex<LogState>,
+    pub(crate) group: GroupCommit,
+}
+
+impl std::fmt::Debug for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Partition")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a read goes: a file, the byte to start scanning from, the limit.
+struct ReadTarget {
+    file: Arc<dyn LogFile>,
+    pos_hint: u64,
+    limit: u64,
+    segment: Option<Arc<Segment>>,
+}
 
 impl Partition {
-    pub fn open(_dir: PathBuf, _config: LogConfig, _fs: Arc<dyn FileSystem>) -> Result<Partition> {
-        todo!()
+    /// Opens (creating if needed) the partition in `dir` and recovers it.
+    pub fn open(dir: PathBuf, config: LogConfig, fs: Arc<dyn FileSystem>) -> Result<Partition> {
+        let state = crate::recovery::recover(&dir, &config, &fs)?;
+        let durable_end = state.log_end;
+        Ok(Partition {
+            dir,
+            fs,
+            config: RwLock::new(Arc::new(config)),
+            log: Mutex::new(state),
+            group: GroupCommit::new(durable_end),
+        })
     }
-    pub fn append(&self, _records: &[u8], _now_ms: i64) -> Result<AppendOutcome> {
-        todo!()
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, LogState> {
+        // A panic while holding the lock leaves state that was valid before
+        // the panicking operation's write (writes are the last step).
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
     }
-    pub fn sync_to(&self, _offset: Offset) -> Result<()> {
-        todo!()
+
+    fn lock_open(&self) -> Result<MutexGuard<'_, LogState>> {
+        let log = self.lock();
+        if log.closed {
+            return Err(LogError::Closed {
+                dir: self.dir.display().to_string(),
+            });
+        }
+        Ok(log)
     }
-    pub fn flush(&self) -> Result<()> {
-        todo!()
+
+    fn config_arc(&self) -> Arc<LogConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
-    pub fn read(
+
+    /// Validates `records` (one or more v2 batches), assigns offsets and
+    /// writes them, all or nothing. Does not fsync: call `sync_to` for
+    /// acks=all.
+    pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendOutcome> {
+        let config = self.config_arc();
+        let batches = validate_client_batches(records, config.max_message_bytes())?;
+        let mut buf = records.to_vec();
+        if config.message_timestamp_type() == TimestampType::LogAppendTime {
+            for (_, range) in &batches {
+                stamp_log_append_time(&mut buf[range.clone()], now_ms);
+            }
+        }
+        self.group.check()?;
+        let mut log = self.lock_open()?;
+
+        // Offsets to assign, and the producer checks, before any write.
+        let mut headers = Vec::with_capacity(batches.len());
+        let mut next = log.log_end;
+        for (_, range) in &batches {
+            // Re-parsed: LogAppendTime may have changed the header.
+            let mut h = BatchHeader::parse(&buf[range.clone()])?;
+            h.base_offset = next;
+            next = h.last_offset() + 1;
+            headers.push(h);
+        }
+        let mut pending = ProducerStates::new();
+        let mut duplicates = Vec::new();
+        for h in &headers {
+            match log.producers.check(h, &pending)? {
+                Check::Append => pending.stage(&log.producers, h),
+                Check::Duplicate {
+                    base_offset,
+                    last_offset,
+                } => duplicates.push((h, base_offset, last_offset)),
+            }
+        }
+        if let (Some(first), Some(last)) = (duplicates.first(), duplicates.last()) {
+            if duplicates.len() == headers.len() {
+                return Ok(AppendOutcome {
+                    base_offset: first.1,
+                    last_offset: last.2,
+                    log_start_offset: log.log_start,
+                    duplicate: true,
+                });
+            }
+            // Produce v3+ sends one batch per partition; a request mixing a
+            // retry with new batches cannot be answered with one offset.
+            let h = first.0;
+            let expected = pending
+                .get(h.producer_id)
+                .or_else(|| log.producers.get(h.producer_id))
+                .map_or(0, |e| next_seq(e.last_seq()));
+            return Err(LogError::OutOfOrderSequence {
+                producer_id: h.producer_id,
+                expected,
+                got: h.base_sequence,
+            });
+        }
+
+        let total = buf.len() as u64;
+        if self.should_roll(&log, &config, total, next, now_ms) {
+            self.roll(&mut log)?;
+        }
+        for (h, (_, range)) in headers.iter().zip(&batches) {
+            batch::assign_offset(&mut buf[range.clone()], h.base_offset);
+        }
+        let pos = log.active.size;
+        if let Err(e) = log.active.file.write_at(&buf, pos) {
+            // Undo a partial write so the file still ends on a batch.
+            let _ = log.active.file.set_len(pos);
+            return Err(LogError::io(
+                format!("appending to {}", self.dir.display()),
+                e,
+            ));
+        }
+        for (h, (_, range)) in headers.iter().zip(&batches) {
+            log.active.index.add(h, pos + range.start as u64);
+        }
+        log.active.size += total;
+        log.active.first_batch_ms.get_or_insert(now_ms);
+        let base_offset = log.log_end;
+        log.log_end = next;
+        log.producers.merge(pending);
+        Ok(AppendOutcome {
+            base_offset,
+            last_offset: next - 1,
+            log_start_offset: log.log_start,
+            duplicate: false,
+        })
+    }
+
+    fn should_roll(
         &self,
-        _offset: Offset,
-        _max_bytes: usize,
-        _min_one_batch: bool,
-    ) -> Result<ReadSlice> {
-        todo!()
+        log: &LogState,
+        config: &LogConfig,
+        bytes: u64,
+        next: Offset,
+        now_ms: i64,
+    ) -> bool {
+        let a = &log.active;
+        if a.size == 0 {
+            return false;
+        }
+        a.size + bytes > config.segment_bytes()
+            || a.first_batch_ms.is_some_and(|t| now_ms - t >= config.segment_ms())
+            // Index entries hold offsets relative to the base in a u32.
+            || next - a.base_offset > i32::MAX as i64
     }
+
+    /// Closes the active segment and starts a new one at the log end. The
+    /// old segment is fsynced and its indexes persisted first, so closed
+    /// segments are always durable and the group-commit watermark can move
+    /// to the new base.
+    pub(crate) fn roll(&self, log: &mut LogState) -> Result<()> {
+        let new_base = log.log_end;
+        if log.active.size == 0 || new_base == log.active.base_offset {
+            return Ok(());
+        }
+        if let Err(e) = log.active.sync() {
+            self.group.poison(e.to_string());
+            return Err(e);
+        }
+        log.active.persist_indexes()?;
+        meta::write_snapshot(&*self.fs, &self.dir, new_base, &log.producers)?;
+        let interval = self.config_arc().index_interval_bytes();
+        let fresh = ActiveSegment::create(self.fs.clone(), &self.dir, new_base, interval)?;
+        let old = std::mem::replace(&mut log.active, fresh);
+        let segment = Segment::from_active(old, new_base);
+        log.closed_bytes += segment.size;
+        log.segments.insert(segment.base_offset, Arc::new(segment));
+        self.group.raise(new_base);
+        tracing::debug!(dir = %self.dir.display(), base = new_base, "rolled segment");
+        Ok(())
+    }
+
+    /// Blocks until every record up to and including `offset` is fsynced.
+    /// Concurrent callers share fsyncs (group commit).
+    pub fn sync_to(&self, offset: Offset) -> Result<()> {
+        let end = self.lock().log_end;
+        self.group.sync_to((offset + 1).min(end), || {
+            let log = self.lock();
+            Ok((log.log_end, log.active.file.clone()))
+        })
+    }
+
+    /// Fsyncs everything written so far.
+    pub fn flush(&self) -> Result<()> {
+        let end = self.lock().log_end;
+        self.sync_to(end - 1)
+    }
+
+    /// Offset below which everything is known durable.
+    pub fn durable_offset(&self) -> Offset {
+        self.group.durable_end()
+    }
+
+    /// Whole batches from the one containing `offset`, up to `max_bytes`
+    /// (but one whole batch if `min_one_batch`, however large).
+    pub fn read(&self, offset: Offset, max_bytes: usize, min_one_batch: bool) -> Result<ReadSlice> {
+        let (targets, hw, start) = {
+            let log = self.lock();
+            if offset < log.log_start || offset > log.log_end {
+                return Err(LogError::OffsetOutOfRange {
+                    offset,
+                    log_start: log.log_start,
+                    log_end: log.log_end,
+                });
+            }
+            let targets = if offset == log.log_end {
+                Vec::new()
+            } else {
+                Self::read_targets(&log, offset)
+            };
+            (targets, log.log_end, log.log_start)
+        };
+        let mut bytes = Vec::new();
+        for t in targets {
+            let pos_hint = match &t.segment {
+                Some(seg) => {
+                    seg.offset_index()
+                        .lookup(crate::index::relative(offset, seg.base_offset))
+                        .1 as u64
+                }
+                None => t.pos_hint,
+            };
+            let found = locate(&*t.file, pos_hint, t.limit, offset)
+                .map_err(|e| LogError::io(format!("reading {}", self.dir.display()), e))?;
+            if let Some((pos, _)) = found {
+                bytes = read_batches(&*t.file, pos, t.limit, max_bytes, min_one_batch)
+                    .map_err(|e| LogError::io(format!("reading {}", self.dir.display()), e))?;
+                break;
+            }
+        }
+        Ok(ReadSlice {
+            bytes: Bytes::from(bytes),
+            high_watermark: hw,
+            log_start_offset: start,
+        })
+    }
+
+    /// The segment that should hold `offset`, then the next one (in case
+    /// the offset fell in a gap).
+    fn read_targets(log: &LogState, offset: Offset) -> Vec<ReadTarget> {
+        let active = ReadTarget {
+            file: log.active.file.clone(),
+            pos_hint: log
+                .active
+                .index
+                .offset_index
+                .lookup(crate::index::relative(offset, log.active.base_offset))
+                .1 as u64,
+            limit: log.active.size,
+            segment: None,
+        };
+        if offset >= log.active.base_offset {
+            return vec![active];
+        }
+        let closed = |seg: &Arc<Segment>| ReadTarget {
+            file: seg.file.clone(),
+            pos_hint: 0,
+            limit: seg.size,
+            segment: Some(seg.clone()),
+        };
+        let mut out = Vec::new();
+        if let Some((_, seg)) = log.segments.range(..=offset).next_back() {
+            out.push(closed(seg));
+        }
+        match log.segments.range(offset + 1..).next() {
+            Some((_, seg)) => out.push(closed(seg)),
+            None => out.push(ReadTarget {
+                pos_hint: 0,
+                ..active
+            }),
+        }
+        out
+    }
+
     pub fn log_start_offset(&self) -> Offset {
-        todo!()
+        self.lock().log_start
     }
+
+    /// The next offset to be assigned (the high watermark on one node).
     pub fn log_end_offset(&self) -> Offset {
-        todo!()
+        self.lock().log_end
     }
+
+    /// Bytes of all segment files.
     pub fn size_bytes(&self) -> u64 {
-        todo!()
+        let log = self.lock();
+        log.closed_bytes + log.active.size
     }
-    pub fn offset_for_timestamp(&self, _timestamp_ms: i64) -> Result<Option<(Offset, i64)>> {
-        todo!()
+
+    /// Number of segments, the active one included.
+    pub fn segment_count(&self) -> usize {
+        self.lock().segments.len() + 1
     }
-    pub fn max_timestamp(&self) -> Option<(i64, Offset)> {
-        todo!()
+
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
-    pub fn delete_records_before(&self, _offset: Offset) -> Result<Offset> {
-        todo!()
-    }
+
     pub fn config(&self) -> LogConfig {
-        todo!()
+        (*self.config_arc()).clone()
     }
-    pub fn set_config(&self, _config: LogConfig) {
-        todo!()
+
+    /// Applies a new config; it takes effect on the next append or
+    /// maintenance pass.
+    pub fn set_config(&self, config: LogConfig) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
     }
-    pub fn maintain(&self, _now_ms: i64) -> Result<MaintenanceReport> {
-        todo!()
-    }
-    pub fn close(&self) -> Result<()> {
-        todo!()
-    }
+
+    /// (producer id, epoch, last sequence) of every idempotent producer.
     pub fn producer_ids(&self) -> Vec<(i64, i16, i32)> {
-        todo!()
+        self.lock().producers.summary()
+    }
+
+    /// Clean shutdown: fsync, persist indexes, producer snapshot and log
+    /// start, then the clean-shutdown marker. Later calls are no-ops;
+    /// appends and maintenance after it fail with `Closed`; reads still
+    /// work.
+    pub fn close(&self) -> Result<()> {
+        let mut log = self.lock();
+        if log.closed {
+            return Ok(());
+        }
+        log.active.sync()?;
+        self.group.raise(log.log_end);
+        log.active.persist_indexes()?;
+        meta::write_snapshot(&*self.fs, &self.dir, log.log_end, &log.producers)?;
+        meta::write_log_start(&*self.fs, &self.dir, log.log_start)?;
+        meta::write_clean_marker(&*self.fs, &self.dir)?;
+        log.closed = true;
+        tracing::debug!(dir = %self.dir.display(), log_end = log.log_end, "closed partition");
+        Ok(())
     }
 }

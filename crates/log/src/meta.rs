@@ -1,0 +1,143 @@
+//! The small files beside the segments: the log start offset (`meta`), the
+//! clean-shutdown marker, and producer-state snapshots.
+//!
+//! Each is written whole with [`write_atomic`], so after a crash it is
+//! either the previous or the new version, never torn. Each is written only
+//! after the log data it describes is durable, so recovery may trust it.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{LogError, Result};
+use crate::fs::{write_atomic, FileSystem};
+use crate::producer_state::{ProducerStates, Snapshot};
+use crate::Offset;
+
+const META_FILE: &str = "meta";
+const CLEAN_SHUTDOWN_FILE: &str = ".clean_shutdown";
+const SNAPSHOT_SUFFIX: &str = "snapshot";
+/// Snapshots kept besides the newest, in case the newest turns out to lie
+/// beyond the recovered log end.
+const SNAPSHOTS_KEPT: usize = 2;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    /// On-disk format version; bump (never reuse) on change.
+    version: u32,
+    log_start_offset: Offset,
+}
+
+pub(crate) fn clean_marker_path(dir: &Path) -> PathBuf {
+    dir.join(CLEAN_SHUTDOWN_FILE)
+}
+
+fn io_err(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> LogError {
+    let context = format!("{what} {}", path.display());
+    move |e| LogError::io(context, e)
+}
+
+/// The persisted log start offset, if any.
+pub(crate) fn read_log_start(fs: &dyn FileSystem, dir: &Path) -> Option<Offset> {
+    let path = dir.join(META_FILE);
+    let bytes = fs.open(&path, false).and_then(|f| f.read_all()).ok()?;
+    match serde_json::from_slice::<Meta>(&bytes) {
+        Ok(m) if m.version == 1 => Some(m.log_start_offset),
+        _ => {
+            tracing::warn!(path = %path.display(), "unreadable meta file; deriving log start from segments");
+            None
+        }
+    }
+}
+
+pub(crate) fn write_log_start(fs: &dyn FileSystem, dir: &Path, log_start: Offset) -> Result<()> {
+    let path = dir.join(META_FILE);
+    let meta = Meta {
+        version: 1,
+        log_start_offset: log_start,
+    };
+    let bytes = serde_json::to_vec(&meta).unwrap_or_default();
+    write_atomic(fs, &path, &bytes).map_err(io_err("writing", &path))
+}
+
+pub(crate) fn write_clean_marker(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
+    let path = clean_marker_path(dir);
+    write_atomic(fs, &path, b"clean\n").map_err(io_err("writing", &path))
+}
+
+/// Removes the marker (if present) and makes the removal durable, so a
+/// crash after this point is never taken for a clean shutdown.
+pub(crate) fn remove_clean_marker(fs: &dyn FileSystem, dir: &Path) -> Result<bool> {
+    let path = clean_marker_path(dir);
+    if !fs.exists(&path) {
+        return Ok(false);
+    }
+    fs.remove_file(&path).map_err(io_err("removing", &path))?;
+    fs.sync_dir(dir).map_err(io_err("syncing", dir))?;
+    Ok(true)
+}
+
+fn snapshot_path(dir: &Path, offset: Offset) -> PathBuf {
+    dir.join(format!("{offset:020}.{SNAPSHOT_SUFFIX}"))
+}
+
+/// Offsets of the snapshot files in `files`, ascending.
+pub(crate) fn snapshot_offsets(files: &[PathBuf]) -> Vec<Offset> {
+    let mut out: Vec<Offset> = files
+        .iter()
+        .filter_map(|p| crate::segment::parse_segment_name(p, SNAPSHOT_SUFFIX))
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+/// Writes a snapshot of `producers` covering offsets below `offset`, then
+/// prunes older snapshots.
+pub(crate) fn write_snapshot(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    offset: Offset,
+    producers: &ProducerStates,
+) -> Result<()> {
+    let path = snapshot_path(dir, offset);
+    write_atomic(fs, &path, &Snapshot::encode(offset, producers))
+        .map_err(io_err("writing", &path))?;
+    if let Ok(files) = fs.list_dir(dir) {
+        let offsets = snapshot_offsets(&files);
+        let older: Vec<_> = offsets.iter().filter(|&&o| o < offset).collect();
+        for &o in older.iter().rev().skip(SNAPSHOTS_KEPT - 1) {
+            // Failing to prune only costs disk space.
+            let _ = fs.remove_file(&snapshot_path(dir, *o));
+        }
+    }
+    Ok(())
+}
+
+/// The newest readable snapshot at or below `max_offset`. Snapshots beyond
+/// it (the log was truncated under them) are deleted.
+pub(crate) fn load_snapshot(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    files: &[PathBuf],
+    max_offset: Offset,
+) -> Option<Snapshot> {
+    let offsets = snapshot_offsets(files);
+    for &o in offsets.iter().filter(|&&o| o > max_offset) {
+        tracing::warn!(
+            offset = o,
+            "removing producer snapshot beyond the recovered log end"
+        );
+        let _ = fs.remove_file(&snapshot_path(dir, o));
+    }
+    for &o in offsets.iter().rev().filter(|&&o| o <= max_offset) {
+        let path = snapshot_path(dir, o);
+        let bytes = fs.open(&path, false).and_then(|f| f.read_all()).ok();
+        match bytes.as_deref().and_then(Snapshot::decode) {
+            Some(s) if s.offset == o => return Some(s),
+            _ => {
+                tracing::warn!(path = %path.display(), "unreadable producer snapshot; trying an older one")
+            }
+        }
+    }
+    None
+}

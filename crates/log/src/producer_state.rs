@@ -1,0 +1,371 @@
+//! Idempotent-producer state: per producer id, the current epoch and the
+//! last few batches, so retries are recognised and gaps refused.
+//!
+//! Rules (Kafka's, with one documented choice):
+//! - producer_id < 0: no checks, no state.
+//! - epoch below the current one: InvalidProducerEpoch (a fenced producer).
+//! - epoch above the current one: a fresh session; its first batch must
+//!   start at sequence 0.
+//! - same epoch: a batch equal (first and last sequence) to one of the last
+//!   [`CACHED_BATCHES`] is a duplicate, answered with its original offsets
+//!   and not written; otherwise it must start at last sequence + 1
+//!   (wrapping from i32::MAX to 0).
+//! - an unknown producer must start at sequence 0. Choice: Kafka >= 2.5
+//!   accepts any first sequence from an unknown producer (its state may
+//!   have been lost to retention); Fjord never drops producer state on
+//!   retention (snapshots keep it), so a non-zero start means lost batches
+//!   and is refused with OutOfOrderSequence.
+//!
+//! The state is a pure function of the batch headers in the log, so it can
+//! always be rebuilt by replaying them ([`ProducerStates::replay`]); the
+//! snapshot written at roll and close only saves the replay.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::batch::BatchHeader;
+use crate::error::{LogError, Result};
+use crate::Offset;
+
+/// How many recent batches per producer are remembered for deduplication;
+/// the Java client keeps at most 5 requests in flight per connection.
+pub const CACHED_BATCHES: usize = 5;
+
+/// One remembered batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchMeta {
+    pub first_seq: i32,
+    pub last_seq: i32,
+    pub base_offset: Offset,
+    pub last_offset: Offset,
+}
+
+/// What the log knows about one producer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerEntry {
+    pub epoch: i16,
+    /// Oldest first.
+    pub batches: VecDeque<BatchMeta>,
+    /// Max timestamp of the producer's last batch (for future expiry).
+    pub last_timestamp: i64,
+}
+
+impl ProducerEntry {
+    pub fn last_seq(&self) -> i32 {
+        self.batches.back().map_or(-1, |b| b.last_seq)
+    }
+}
+
+/// The verdict on an incoming batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Write it.
+    Append,
+    /// Already written at these offsets; write nothing.
+    Duplicate {
+        base_offset: Offset,
+        last_offset: Offset,
+    },
+}
+
+/// Sequence after `seq`, wrapping as the Java client does.
+pub fn next_seq(seq: i32) -> i32 {
+    if seq == i32::MAX {
+        0
+    } else {
+        seq + 1
+    }
+}
+
+/// Last sequence of a batch: base + lastOffsetDelta, wrapping past i32::MAX.
+pub fn last_seq_of(h: &BatchHeader) -> i32 {
+    ((h.base_sequence as i64 + h.last_offset_delta as i64) % (i32::MAX as i64 + 1)) as i32
+}
+
+/// All producers of one partition.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerStates {
+    producers: BTreeMap<i64, ProducerEntry>,
+}
+
+impl ProducerStates {
+    pub fn new() -> ProducerStates {
+        ProducerStates::default()
+    }
+
+    /// Checks a batch against the state as it would be after `pending`
+    /// (batches accepted earlier in the same append but not yet applied).
+    pub fn check(&self, h: &BatchHeader, pending: &ProducerStates) -> Result<Check> {
+        if h.producer_id < 0 {
+            return Ok(Check::Append);
+        }
+        let pid = h.producer_id;
+        let entry = pending
+            .producers
+            .get(&pid)
+            .or_else(|| self.producers.get(&pid));
+        let Some(entry) = entry else {
+            if h.base_sequence != 0 {
+                return Err(LogError::OutOfOrderSequence {
+                    producer_id: pid,
+                    expected: 0,
+                    got: h.base_sequence,
+                });
+            }
+            return Ok(Check::Append);
+        };
+        if h.producer_epoch < entry.epoch {
+            return Err(LogError::InvalidProducerEpoch {
+                producer_id: pid,
+                current: entry.epoch,
+                got: h.producer_epoch,
+            });
+        }
+        if h.producer_epoch > entry.epoch {
+            if h.base_sequence != 0 {
+                return Err(LogError::OutOfOrderSequence {
+                    producer_id: pid,
+                    expected: 0,
+                    got: h.base_sequence,
+                });
+            }
+            return Ok(Check::Append);
+        }
+        let last_seq = last_seq_of(h);
+        if let Some(b) = entry
+            .batches
+            .iter()
+            .find(|b| b.first_seq == h.base_sequence && b.last_seq == last_seq)
+        {
+            return Ok(Check::Duplicate {
+                base_offset: b.base_offset,
+                last_offset: b.last_offset,
+            });
+        }
+        let expected = next_seq(entry.last_seq());
+        if h.base_sequence != expected {
+            return Err(LogError::OutOfOrderSequence {
+                producer_id: pid,
+                expected,
+                got: h.base_sequence,
+            });
+        }
+        Ok(Check::Append)
+    }
+
+    /// Applies a batch stored at its assigned offsets (`h.base_offset` set).
+    /// Used both after a checked append and when replaying the log.
+    pub fn apply(&mut self, h: &BatchHeader) {
+        if h.producer_id < 0 {
+            return;
+        }
+        let entry = self
+            .producers
+            .entry(h.producer_id)
+            .or_insert_with(|| ProducerEntry {
+                epoch: h.producer_epoch,
+                batches: VecDeque::new(),
+                last_timestamp: -1,
+            });
+        if h.producer_epoch != entry.epoch {
+            // A new session starts from scratch (replay also sees older
+            // epochs only before newer ones, as the log is in order).
+            entry.epoch = h.producer_epoch;
+            entry.batches.clear();
+        }
+        if entry.batches.len() == CACHED_BATCHES {
+            entry.batches.pop_front();
+        }
+        entry.batches.push_back(BatchMeta {
+            first_seq: h.base_sequence,
+            last_seq: last_seq_of(h),
+            base_offset: h.base_offset,
+            last_offset: h.last_offset(),
+        });
+        entry.last_timestamp = h.max_timestamp;
+    }
+
+    /// Replays stored batch headers, in log order.
+    pub fn replay<'a>(&mut self, headers: impl IntoIterator<Item = &'a BatchHeader>) {
+        for h in headers {
+            self.apply(h);
+        }
+    }
+
+    /// Merges `other`'s entries over ours (committing a staged append).
+    pub fn merge(&mut self, other: ProducerStates) {
+        self.producers.extend(other.producers);
+    }
+
+    /// Stages `h` into `self` (a pending overlay) starting from `base`'s
+    /// entry for the producer if the overlay has none yet.
+    pub fn stage(&mut self, base: &ProducerStates, h: &BatchHeader) {
+        if h.producer_id < 0 {
+            return;
+        }
+        if !self.producers.contains_key(&h.producer_id) {
+            if let Some(e) = base.producers.get(&h.producer_id) {
+                self.producers.insert(h.producer_id, e.clone());
+            }
+        }
+        self.apply(h);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.producers.is_empty()
+    }
+
+    /// (producer id, epoch, last sequence) of every producer.
+    pub fn summary(&self) -> Vec<(i64, i16, i32)> {
+        self.producers
+            .iter()
+            .map(|(&id, e)| (id, e.epoch, e.last_seq()))
+            .collect()
+    }
+
+    pub fn get(&self, producer_id: i64) -> Option<&ProducerEntry> {
+        self.producers.get(&producer_id)
+    }
+}
+
+/// A producer-state snapshot file's contents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// On-disk format version; bump (never reuse) on change.
+    pub version: u32,
+    /// The state covers every batch below this offset.
+    pub offset: Offset,
+    pub producers: ProducerStates,
+}
+
+impl Snapshot {
+    pub const VERSION: u32 = 1;
+
+    pub fn encode(offset: Offset, producers: &ProducerStates) -> Vec<u8> {
+        let snap = Snapshot {
+            version: Self::VERSION,
+            offset,
+            producers: producers.clone(),
+        };
+        serde_json::to_vec(&snap).unwrap_or_default()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Snapshot> {
+        serde_json::from_slice::<Snapshot>(bytes)
+            .ok()
+            .filter(|s| s.version == Self::VERSION)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::idempotent_batch;
+
+    fn header(pid: i64, epoch: i16, seq: i32, count: usize, base: Offset) -> BatchHeader {
+        let mut h = BatchHeader::parse(&idempotent_batch(pid, epoch, seq, count, 0)).unwrap();
+        h.base_offset = base;
+        h
+    }
+
+    fn append(s: &mut ProducerStates, h: &BatchHeader) -> Result<Check> {
+        let c = s.check(h, &ProducerStates::new())?;
+        if c == Check::Append {
+            s.apply(h);
+        }
+        Ok(c)
+    }
+
+    #[test]
+    fn sequences_duplicates_and_epochs() {
+        let mut s = ProducerStates::new();
+        assert!(matches!(
+            append(&mut s, &header(1, 0, 5, 1, 0)),
+            Err(LogError::OutOfOrderSequence {
+                expected: 0,
+                got: 5,
+                ..
+            })
+        ));
+        assert_eq!(
+            append(&mut s, &header(1, 0, 0, 3, 0)).unwrap(),
+            Check::Append
+        );
+        assert_eq!(
+            append(&mut s, &header(1, 0, 3, 2, 3)).unwrap(),
+            Check::Append
+        );
+        assert_eq!(
+            append(&mut s, &header(1, 0, 0, 3, 99)).unwrap(),
+            Check::Duplicate {
+                base_offset: 0,
+                last_offset: 2
+            }
+        );
+        assert!(matches!(
+            append(&mut s, &header(1, 0, 6, 1, 5)),
+            Err(LogError::OutOfOrderSequence {
+                expected: 5,
+                got: 6,
+                ..
+            })
+        ));
+        assert!(matches!(
+            append(&mut s, &header(1, 1, 5, 1, 5)),
+            Err(LogError::OutOfOrderSequence { expected: 0, .. })
+        ));
+        assert_eq!(
+            append(&mut s, &header(1, 1, 0, 1, 5)).unwrap(),
+            Check::Append
+        );
+        assert!(matches!(
+            append(&mut s, &header(1, 0, 5, 1, 6)),
+            Err(LogError::InvalidProducerEpoch {
+                current: 1,
+                got: 0,
+                ..
+            })
+        ));
+        assert_eq!(s.summary(), vec![(1, 1, 0)]);
+        assert_eq!(
+            append(&mut s, &header(-1, -1, -1, 1, 7)).unwrap(),
+            Check::Append
+        );
+    }
+
+    #[test]
+    fn only_the_last_five_batches_are_remembered() {
+        let mut s = ProducerStates::new();
+        for i in 0..7 {
+            append(&mut s, &header(2, 0, i, 1, i as i64)).unwrap();
+        }
+        assert!(matches!(
+            append(&mut s, &header(2, 0, 2, 1, 50)).unwrap(),
+            Check::Duplicate { base_offset: 2, .. }
+        ));
+        assert!(append(&mut s, &header(2, 0, 1, 1, 50)).is_err());
+    }
+
+    #[test]
+    fn sequence_wraps_at_i32_max() {
+        let mut s = ProducerStates::new();
+        s.apply(&header(3, 0, i32::MAX - 1, 2, 0));
+        assert_eq!(s.summary(), vec![(3, 0, i32::MAX)]);
+        assert_eq!(
+            append(&mut s, &header(3, 0, 0, 1, 2)).unwrap(),
+            Check::Append
+        );
+        let h = header(4, 0, i32::MAX, 3, 0);
+        assert_eq!(last_seq_of(&h), 1);
+    }
+
+    #[test]
+    fn snapshot_round_trip() {
+        let mut s = ProducerStates::new();
+        s.apply(&header(9, 2, 0, 4, 10));
+        let snap = Snapshot::decode(&Snapshot::encode(14, &s)).unwrap();
+        assert_eq!((snap.offset, snap.producers), (14, s));
+        assert!(Snapshot::decode(b"{garbage").is_none());
+    }
+}

@@ -1,0 +1,151 @@
+//! Deleting old data: `maintain` (segment.ms rolls, retention.ms and
+//! retention.bytes) and `delete_records_before` (DeleteRecords).
+//!
+//! Order of operations, so a crash at any point is harmless: pick the
+//! victims and raise the log start under the log lock; persist the new log
+//! start; only then remove the files (without the lock — readers holding an
+//! `Arc` to a segment keep reading the unlinked file). Recovery deletes any
+//! segment that lies wholly below the persisted log start, finishing an
+//! interrupted deletion. The active segment is never deleted.
+
+use std::sync::Arc;
+
+use crate::error::{LogError, Result};
+use crate::meta;
+use crate::partition::{LogState, MaintenanceReport, Partition};
+use crate::segment::Segment;
+use crate::Offset;
+
+impl Partition {
+    /// Periodic housekeeping: roll the active segment when segment.ms has
+    /// passed, then delete the oldest closed segments that retention.ms or
+    /// retention.bytes no longer allow.
+    pub fn maintain(&self, now_ms: i64) -> Result<MaintenanceReport> {
+        let config = self.config();
+        let mut report = MaintenanceReport::default();
+        let victims = {
+            let mut log = self.lock();
+            if log.closed {
+                return Err(LogError::Closed {
+                    dir: self.dir.display().to_string(),
+                });
+            }
+            if log.active.size > 0
+                && log
+                    .active
+                    .first_batch_ms
+                    .is_some_and(|t| now_ms - t >= config.segment_ms())
+            {
+                self.roll(&mut log)?;
+                report.segments_rolled = 1;
+            }
+            let mut victims = Vec::new();
+            if config.cleanup_policy().deletes() {
+                let retention_ms = config.retention_ms();
+                if retention_ms >= 0 {
+                    victims.extend(take_while_front(&mut log, |seg, _| {
+                        // An empty segment has nothing to keep.
+                        seg.max_timestamp()
+                            .is_none_or(|(ts, _)| now_ms - ts > retention_ms)
+                    }));
+                }
+                let retention_bytes = config.retention_bytes();
+                if retention_bytes >= 0 {
+                    victims.extend(take_while_front(&mut log, |seg, total| {
+                        total - seg.size >= retention_bytes as u64
+                    }));
+                }
+            }
+            self.advance_start_past(&mut log, &victims)?;
+            victims
+        };
+        report.segments_deleted = victims.len();
+        self.remove_files(&victims);
+        Ok(report)
+    }
+
+    /// DeleteRecords: raises the log start to `offset` (-1 means the high
+    /// watermark) and deletes the segments wholly below it. Returns the new
+    /// log start. An offset at or below the current start changes nothing.
+    pub fn delete_records_before(&self, offset: Offset) -> Result<Offset> {
+        let victims = {
+            let mut log = self.lock();
+            if log.closed {
+                return Err(LogError::Closed {
+                    dir: self.dir.display().to_string(),
+                });
+            }
+            let target = if offset == -1 { log.log_end } else { offset };
+            if target < 0 || target > log.log_end {
+                return Err(LogError::OffsetOutOfRange {
+                    offset,
+                    log_start: log.log_start,
+                    log_end: log.log_end,
+                });
+            }
+            if target <= log.log_start {
+                return Ok(log.log_start);
+            }
+            if target == log.log_end {
+                // Everything goes: roll so the old active segment can too.
+                self.roll(&mut log)?;
+            }
+            // The new start must never outlive the data it points past: a
+            // crash must not leave the start beyond the recovered end.
+            log.active.sync()?;
+            log.log_start = target;
+            let victims = take_while_front(&mut log, |seg, _| seg.end_offset <= target);
+            meta::write_log_start(&*self.fs, &self.dir, log.log_start)?;
+            victims
+        };
+        self.remove_files(&victims);
+        Ok(self.log_start_offset())
+    }
+
+    /// Raises the log start past deleted segments and persists it.
+    fn advance_start_past(&self, log: &mut LogState, victims: &[Arc<Segment>]) -> Result<()> {
+        let Some(last) = victims.last() else {
+            return Ok(());
+        };
+        if last.end_offset > log.log_start {
+            log.log_start = last.end_offset;
+        }
+        meta::write_log_start(&*self.fs, &self.dir, log.log_start)
+    }
+
+    fn remove_files(&self, victims: &[Arc<Segment>]) {
+        for seg in victims {
+            for path in seg.paths() {
+                if let Err(e) = self.fs.remove_file(&path) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        tracing::warn!(path = %path.display(), error = %e, "could not delete segment file");
+                    }
+                }
+            }
+            tracing::info!(dir = %self.dir.display(), base = seg.base_offset, "deleted segment");
+        }
+        if !victims.is_empty() {
+            // Not fatal: recovery re-deletes segments below the log start.
+            let _ = self.fs.sync_dir(&self.dir);
+        }
+    }
+}
+
+/// Removes closed segments from the front while `doomed(segment, total
+/// bytes of the log)` holds. Never touches the active segment.
+fn take_while_front(
+    log: &mut LogState,
+    mut doomed: impl FnMut(&Segment, u64) -> bool,
+) -> Vec<Arc<Segment>> {
+    let mut out = Vec::new();
+    while let Some(seg) = log.segments.first_key_value().map(|(_, s)| s.clone()) {
+        let total = log.closed_bytes + log.active.size;
+        if !doomed(&seg, total) {
+            break;
+        }
+        log.segments.remove(&seg.base_offset);
+        log.closed_bytes -= seg.size;
+        out.push(seg);
+    }
+    out
+}
