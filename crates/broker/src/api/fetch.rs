@@ -1,0 +1,116 @@
+//! Fetch: stored batches, returned as they were stored. Long-polls: when
+//! less than `min_bytes` is available the request waits, up to `max_wait_ms`,
+//! for an append to wake it. Limits follow KIP-74: `partition_max_bytes` and
+//! the response's `max_bytes` cap the data, except that the first batch of
+//! the first partition with data is returned whole even when larger, so a
+//! consumer can always make progress. A fetch that starts mid-batch gets the
+//! whole batch; the client skips the records before its offset.
+//!
+//! Fetch sessions (KIP-227) are not kept: every response has session id 0,
+//! which tells clients to send full fetch requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fjord_log::LogError;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use tokio::time::Instant;
+
+use crate::broker::Broker;
+use crate::error::BrokerError;
+
+pub async fn handle(broker: Arc<Broker>, req: FetchRequest, version: i16) -> FetchResponse {
+    let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let deadline = Instant::now() + max_wait;
+    let min_bytes = req.min_bytes.max(0) as usize;
+    let mut arrived = broker.subscribe_data_arrived();
+    loop {
+        arrived.borrow_and_update();
+        let read = read_once(&broker, &req, version);
+        if read.bytes >= min_bytes || read.errors || Instant::now() >= deadline {
+            return read.response;
+        }
+        match tokio::time::timeout_at(deadline, arrived.changed()).await {
+            Ok(Ok(())) => continue,
+            // Deadline passed (or the broker is shutting down): answer with
+            // whatever there is now.
+            _ => return read_once(&broker, &req, version).response,
+        }
+    }
+}
+
+struct Read {
+    response: FetchResponse,
+    bytes: usize,
+    errors: bool,
+}
+
+fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> Read {
+    let use_ids = version >= 13;
+    let mut remaining = if req.max_bytes > 0 { req.max_bytes as usize } else { usize::MAX };
+    let mut total = 0usize;
+    let mut errors = false;
+    let mut responses = Vec::with_capacity(req.topics.len());
+    for rt in &req.topics {
+        let topic = if use_ids { broker.topics.get_by_id(rt.topic_id) } else { broker.topics.get(rt.topic.as_str()) };
+        let mut partitions = Vec::with_capacity(rt.partitions.len());
+        for rp in &rt.partitions {
+            let data = PartitionData::default()
+                .with_partition_index(rp.partition)
+                .with_records(Some(Bytes::new()));
+            let Some(topic) = &topic else {
+                errors = true;
+                let code = if use_ids { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+                partitions.push(unknown(data, code));
+                continue;
+            };
+            let Some(part) = usize::try_from(rp.partition).ok().and_then(|i| topic.partitions.get(i)) else {
+                errors = true;
+                partitions.push(unknown(data, ResponseError::UnknownTopicOrPartition));
+                continue;
+            };
+            let limit = (rp.partition_max_bytes.max(0) as usize).min(remaining);
+            // KIP-74: only the first partition that returns data may exceed
+            // the limits, and only by its first batch.
+            let min_one = total == 0;
+            let data = match part.read(rp.fetch_offset, limit, min_one) {
+                Ok(slice) => {
+                    let n = slice.bytes.len();
+                    total += n;
+                    remaining = remaining.saturating_sub(n);
+                    data.with_high_watermark(slice.high_watermark)
+                        .with_last_stable_offset(slice.high_watermark)
+                        .with_log_start_offset(slice.log_start_offset)
+                        .with_records(Some(slice.bytes))
+                }
+                Err(e) => {
+                    errors = true;
+                    if !matches!(e, LogError::OffsetOutOfRange { .. }) {
+                        tracing::error!(topic = %topic.name, partition = rp.partition, error = %e, "fetch read failed");
+                    }
+                    let code = BrokerError::from(e).code();
+                    let hw = part.log_end_offset();
+                    data.with_error_code(code.code())
+                        .with_high_watermark(hw)
+                        .with_last_stable_offset(hw)
+                        .with_log_start_offset(part.log_start_offset())
+                }
+            };
+            partitions.push(data);
+        }
+        responses.push(
+            FetchableTopicResponse::default()
+                .with_topic(rt.topic.clone())
+                .with_topic_id(rt.topic_id)
+                .with_partitions(partitions),
+        );
+    }
+    Read { response: FetchResponse::default().with_responses(responses), bytes: total, errors }
+}
+
+fn unknown(data: PartitionData, code: ResponseError) -> PartitionData {
+    data.with_error_code(code.code()).with_high_watermark(-1).with_last_stable_offset(-1).with_log_start_offset(-1)
+}

@@ -1,0 +1,53 @@
+//! One module per Kafka API. Each `handle` takes the decoded request and
+//! returns the response type; conversion between wire types and the broker's
+//! domain (topics, partitions, offsets) happens inside the handler.
+//!
+//! `SUPPORTED` is the single list of what this broker implements: ApiVersions
+//! advertises exactly it, and the dispatcher refuses everything else.
+
+use kafka_protocol::messages::ApiKey;
+
+pub mod alter_configs;
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_records;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod describe_log_dirs;
+pub mod fetch;
+pub mod incremental_alter_configs;
+pub mod init_producer_id;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+/// (API, lowest version, highest version) implemented. The floors are the
+/// `kafka-protocol` crate's (it follows Kafka 4: Produce 3+, Fetch 4+); the
+/// ceilings are the newest versions whose fields this broker fills in.
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 11),
+    (ApiKey::Fetch, 4, 16),
+    (ApiKey::ListOffsets, 1, 8),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::DescribeLogDirs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeCluster, 0, 1),
+];
+
+/// The implemented version range of an API, if it is implemented at all.
+pub fn supported(api: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED.iter().find(|(k, _, _)| *k == api).map(|&(_, min, max)| (min, max))
+}
+
+/// Kafka's "authorized operations not requested" sentinel.
+pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;

@@ -1,0 +1,165 @@
+//! Produce: append the client's record batches as they are (the log only
+//! sets each batch's base offset), then acknowledge by `acks`:
+//! 0 — no response; 1 — once written; -1 (all) — once fsynced. Concurrent
+//! acks=all producers share fsyncs (group commit, in fjord-log).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use fjord_log::{AppendOutcome, Partition};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+use crate::error::BrokerError;
+use crate::server::now_ms;
+
+/// The outcome of one partition's append, before acknowledgement.
+struct PartitionResult {
+    index: i32,
+    outcome: Result<AppendOutcome, (ResponseError, String)>,
+    /// Set for acks=all: the partition to sync and the offset to sync to.
+    sync: Option<(Arc<Partition>, i64)>,
+}
+
+pub fn handle(
+    broker: &Arc<Broker>,
+    req: ProduceRequest,
+    version: i16,
+) -> impl Future<Output = Option<ProduceResponse>> + Send + 'static {
+    let acks = req.acks;
+    let now = now_ms();
+    let refuse_all = if !matches!(acks, -1..=1) {
+        Some((ResponseError::InvalidRequiredAcks, format!("acks must be -1, 0 or 1, got {acks}")))
+    } else if req.transactional_id.is_some() {
+        Some((
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "transactions are not supported by this broker yet".to_string(),
+        ))
+    } else {
+        None
+    };
+
+    let mut appended_any = false;
+    let topics: Vec<_> = req
+        .topic_data
+        .into_iter()
+        .map(|topic| {
+            let name = topic.name.as_str().to_string();
+            let results: Vec<PartitionResult> = topic
+                .partition_data
+                .into_iter()
+                .map(|p| {
+                    let outcome = match &refuse_all {
+                        Some(refusal) => Err(refusal.clone()),
+                        None => append(broker, &name, p.index, p.records.as_deref(), now),
+                    };
+                    let sync = match (&outcome, acks) {
+                        (Ok((o, part)), -1) if !o.duplicate => Some((part.clone(), o.last_offset)),
+                        _ => None,
+                    };
+                    appended_any |= outcome.is_ok();
+                    PartitionResult { index: p.index, outcome: outcome.map(|(o, _)| o), sync }
+                })
+                .collect();
+            (topic.name, results)
+        })
+        .collect();
+    if appended_any {
+        broker.notify_data_arrived();
+    }
+
+    async move {
+        if acks == 0 {
+            return None;
+        }
+        let topics = if acks == -1 { sync_all(topics).await } else { topics };
+        let responses = topics
+            .into_iter()
+            .map(|(name, parts)| {
+                TopicProduceResponse::default()
+                    .with_name(name)
+                    .with_partition_responses(parts.into_iter().map(|p| to_wire(p, version)).collect())
+            })
+            .collect();
+        Some(ProduceResponse::default().with_responses(responses))
+    }
+}
+
+type Appended = (AppendOutcome, Arc<Partition>);
+
+fn append(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    records: Option<&[u8]>,
+    now: i64,
+) -> Result<Appended, (ResponseError, String)> {
+    let fail = |e: BrokerError| (e.code(), e.to_string());
+    let part = broker.topics.partition(topic, partition).map_err(fail)?;
+    let records = records.ok_or((ResponseError::CorruptMessage, "no records in produce request".to_string()))?;
+    match part.append(records, now) {
+        Ok(outcome) => Ok((outcome, part)),
+        Err(e) => {
+            let e = BrokerError::from(e);
+            tracing::debug!(topic, partition, error = %e, "produce refused");
+            Err(fail(e))
+        }
+    }
+}
+
+/// Waits until every acks=all append is on disk. The fsyncs run on the
+/// blocking pool; a partition whose fsync fails reports a storage error
+/// instead of an acknowledgement.
+async fn sync_all(
+    mut topics: Vec<(kafka_protocol::messages::TopicName, Vec<PartitionResult>)>,
+) -> Vec<(kafka_protocol::messages::TopicName, Vec<PartitionResult>)> {
+    let work: Vec<(usize, usize, Arc<Partition>, i64)> = topics
+        .iter_mut()
+        .enumerate()
+        .flat_map(|(ti, (_, parts))| {
+            parts.iter_mut().enumerate().filter_map(move |(pi, p)| p.sync.take().map(|(part, off)| (ti, pi, part, off)))
+        })
+        .collect();
+    if work.is_empty() {
+        return topics;
+    }
+    let failures = tokio::task::spawn_blocking(move || {
+        work.into_iter()
+            .filter_map(|(ti, pi, part, off)| part.sync_to(off).err().map(|e| (ti, pi, e.to_string())))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_else(|e| vec![(usize::MAX, usize::MAX, format!("fsync task failed: {e}"))]);
+    for (ti, pi, msg) in failures {
+        tracing::error!(error = %msg, "fsync failed; acks=all produce not acknowledged");
+        if let Some(p) = topics.get_mut(ti).and_then(|(_, parts)| parts.get_mut(pi)) {
+            p.outcome = Err((ResponseError::KafkaStorageError, msg));
+        } else {
+            // The blocking task itself died: fail every partition.
+            for (_, parts) in topics.iter_mut() {
+                for p in parts.iter_mut() {
+                    p.outcome = Err((ResponseError::KafkaStorageError, msg.clone()));
+                }
+            }
+        }
+    }
+    topics
+}
+
+fn to_wire(p: PartitionResult, version: i16) -> PartitionProduceResponse {
+    let resp = PartitionProduceResponse::default().with_index(p.index).with_log_append_time_ms(-1);
+    match p.outcome {
+        Ok(o) => resp.with_base_offset(o.base_offset).with_log_start_offset(o.log_start_offset),
+        Err((code, msg)) => {
+            let resp = resp.with_error_code(code.code()).with_base_offset(-1).with_log_start_offset(-1);
+            if version >= 8 {
+                resp.with_error_message(Some(StrBytes::from_string(msg)))
+            } else {
+                resp
+            }
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Broker settings: where to listen, what to advertise, where data lives, and
+//! the defaults new topics get. `fjord serve` fills this from fjord.toml,
+//! FJORD_* environment variables and flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use fjord_log::LogConfig;
+
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Address the Kafka listener binds (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// host:port clients are told to connect to (Metadata, DescribeCluster).
+    /// None: the bound listen address.
+    pub advertised_listener: Option<(String, u16)>,
+    /// Root of all partition directories and broker metadata.
+    pub data_dir: PathBuf,
+    /// This broker's node id in Metadata responses.
+    pub node_id: i32,
+    /// Create a topic when a client asks for metadata of or produces to an
+    /// unknown one (Kafka's auto.create.topics.enable, on by default).
+    pub auto_create_topics: bool,
+    /// Partition count for auto-created topics and for CreateTopics with -1.
+    pub num_partitions: i32,
+    /// Upper bound on partitions per topic; a guard against typos such as
+    /// `--partitions 1000000` that would create a million directories.
+    pub max_partitions_per_topic: i32,
+    /// Topic-config defaults (Kafka's log.* broker settings).
+    pub log_defaults: LogConfig,
+    /// How often acks=0/1 data is fsynced in the background (acks=all data
+    /// is fsynced before it is acknowledged, always).
+    pub flush_interval_ms: u64,
+    /// How often retention and segment.ms rolls are checked.
+    pub retention_check_interval_ms: u64,
+    /// Largest request frame accepted (Kafka's socket.request.max.bytes).
+    pub max_request_bytes: usize,
+    /// Connections served at once; more wait in the accept queue.
+    pub max_connections: usize,
+}
+
+impl BrokerConfig {
+    /// Embedded defaults: 127.0.0.1:9092, data in ./fjord-data.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        BrokerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            advertised_listener: None,
+            data_dir: data_dir.into(),
+            node_id: 0,
+            auto_create_topics: true,
+            num_partitions: 1,
+            max_partitions_per_topic: 10_000,
+            log_defaults: LogConfig::default(),
+            flush_interval_ms: 1000,
+            retention_check_interval_ms: 30_000,
+            max_request_bytes: 104_857_600,
+            max_connections: 10_000,
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! fjord-broker: a single-node broker that speaks the Kafka wire protocol.
+//!
+//! Layout: `server` accepts connections, `connection` frames them,
+//! `dispatch` routes each request to its handler in `api/` (one file per
+//! Kafka API), `codec` is the only place wire bytes become typed messages,
+//! `topics` is the persisted topic catalogue over `fjord-log` partitions.
+
+pub mod api;
+pub mod broker;
+pub mod codec;
+pub mod config;
+pub mod connection;
+pub mod dispatch;
+mod durable_file;
+pub mod error;
+pub mod producer_ids;
+pub mod server;
+pub mod topics;
+
+pub use broker::Broker;
+pub use config::BrokerConfig;
+pub use error::BrokerError;
+pub use server::run;

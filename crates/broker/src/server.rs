@@ -1,0 +1,119 @@
+//! The TCP server: accepts connections (capped by a semaphore), runs one
+//! connection loop per client, and runs the broker's background work (the
+//! acks=0/1 flusher and retention) until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, Semaphore};
+
+use crate::broker::Broker;
+use crate::connection::Connection;
+
+/// Serves Kafka clients on `listener` until `shutdown` completes, then stops
+/// accepting, lets connections finish their current request, and closes
+/// every partition cleanly.
+pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Future) {
+    let (notify_shutdown, _) = broadcast::channel::<()>(1);
+    let limit = Arc::new(Semaphore::new(broker.config.max_connections));
+    let background = spawn_background(broker.clone(), notify_shutdown.subscribe());
+
+    tokio::select! {
+        _ = accept_loop(&listener, &broker, &limit, &notify_shutdown) => {}
+        _ = shutdown => tracing::info!("shutting down"),
+    }
+    // Tell connections and background tasks to stop, then wait for every
+    // connection to give back its permit.
+    drop(notify_shutdown);
+    let max = broker.config.max_connections as u32;
+    let _ = tokio::time::timeout(Duration::from_secs(10), limit.acquire_many(max)).await;
+    let _ = background.await;
+    let b = broker.clone();
+    let _ = tokio::task::spawn_blocking(move || b.topics.close_all()).await;
+    tracing::info!("shut down cleanly");
+}
+
+async fn accept_loop(
+    listener: &TcpListener,
+    broker: &Arc<Broker>,
+    limit: &Arc<Semaphore>,
+    notify_shutdown: &broadcast::Sender<()>,
+) {
+    loop {
+        let permit = limit.clone().acquire_owned().await.expect("semaphore is never closed");
+        let (socket, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                // Typically EMFILE: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = socket.set_nodelay(true);
+        let conn = Connection::new(socket, peer, broker.clone(), notify_shutdown.subscribe());
+        tokio::spawn(async move {
+            conn.run().await;
+            drop(permit);
+        });
+    }
+}
+
+/// Milliseconds since the Unix epoch, the clock Kafka timestamps use.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn spawn_background(
+    broker: Arc<Broker>,
+    mut shutdown: broadcast::Receiver<()>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut flush = tokio::time::interval(Duration::from_millis(broker.config.flush_interval_ms.max(1)));
+        let mut retention =
+            tokio::time::interval(Duration::from_millis(broker.config.retention_check_interval_ms.max(1)));
+        loop {
+            tokio::select! {
+                _ = shutdown.recv() => break,
+                _ = flush.tick() => {
+                    let b = broker.clone();
+                    let _ = tokio::task::spawn_blocking(move || flush_all(&b)).await;
+                }
+                _ = retention.tick() => {
+                    let b = broker.clone();
+                    let _ = tokio::task::spawn_blocking(move || maintain_all(&b)).await;
+                }
+            }
+        }
+    })
+}
+
+/// Background fsync of acks=0/1 data (acks=all data is synced before its
+/// acknowledgement and needs none of this).
+fn flush_all(broker: &Broker) {
+    for topic in broker.topics.list() {
+        for (i, p) in topic.partitions.iter().enumerate() {
+            if let Err(e) = p.flush() {
+                tracing::error!(topic = %topic.name, partition = i, error = %e, "background flush failed");
+            }
+        }
+    }
+}
+
+fn maintain_all(broker: &Broker) {
+    let now = now_ms();
+    for topic in broker.topics.list() {
+        for (i, p) in topic.partitions.iter().enumerate() {
+            match p.maintain(now) {
+                Ok(r) if r.segments_deleted > 0 => tracing::info!(
+                    topic = %topic.name, partition = i, deleted = r.segments_deleted,
+                    "retention deleted segments"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!(topic = %topic.name, partition = i, error = %e, "retention failed"),
+            }
+        }
+    }
+}

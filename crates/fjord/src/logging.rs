@@ -1,0 +1,12 @@
+//! Log output for every subcommand: to stderr, `info` by default, filtered
+//! by FJORD_LOG or RUST_LOG (e.g. FJORD_LOG=debug).
+
+pub fn init() {
+    let filter = std::env::var("FJORD_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+}

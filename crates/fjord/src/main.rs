@@ -1,0 +1,47 @@
+//! The `fjord` binary: a thin clap front end over the library crates.
+//!
+//! Every client-side subcommand talks to the broker through the Kafka protocol
+//! (librdkafka via the `rdkafka` crate), so it works unchanged against any
+//! Kafka cluster given `--bootstrap-servers`.
+
+mod bench;
+mod client;
+mod consume;
+mod logging;
+mod produce;
+mod serve;
+mod topic;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "fjord", version, about = "Kafka-compatible event streaming in one binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the broker (Kafka protocol on 127.0.0.1:9092, data in ./fjord-data).
+    Serve(serve::ServeArgs),
+    /// Create, list, describe, alter and delete topics.
+    Topic(topic::TopicArgs),
+    /// Produce records, one per line, from stdin or a file.
+    Produce(produce::ProduceArgs),
+    /// Print records of a topic (no consumer group; nothing is committed).
+    Consume(consume::ConsumeArgs),
+    /// Benchmarks: produce, consume, end-to-end latency, disk fsync rate.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Topic(args) => topic::run(args),
+        Command::Produce(args) => produce::run(args),
+        Command::Consume(args) => consume::run(args),
+        Command::Bench(args) => bench::run(args),
+    }
+}

@@ -1,0 +1,176 @@
+//! `fjord serve`: the broker on embedded defaults, configured by fjord.toml,
+//! FJORD_* environment variables and flags (flags and environment win over
+//! the file; the file wins over built-in defaults).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use fjord_broker::{Broker, BrokerConfig};
+use fjord_log::LogConfig;
+use serde::Deserialize;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Config file (see the commented fjord.toml in the repository). Without
+    /// it, ./fjord.toml is read when present.
+    #[arg(long, env = "FJORD_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where partitions and broker metadata live [default: ./fjord-data].
+    #[arg(long, env = "FJORD_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address the Kafka listener binds; port 0 picks a free port
+    /// [default: 127.0.0.1:9092].
+    #[arg(long, env = "FJORD_LISTEN", value_name = "HOST:PORT")]
+    listen: Option<SocketAddr>,
+    /// host:port that clients are told to connect to [default: the bound
+    /// listen address].
+    #[arg(long, env = "FJORD_ADVERTISED_LISTENER", value_name = "HOST:PORT")]
+    advertised_listener: Option<String>,
+    /// Partitions of auto-created topics [default: 1].
+    #[arg(long, env = "FJORD_NUM_PARTITIONS", value_name = "N")]
+    num_partitions: Option<i32>,
+    /// Create topics on first use by a client [default: true].
+    #[arg(long, env = "FJORD_AUTO_CREATE_TOPICS", value_name = "BOOL")]
+    auto_create_topics: Option<bool>,
+}
+
+/// The file's shape: `[broker]` settings and `[topic_defaults]` under
+/// Kafka's topic-config names.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    broker: BrokerSection,
+    #[serde(default)]
+    topic_defaults: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct BrokerSection {
+    listen: Option<SocketAddr>,
+    advertised_listener: Option<String>,
+    data_dir: Option<PathBuf>,
+    node_id: Option<i32>,
+    auto_create_topics: Option<bool>,
+    num_partitions: Option<i32>,
+    max_partitions_per_topic: Option<i32>,
+    flush_interval_ms: Option<u64>,
+    retention_check_interval_ms: Option<u64>,
+    max_request_bytes: Option<usize>,
+    max_connections: Option<usize>,
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    crate::logging::init();
+    let config = resolve(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let bound = listener.local_addr()?;
+        let data_dir = config.data_dir.clone();
+        let started = std::time::Instant::now();
+        let broker = tokio::task::spawn_blocking(move || Broker::open(config, bound))
+            .await?
+            .with_context(|| format!("cannot open data dir {}", data_dir.display()))?;
+        let (host, port) = broker.advertised.clone();
+        tracing::info!(
+            listen = %bound, advertised = %format!("{host}:{port}"), data_dir = %data_dir.display(),
+            topics = broker.topics.list().len(), startup_ms = started.elapsed().as_millis() as u64,
+            "fjord broker ready"
+        );
+        fjord_broker::run(listener, broker, shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn resolve(args: &ServeArgs) -> Result<BrokerConfig> {
+    let file = load_file(args.config.as_deref())?;
+    let b = &file.broker;
+    let data_dir = args.data_dir.clone().or(b.data_dir.clone()).unwrap_or_else(|| PathBuf::from("fjord-data"));
+    let mut config = BrokerConfig::new(data_dir);
+    if let Some(listen) = args.listen.or(b.listen) {
+        config.listen = listen;
+    }
+    if let Some(adv) = args.advertised_listener.as_ref().or(b.advertised_listener.as_ref()) {
+        config.advertised_listener = Some(parse_host_port(adv)?);
+    }
+    config.node_id = b.node_id.unwrap_or(config.node_id);
+    config.auto_create_topics = args.auto_create_topics.or(b.auto_create_topics).unwrap_or(config.auto_create_topics);
+    config.num_partitions = args.num_partitions.or(b.num_partitions).unwrap_or(config.num_partitions);
+    config.max_partitions_per_topic = b.max_partitions_per_topic.unwrap_or(config.max_partitions_per_topic);
+    config.flush_interval_ms = b.flush_interval_ms.unwrap_or(config.flush_interval_ms);
+    config.retention_check_interval_ms = b.retention_check_interval_ms.unwrap_or(config.retention_check_interval_ms);
+    config.max_request_bytes = b.max_request_bytes.unwrap_or(config.max_request_bytes);
+    config.max_connections = b.max_connections.unwrap_or(config.max_connections);
+    if config.num_partitions < 1 || config.num_partitions > config.max_partitions_per_topic {
+        bail!("num_partitions must be between 1 and {}, got {}", config.max_partitions_per_topic, config.num_partitions);
+    }
+    let defaults: BTreeMap<String, String> = file
+        .topic_defaults
+        .iter()
+        .map(|(k, v)| (k.clone(), match v {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }))
+        .collect();
+    config.log_defaults = LogConfig::with_overrides(&LogConfig::default(), &defaults)
+        .context("invalid [topic_defaults] in the config file")?;
+    Ok(config)
+}
+
+fn load_file(explicit: Option<&Path>) -> Result<FileConfig> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None if Path::new("fjord.toml").exists() => PathBuf::from("fjord.toml"),
+        None => return Ok(FileConfig::default()),
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+fn parse_host_port(s: &str) -> Result<(String, u16)> {
+    let (host, port) = s.rsplit_once(':').with_context(|| format!("'{s}' is not HOST:PORT"))?;
+    let port: u16 = port.parse().with_context(|| format!("'{port}' in '{s}' is not a port number"))?;
+    if host.is_empty() {
+        bail!("'{s}' has no host");
+    }
+    Ok((host.trim_matches(|c| c == '[' || c == ']').to_string(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_config_file_parses_and_validates() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fjord.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let file: FileConfig = toml::from_str(&text).unwrap();
+        assert!(file.broker.listen.is_none(), "the sample keeps every key commented");
+        assert!(parse_host_port("localhost:9092").is_ok());
+        assert!(parse_host_port("nohost").is_err());
+        assert!(parse_host_port(":9092").is_err());
+    }
+}
