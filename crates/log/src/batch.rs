@@ -181,17 +181,18 @@ pub fn validate_client_batches(
         let rest = &records[pos..];
         let h = BatchHeader::parse(rest)?;
         let len = h.total_len();
-        if len > max_message_bytes {
-            return Err(LogError::RecordTooLarge {
-                size: len,
-                max: max_message_bytes,
-            });
-        }
+        // A length past the buffer is corruption, whatever its size.
         if len > rest.len() {
             return Err(LogError::corrupt(format!(
                 "batch at byte {pos} claims {len} bytes but only {} remain",
                 rest.len()
             )));
+        }
+        if len > max_message_bytes {
+            return Err(LogError::RecordTooLarge {
+                size: len,
+                max: max_message_bytes,
+            });
         }
         h.verify_crc(rest)?;
         if h.last_offset_delta < 0 || h.records_count < 0 {

@@ -16,7 +16,7 @@
 //! Faults can also be injected: fsyncs that fail, writes that fail (a full
 //! disk), and a delay per fsync so group commit has something to amortise.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -58,6 +58,10 @@ struct State {
     live: BTreeMap<PathBuf, Arc<MemFile>>,
     /// Names a crash would leave (as of each directory's last sync).
     durable: BTreeMap<PathBuf, Arc<MemFile>>,
+    /// Per directory, names created, renamed or removed since its last
+    /// sync: `sync_dir` copies just these into `durable`, so its cost does
+    /// not grow with the number of files.
+    dirty: HashMap<PathBuf, HashSet<PathBuf>>,
     dirs: BTreeSet<PathBuf>,
     torn: TornWrite,
 }
@@ -106,6 +110,7 @@ impl FaultFs {
         FaultFs::with_state(State {
             live: BTreeMap::new(),
             durable: BTreeMap::new(),
+            dirty: HashMap::new(),
             dirs: BTreeSet::new(),
             torn: TornWrite::KeepHalf,
         })
@@ -213,9 +218,20 @@ impl FaultFs {
         FaultFs::with_state(State {
             live: image.clone(),
             durable: image,
+            dirty: HashMap::new(),
             dirs: state.dirs.clone(),
             torn: state.torn,
         })
+    }
+}
+
+impl State {
+    /// Notes that `path`'s directory entry changed since the last dir sync.
+    fn touch(&mut self, path: &Path) {
+        self.dirty
+            .entry(parent(path))
+            .or_default()
+            .insert(path.to_path_buf());
     }
 }
 
@@ -310,6 +326,7 @@ impl FileSystem for FaultFs {
                 }
                 let f = Arc::new(MemFile::default());
                 state.live.insert(path.to_path_buf(), f.clone());
+                state.touch(path);
                 f
             }
             None => return Err(not_found(path)),
@@ -333,17 +350,24 @@ impl FileSystem for FaultFs {
         let mut state = lock(&self.shared.state);
         let file = state.live.remove(from).ok_or_else(|| not_found(from))?;
         state.live.insert(to.to_path_buf(), file);
+        state.touch(from);
+        state.touch(to);
         Ok(())
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         let mut state = lock(&self.shared.state);
-        let State { live, durable, .. } = &mut *state;
-        durable.retain(|p, _| p.parent() != Some(path));
-        for (p, f) in live.iter() {
-            if p.parent() == Some(path) {
-                durable.insert(p.clone(), f.clone());
-            }
+        let State {
+            live,
+            durable,
+            dirty,
+            ..
+        } = &mut *state;
+        for p in dirty.remove(path).unwrap_or_default() {
+            match live.get(&p) {
+                Some(f) => durable.insert(p, f.clone()),
+                None => durable.remove(&p),
+            };
         }
         self.shared.dir_syncs.fetch_add(1, Ordering::SeqCst);
         Ok(())

@@ -92,36 +92,39 @@ pub(crate) fn snapshot_offsets(files: &[PathBuf]) -> Vec<Offset> {
 }
 
 /// Writes a snapshot of `producers` covering offsets below `offset`, then
-/// prunes older snapshots.
+/// prunes older snapshots. `existing` lists the snapshot offsets on disk,
+/// ascending, and is kept up to date (so no directory listing per roll).
 pub(crate) fn write_snapshot(
     fs: &dyn FileSystem,
     dir: &Path,
     offset: Offset,
     producers: &ProducerStates,
+    existing: &mut Vec<Offset>,
 ) -> Result<()> {
     let path = snapshot_path(dir, offset);
     write_atomic(fs, &path, &Snapshot::encode(offset, producers))
         .map_err(io_err("writing", &path))?;
-    if let Ok(files) = fs.list_dir(dir) {
-        let offsets = snapshot_offsets(&files);
-        let older: Vec<_> = offsets.iter().filter(|&&o| o < offset).collect();
-        for &o in older.iter().rev().skip(SNAPSHOTS_KEPT - 1) {
-            // Failing to prune only costs disk space.
-            let _ = fs.remove_file(&snapshot_path(dir, *o));
-        }
+    existing.retain(|&o| o != offset);
+    existing.push(offset);
+    existing.sort_unstable();
+    while existing.len() > SNAPSHOTS_KEPT {
+        let old = existing.remove(0);
+        // Failing to prune only costs disk space.
+        let _ = fs.remove_file(&snapshot_path(dir, old));
     }
     Ok(())
 }
 
-/// The newest readable snapshot at or below `max_offset`. Snapshots beyond
-/// it (the log was truncated under them) are deleted.
+/// The newest readable snapshot at or below `max_offset`, and the offsets
+/// of the snapshots left on disk. Snapshots beyond `max_offset` (the log
+/// was truncated under them) are deleted.
 pub(crate) fn load_snapshot(
     fs: &dyn FileSystem,
     dir: &Path,
     files: &[PathBuf],
     max_offset: Offset,
-) -> Option<Snapshot> {
-    let offsets = snapshot_offsets(files);
+) -> (Option<Snapshot>, Vec<Offset>) {
+    let mut offsets = snapshot_offsets(files);
     for &o in offsets.iter().filter(|&&o| o > max_offset) {
         tracing::warn!(
             offset = o,
@@ -129,15 +132,16 @@ pub(crate) fn load_snapshot(
         );
         let _ = fs.remove_file(&snapshot_path(dir, o));
     }
-    for &o in offsets.iter().rev().filter(|&&o| o <= max_offset) {
+    offsets.retain(|&o| o <= max_offset);
+    for &o in offsets.iter().rev() {
         let path = snapshot_path(dir, o);
         let bytes = fs.open(&path, false).and_then(|f| f.read_all()).ok();
         match bytes.as_deref().and_then(Snapshot::decode) {
-            Some(s) if s.offset == o => return Some(s),
+            Some(s) if s.offset == o => return (Some(s), offsets),
             _ => {
                 tracing::warn!(path = %path.display(), "unreadable producer snapshot; trying an older one")
             }
         }
     }
-    None
+    (None, offsets)
 }

@@ -74,6 +74,8 @@ pub(crate) struct LogState {
     pub closed_bytes: u64,
     /// close() ran.
     pub closed: bool,
+    /// Offsets of the producer snapshots on disk, ascending.
+    pub snapshots: Vec<Offset>,
 }
 
 /// One partition's log. Send + Sync; share it as `Arc<Partition>`.
@@ -261,7 +263,12 @@ impl Partition {
             return Err(e);
         }
         log.active.persist_indexes()?;
-        meta::write_snapshot(&*self.fs, &self.dir, new_base, &log.producers)?;
+        let LogState {
+            producers,
+            snapshots,
+            ..
+        } = &mut *log;
+        meta::write_snapshot(&*self.fs, &self.dir, new_base, producers, snapshots)?;
         let interval = self.config_arc().index_interval_bytes();
         let fresh = ActiveSegment::create(self.fs.clone(), &self.dir, new_base, interval)?;
         let old = std::mem::replace(&mut log.active, fresh);
@@ -426,7 +433,13 @@ impl Partition {
         log.active.sync()?;
         self.group.raise(log.log_end);
         log.active.persist_indexes()?;
-        meta::write_snapshot(&*self.fs, &self.dir, log.log_end, &log.producers)?;
+        let log_end = log.log_end;
+        let LogState {
+            producers,
+            snapshots,
+            ..
+        } = &mut *log;
+        meta::write_snapshot(&*self.fs, &self.dir, log_end, producers, snapshots)?;
         meta::write_log_start(&*self.fs, &self.dir, log.log_start)?;
         meta::write_clean_marker(&*self.fs, &self.dir)?;
         log.closed = true;

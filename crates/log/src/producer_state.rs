@@ -204,10 +204,11 @@ impl ProducerStates {
         if h.producer_id < 0 {
             return;
         }
-        if !self.producers.contains_key(&h.producer_id) {
-            if let Some(e) = base.producers.get(&h.producer_id) {
-                self.producers.insert(h.producer_id, e.clone());
-            }
+        if let (std::collections::btree_map::Entry::Vacant(slot), Some(e)) = (
+            self.producers.entry(h.producer_id),
+            base.producers.get(&h.producer_id),
+        ) {
+            slot.insert(e.clone());
         }
         self.apply(h);
     }

@@ -108,8 +108,9 @@ pub(crate) fn recover(
         producers: ProducerStates::new(),
         closed_bytes,
         closed: false,
+        snapshots: Vec::new(),
     };
-    state.producers = recover_producers(fs, dir, &files, &state)?;
+    (state.producers, state.snapshots) = recover_producers(fs, dir, &files, &state)?;
     if truncated {
         // The rebuilt indexes replace any that described the lost tail.
         state.active.persist_indexes()?;
@@ -231,25 +232,26 @@ fn scan_verified(
 }
 
 /// Producer state as of the log end: the newest usable snapshot, plus a
-/// replay of the batch headers after it.
+/// replay of the batch headers after it; and the snapshot offsets on disk.
 fn recover_producers(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
     files: &[PathBuf],
     state: &LogState,
-) -> Result<ProducerStates> {
+) -> Result<(ProducerStates, Vec<Offset>)> {
     let first_base = state
         .segments
         .keys()
         .next()
         .copied()
         .unwrap_or(state.active.base_offset);
-    let (mut producers, from) = match meta::load_snapshot(&**fs, dir, files, state.log_end) {
+    let (snapshot, on_disk) = meta::load_snapshot(&**fs, dir, files, state.log_end);
+    let (mut producers, from) = match snapshot {
         Some(s) => (s.producers, s.offset.max(first_base)),
         None => (ProducerStates::new(), first_base),
     };
     if from >= state.log_end {
-        return Ok(producers);
+        return Ok((producers, on_disk));
     }
     let mut replayed = 0usize;
     let mut visit = |file: &dyn LogFile, hint: u64, limit: u64| -> Result<()> {
@@ -278,5 +280,5 @@ fn recover_producers(
         .1 as u64;
     visit(&*state.active.file, hint, state.active.size)?;
     tracing::debug!(from, batches = replayed, "replayed producer state");
-    Ok(producers)
+    Ok((producers, on_disk))
 }

@@ -4,6 +4,9 @@
 
 use crate::batch::{BatchHeader, BATCH_HEADER_LEN};
 
+/// (key, value, timestamp) of one record; None is a null key or value.
+type TestRecord = (Option<Vec<u8>>, Option<Vec<u8>>, i64);
+
 /// Builds one uncompressed v2 RecordBatch.
 #[derive(Debug, Clone)]
 pub struct BatchBuilder {
@@ -11,7 +14,7 @@ pub struct BatchBuilder {
     producer_epoch: i16,
     base_sequence: i32,
     attributes: i16,
-    records: Vec<(Option<Vec<u8>>, Option<Vec<u8>>, i64)>,
+    records: Vec<TestRecord>,
 }
 
 impl Default for BatchBuilder {
@@ -168,4 +171,9 @@ pub fn record_values(batch: &[u8]) -> Vec<Vec<u8>> {
         pos = next;
     }
     out
+}
+
+/// CRC-32C, for tests that patch a batch and need a valid checksum again.
+pub fn crc32c(bytes: &[u8]) -> u32 {
+    crc32c::crc32c(bytes)
 }
