@@ -55,7 +55,14 @@ impl Broker {
             .clone()
             .unwrap_or_else(|| (bound.ip().to_string(), bound.port()));
         let (data_arrived, _) = watch::channel(0);
-        Ok(Arc::new(Broker { config, topics, cluster_id, advertised, producer_ids, data_arrived }))
+        Ok(Arc::new(Broker {
+            config,
+            topics,
+            cluster_id,
+            advertised,
+            producer_ids,
+            data_arrived,
+        }))
     }
 
     /// Wakes every fetch that is waiting for data.
@@ -87,8 +94,10 @@ fn load_or_create_cluster_id(data_dir: &Path) -> Result<String> {
             // Kafka cluster ids are 22-character url-safe base64 of a UUID;
             // clients treat them as opaque, so a simple encoding will do.
             let id = uuid::Uuid::new_v4().simple().to_string()[..22].to_string();
-            let json = serde_json::to_vec(&ClusterMeta { cluster_id: id.clone() })
-                .expect("cluster metadata serializes");
+            let json = serde_json::to_vec(&ClusterMeta {
+                cluster_id: id.clone(),
+            })
+            .expect("cluster metadata serializes");
             write_atomic(&path, &json)?;
             Ok(id)
         }

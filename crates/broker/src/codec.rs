@@ -46,11 +46,22 @@ pub fn peek_prefix(frame: &[u8]) -> Result<(i16, i16, i32), FrameError> {
 
 /// Decodes the request header of a frame whose API and version the caller
 /// already accepted.
-pub fn decode_header(frame: Bytes, api_key: ApiKey, api_version: i16) -> Result<RequestFrame, FrameError> {
+pub fn decode_header(
+    frame: Bytes,
+    api_key: ApiKey,
+    api_version: i16,
+) -> Result<RequestFrame, FrameError> {
     let header_version = api_key.request_header_version(api_version);
     let mut body = frame;
-    let header = guarded("request header", || RequestHeader::decode(&mut body, header_version))?;
-    Ok(RequestFrame { api_key, api_version, header, body })
+    let header = guarded("request header", || {
+        RequestHeader::decode(&mut body, header_version)
+    })?;
+    Ok(RequestFrame {
+        api_key,
+        api_version,
+        header,
+        body,
+    })
 }
 
 /// Decodes a request body. The decoder is run under `catch_unwind` so that a
@@ -66,24 +77,47 @@ fn guarded<T, E: std::fmt::Display>(
 ) -> Result<T, FrameError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(FrameError::Malformed { what, reason: e.to_string() }),
-        Err(_) => Err(FrameError::Malformed { what, reason: "decoder panicked".to_string() }),
+        Ok(Err(e)) => Err(FrameError::Malformed {
+            what,
+            reason: e.to_string(),
+        }),
+        Err(_) => Err(FrameError::Malformed {
+            what,
+            reason: "decoder panicked".to_string(),
+        }),
     }
 }
 
-/// Encodes a complete response frame: size prefix, header, body.
-pub fn encode_response<R: Encodable + HeaderVersion>(correlation_id: i32, version: i16, body: &R) -> Bytes {
+/// What a connection does with a handled request.
+pub enum Reply {
+    /// Send this complete response frame.
+    Send(Bytes),
+    /// Send nothing (Produce with acks=0).
+    Silent,
+    /// Close the connection: the response could not be encoded.
+    Close,
+}
+
+/// Encodes a complete response frame: size prefix, header, body. A response
+/// that cannot be encoded for its version is a broker bug; it is logged and
+/// the connection closed, since the client would otherwise wait forever.
+pub fn encode_response<R: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    version: i16,
+    body: &R,
+) -> Reply {
     let mut buf = BytesMut::with_capacity(64);
     buf.put_i32(0); // size, patched below
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let header_version = R::header_version(version);
-    // Encoding our own well-formed structs only fails on programming errors
-    // (a field set that the version cannot carry); surface those loudly.
-    header.encode(&mut buf, header_version).expect("response header encodes");
-    body.encode(&mut buf, version).unwrap_or_else(|e| {
-        panic!("{} v{version} failed to encode: {e}", std::any::type_name::<R>())
-    });
+    let encoded = header
+        .encode(&mut buf, header_version)
+        .and_then(|_| body.encode(&mut buf, version));
+    if let Err(e) = encoded {
+        tracing::error!(response = std::any::type_name::<R>(), version, error = %e, "cannot encode response");
+        return Reply::Close;
+    }
     let size = (buf.len() - 4) as i32;
     buf[..4].copy_from_slice(&size.to_be_bytes());
-    buf.freeze()
+    Reply::Send(buf.freeze())
 }

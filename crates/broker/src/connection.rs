@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::broker::Broker;
+use crate::codec::Reply;
 use crate::dispatch::{dispatch, ResponseFuture};
 
 /// Responses that may be pending at once per connection.
@@ -30,8 +31,18 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(socket: TcpStream, peer: SocketAddr, broker: Arc<Broker>, shutdown: broadcast::Receiver<()>) -> Self {
-        Connection { socket, peer, broker, shutdown }
+    pub fn new(
+        socket: TcpStream,
+        peer: SocketAddr,
+        broker: Arc<Broker>,
+        shutdown: broadcast::Receiver<()>,
+    ) -> Self {
+        Connection {
+            socket,
+            peer,
+            broker,
+            shutdown,
+        }
     }
 
     pub async fn run(mut self) {
@@ -97,7 +108,9 @@ fn next_frame(buf: &mut BytesMut, max_frame: usize) -> Result<Option<bytes::Byte
     }
     let size = size as usize;
     if size > max_frame {
-        return Err(format!("frame of {size} bytes exceeds the {max_frame}-byte limit"));
+        return Err(format!(
+            "frame of {size} bytes exceeds the {max_frame}-byte limit"
+        ));
     }
     if buf.len() < 4 + size {
         buf.reserve(4 + size - buf.len());
@@ -121,10 +134,14 @@ async fn write_responses(writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Response
                 pending.await
             }
         };
-        if let Some(bytes) = out {
-            if writer.write_all(&bytes).await.is_err() {
-                return;
+        match out {
+            Reply::Send(bytes) => {
+                if writer.write_all(&bytes).await.is_err() {
+                    return;
+                }
             }
+            Reply::Silent => {}
+            Reply::Close => break,
         }
         // Flush once no further response is queued, batching small writes.
         if rx.is_empty() && writer.flush().await.is_err() {
@@ -136,7 +153,9 @@ async fn write_responses(writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Response
 
 /// Polls a future once: its output if it is ready now, None otherwise (the
 /// future stays registered with its waker and can be awaited afterwards).
-async fn poll_once<T>(fut: &mut std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>) -> Option<T> {
+async fn poll_once<T>(
+    fut: &mut std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>,
+) -> Option<T> {
     std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
         std::task::Poll::Ready(v) => std::task::Poll::Ready(Some(v)),
         std::task::Poll::Pending => std::task::Poll::Ready(None),
@@ -153,7 +172,10 @@ mod tests {
         let mut buf = BytesMut::from(&[0, 0, 0, 3, 1, 2][..]);
         assert_eq!(next_frame(&mut buf, 100), Ok(None));
         buf.extend_from_slice(&[3, 0, 0]);
-        assert_eq!(next_frame(&mut buf, 100).unwrap().unwrap().as_ref(), &[1, 2, 3]);
+        assert_eq!(
+            next_frame(&mut buf, 100).unwrap().unwrap().as_ref(),
+            &[1, 2, 3]
+        );
         assert_eq!(buf.as_ref(), &[0, 0]);
     }
 

@@ -15,14 +15,13 @@ use kafka_protocol::messages::*;
 
 use crate::api;
 use crate::broker::Broker;
-use crate::codec::{self, encode_response, FrameError};
+use crate::codec::{self, encode_response, FrameError, Reply};
 
-/// A response still being produced. `None` means "send nothing" (Produce
-/// with acks=0).
-pub type ResponseFuture = Pin<Box<dyn Future<Output = Option<Bytes>> + Send>>;
+/// A response still being produced.
+pub type ResponseFuture = Pin<Box<dyn Future<Output = Reply> + Send>>;
 
-fn ready(bytes: Bytes) -> ResponseFuture {
-    Box::pin(std::future::ready(Some(bytes)))
+fn ready(reply: Reply) -> ResponseFuture {
+    Box::pin(std::future::ready(reply))
 }
 
 /// Decodes and handles one request frame (the bytes after the size prefix).
@@ -34,7 +33,9 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<ResponseFuture, Fr
     };
     if version < min || version > max {
         if api == ApiKey::ApiVersions {
-            return Ok(ready(api::api_versions::unsupported_version_response(correlation_id)));
+            return Ok(ready(api::api_versions::unsupported_version_response(
+                correlation_id,
+            )));
         }
         return Err(FrameError::UnsupportedVersion { api, version });
     }
@@ -55,38 +56,57 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<ResponseFuture, Fr
     match api {
         ApiKey::ApiVersions => now!(ApiVersionsRequest, api::api_versions::handle),
         ApiKey::Metadata => now!(MetadataRequest, |r| api::metadata::handle(b, r, version)),
-        ApiKey::ListOffsets => now!(ListOffsetsRequest, |r| api::list_offsets::handle(b, r)),
+        ApiKey::ListOffsets => now!(ListOffsetsRequest, |r| api::list_offsets::handle(
+            b, r, version
+        )),
         ApiKey::CreateTopics => {
-            now!(CreateTopicsRequest, |r| api::create_topics::handle(b, r, version))
+            now!(CreateTopicsRequest, |r| api::create_topics::handle(
+                b, r, version
+            ))
         }
         ApiKey::DeleteTopics => {
-            now!(DeleteTopicsRequest, |r| api::delete_topics::handle(b, r, version))
+            now!(DeleteTopicsRequest, |r| api::delete_topics::handle(
+                b, r, version
+            ))
         }
         ApiKey::CreatePartitions => {
-            now!(CreatePartitionsRequest, |r| api::create_partitions::handle(b, r))
+            now!(CreatePartitionsRequest, |r| api::create_partitions::handle(
+                b, r
+            ))
         }
         ApiKey::DeleteRecords => now!(DeleteRecordsRequest, |r| api::delete_records::handle(b, r)),
         ApiKey::DescribeConfigs => {
-            now!(DescribeConfigsRequest, |r| api::describe_configs::handle(b, r))
+            now!(DescribeConfigsRequest, |r| api::describe_configs::handle(
+                b, r, version
+            ))
         }
         ApiKey::AlterConfigs => now!(AlterConfigsRequest, |r| api::alter_configs::handle(b, r)),
         ApiKey::IncrementalAlterConfigs => now!(IncrementalAlterConfigsRequest, |r| {
             api::incremental_alter_configs::handle(b, r)
         }),
         ApiKey::DescribeCluster => {
-            now!(DescribeClusterRequest, |r| api::describe_cluster::handle(b, r))
+            now!(DescribeClusterRequest, |r| api::describe_cluster::handle(
+                b, r, version
+            ))
         }
         ApiKey::DescribeLogDirs => {
-            now!(DescribeLogDirsRequest, |r| api::describe_log_dirs::handle(b, r))
+            now!(DescribeLogDirsRequest, |r| api::describe_log_dirs::handle(
+                b, r
+            ))
         }
         ApiKey::InitProducerId => {
-            now!(InitProducerIdRequest, |r| api::init_producer_id::handle(b, r))
+            now!(InitProducerIdRequest, |r| api::init_producer_id::handle(
+                b, r
+            ))
         }
         ApiKey::Produce => {
             let req: ProduceRequest = codec::decode_body(body, version)?;
             let pending = api::produce::handle(broker, req, version);
             Ok(Box::pin(async move {
-                pending.await.map(|resp| encode_response(cid, version, &resp))
+                match pending.await {
+                    Some(resp) => encode_response(cid, version, &resp),
+                    None => Reply::Silent,
+                }
             }))
         }
         ApiKey::Fetch => {
@@ -94,7 +114,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<ResponseFuture, Fr
             let broker = broker.clone();
             Ok(Box::pin(async move {
                 let resp = api::fetch::handle(broker, req, version).await;
-                Some(encode_response(cid, version, &resp))
+                encode_response(cid, version, &resp)
             }))
         }
         _ => Err(FrameError::UnsupportedVersion { api, version }),

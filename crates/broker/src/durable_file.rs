@@ -13,8 +13,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| BrokerError::io(ctx("creating dir for"), e))?;
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).map_err(|e| BrokerError::io(ctx("creating"), e))?;
-    f.write_all(bytes).map_err(|e| BrokerError::io(ctx("writing"), e))?;
-    f.sync_all().map_err(|e| BrokerError::io(ctx("syncing"), e))?;
+    f.write_all(bytes)
+        .map_err(|e| BrokerError::io(ctx("writing"), e))?;
+    f.sync_all()
+        .map_err(|e| BrokerError::io(ctx("syncing"), e))?;
     std::fs::rename(&tmp, path).map_err(|e| BrokerError::io(ctx("renaming"), e))?;
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())

@@ -46,7 +46,10 @@ pub enum BrokerError {
 
 impl BrokerError {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        BrokerError::Io { context: context.into(), source }
+        BrokerError::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     /// The Kafka error code for this error: the single place where the

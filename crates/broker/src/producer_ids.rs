@@ -41,7 +41,10 @@ impl ProducerIds {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
             Err(e) => return Err(BrokerError::io(format!("reading {}", path.display()), e)),
         };
-        Ok(ProducerIds { path: path.to_path_buf(), state: Mutex::new((reserved_until, reserved_until)) })
+        Ok(ProducerIds {
+            path: path.to_path_buf(),
+            state: Mutex::new((reserved_until, reserved_until)),
+        })
     }
 
     /// A producer id never handed out before.

@@ -42,7 +42,11 @@ async fn accept_loop(
     notify_shutdown: &broadcast::Sender<()>,
 ) {
     loop {
-        let permit = limit.clone().acquire_owned().await.expect("semaphore is never closed");
+        let permit = limit
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore is never closed");
         let (socket, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
@@ -63,7 +67,10 @@ async fn accept_loop(
 
 /// Milliseconds since the Unix epoch, the clock Kafka timestamps use.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn spawn_background(
@@ -71,9 +78,12 @@ fn spawn_background(
     mut shutdown: broadcast::Receiver<()>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut flush = tokio::time::interval(Duration::from_millis(broker.config.flush_interval_ms.max(1)));
-        let mut retention =
-            tokio::time::interval(Duration::from_millis(broker.config.retention_check_interval_ms.max(1)));
+        let mut flush = tokio::time::interval(Duration::from_millis(
+            broker.config.flush_interval_ms.max(1),
+        ));
+        let mut retention = tokio::time::interval(Duration::from_millis(
+            broker.config.retention_check_interval_ms.max(1),
+        ));
         loop {
             tokio::select! {
                 _ = shutdown.recv() => break,
@@ -112,7 +122,9 @@ fn maintain_all(broker: &Broker) {
                     "retention deleted segments"
                 ),
                 Ok(_) => {}
-                Err(e) => tracing::error!(topic = %topic.name, partition = i, error = %e, "retention failed"),
+                Err(e) => {
+                    tracing::error!(topic = %topic.name, partition = i, error = %e, "retention failed")
+                }
             }
         }
     }

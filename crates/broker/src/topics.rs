@@ -95,17 +95,29 @@ impl Topics {
 
     /// All topics, sorted by name.
     pub fn list(&self) -> Vec<Arc<Topic>> {
-        let mut all: Vec<_> = self.catalogue.read().unwrap().by_name.values().cloned().collect();
+        let mut all: Vec<_> = self
+            .catalogue
+            .read()
+            .unwrap()
+            .by_name
+            .values()
+            .cloned()
+            .collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }
 
     pub fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>> {
-        let t = self.get(topic).ok_or_else(|| BrokerError::UnknownTopic(topic.to_string()))?;
+        let t = self
+            .get(topic)
+            .ok_or_else(|| BrokerError::UnknownTopic(topic.to_string()))?;
         usize::try_from(partition)
             .ok()
             .and_then(|p| t.partitions.get(p).cloned())
-            .ok_or_else(|| BrokerError::UnknownPartition { topic: topic.to_string(), partition })
+            .ok_or_else(|| BrokerError::UnknownPartition {
+                topic: topic.to_string(),
+                partition,
+            })
     }
 
     /// The broker-wide defaults that topics without overrides use.
@@ -133,7 +145,12 @@ impl Topics {
         if self.get(name).is_some() {
             return Err(BrokerError::TopicExists(name.to_string()));
         }
-        let meta = TopicMeta { name: name.to_string(), id: Uuid::new_v4(), partitions, configs };
+        let meta = TopicMeta {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            partitions,
+            configs,
+        };
         if validate_only {
             return Ok(Arc::new(Topic {
                 name: meta.name,
@@ -152,7 +169,9 @@ impl Topics {
     /// Deletes a topic and its data.
     pub fn delete(&self, name: &str) -> Result<Uuid> {
         let _admin = self.admin.lock().unwrap();
-        let topic = self.get(name).ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))?;
+        let topic = self
+            .get(name)
+            .ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))?;
         let meta_path = self.meta_path(name);
         std::fs::remove_file(&meta_path)
             .map_err(|e| BrokerError::io(format!("removing {}", meta_path.display()), e))?;
@@ -175,9 +194,17 @@ impl Topics {
     }
 
     /// Grows a topic to `total` partitions (Kafka never shrinks a topic).
-    pub fn add_partitions(&self, name: &str, total: i32, max: i32, validate_only: bool) -> Result<()> {
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        total: i32,
+        max: i32,
+        validate_only: bool,
+    ) -> Result<()> {
         let _admin = self.admin.lock().unwrap();
-        let topic = self.get(name).ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))?;
+        let topic = self
+            .get(name)
+            .ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))?;
         let current = topic.partitions.len() as i32;
         if total <= current {
             return Err(BrokerError::InvalidPartitions(format!(
@@ -223,7 +250,9 @@ impl Topics {
     ) -> Result<()> {
         let config = self.config_with(&overrides)?;
         let _admin = self.admin.lock().unwrap();
-        let topic = self.get(name).ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))?;
+        let topic = self
+            .get(name)
+            .ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))?;
         if validate_only {
             return Ok(());
         }
@@ -277,15 +306,27 @@ impl Topics {
         let partitions = (0..meta.partitions)
             .map(|i| self.open_partition(&meta.name, i, &config).map(Arc::new))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Topic { name: meta.name.clone(), id: meta.id, partitions, config })
+        Ok(Topic {
+            name: meta.name.clone(),
+            id: meta.id,
+            partitions,
+            config,
+        })
     }
 
     fn open_partition(&self, topic: &str, index: i32, config: &LogConfig) -> Result<Partition> {
-        Ok(Partition::open(self.partition_dir(topic, index), config.clone(), self.fs.clone())?)
+        Ok(Partition::open(
+            self.partition_dir(topic, index),
+            config.clone(),
+            self.fs.clone(),
+        )?)
     }
 
     fn meta_path(&self, name: &str) -> PathBuf {
-        self.data_dir.join("meta").join("topics").join(format!("{name}.json"))
+        self.data_dir
+            .join("meta")
+            .join("topics")
+            .join(format!("{name}.json"))
     }
 
     fn write_meta(&self, meta: &TopicMeta) -> Result<()> {
@@ -308,7 +349,10 @@ fn read_meta(path: &Path) -> Result<TopicMeta> {
 /// "." or "..".
 pub fn validate_topic_name(name: &str) -> Result<()> {
     let invalid = |reason: &str| {
-        Err(BrokerError::InvalidTopicName { name: name.to_string(), reason: reason.to_string() })
+        Err(BrokerError::InvalidTopicName {
+            name: name.to_string(),
+            reason: reason.to_string(),
+        })
     };
     if name.is_empty() {
         return invalid("the name is empty");
@@ -319,7 +363,10 @@ pub fn validate_topic_name(name: &str) -> Result<()> {
     if name.len() > MAX_TOPIC_NAME_LEN {
         return invalid("longer than 249 characters");
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
         return invalid("only ASCII letters, digits, '.', '_' and '-' are allowed");
     }
     Ok(())
@@ -334,7 +381,10 @@ mod tests {
         assert!(validate_topic_name("streamPayment").is_ok());
         assert!(validate_topic_name("a.b_c-9").is_ok());
         for bad in ["", ".", "..", "a b", "a/b", "ü", &"x".repeat(250)] {
-            assert!(validate_topic_name(bad).is_err(), "{bad:?} should be refused");
+            assert!(
+                validate_topic_name(bad).is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 }

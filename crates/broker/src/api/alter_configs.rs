@@ -21,7 +21,11 @@ pub fn handle(broker: &Broker, req: AlterConfigsRequest) -> AlterConfigsResponse
                     let overrides: BTreeMap<String, String> = r
                         .configs
                         .iter()
-                        .filter_map(|c| c.value.as_ref().map(|v| (c.name.as_str().to_string(), v.as_str().to_string())))
+                        .filter_map(|c| {
+                            c.value
+                                .as_ref()
+                                .map(|v| (c.name.as_str().to_string(), v.as_str().to_string()))
+                        })
                         .collect();
                     broker
                         .topics
@@ -38,9 +42,15 @@ pub fn handle(broker: &Broker, req: AlterConfigsRequest) -> AlterConfigsResponse
 
 pub fn refuse_resource(resource_type: i8) -> (ResponseError, String) {
     if resource_type == RESOURCE_BROKER {
-        (ResponseError::InvalidRequest, "broker settings are static: change them in fjord.toml and restart".into())
+        (
+            ResponseError::InvalidRequest,
+            "broker settings are static: change them in fjord.toml and restart".into(),
+        )
     } else {
-        (ResponseError::InvalidRequest, format!("config resource type {resource_type} is not supported"))
+        (
+            ResponseError::InvalidRequest,
+            format!("config resource type {resource_type} is not supported"),
+        )
     }
 }
 
@@ -49,9 +59,13 @@ pub fn resource_response(
     name: StrBytes,
     outcome: Result<(), (ResponseError, String)>,
 ) -> AlterConfigsResourceResponse {
-    let resp = AlterConfigsResourceResponse::default().with_resource_type(resource_type).with_resource_name(name);
+    let resp = AlterConfigsResourceResponse::default()
+        .with_resource_type(resource_type)
+        .with_resource_name(name);
     match outcome {
         Ok(()) => resp,
-        Err((code, msg)) => resp.with_error_code(code.code()).with_error_message(Some(StrBytes::from_string(msg))),
+        Err((code, msg)) => resp
+            .with_error_code(code.code())
+            .with_error_message(Some(StrBytes::from_string(msg))),
     }
 }

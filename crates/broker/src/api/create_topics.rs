@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
@@ -34,12 +36,16 @@ pub fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> Create
                                 .with_is_sensitive(e.sensitive)
                         })
                         .collect();
-                    let result = result
-                        .with_topic_id(topic.id)
-                        .with_num_partitions(num_partitions(broker, &t))
-                        .with_replication_factor(1);
+                    let result = if version >= 7 {
+                        result.with_topic_id(topic.id)
+                    } else {
+                        result
+                    };
                     if version >= 5 {
-                        result.with_configs(Some(configs))
+                        result
+                            .with_num_partitions(num_partitions(broker, &t))
+                            .with_replication_factor(1)
+                            .with_configs(Some(configs))
                     } else {
                         result
                     }
@@ -49,8 +55,6 @@ pub fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> Create
                     result
                         .with_error_code(e.code().code())
                         .with_error_message(Some(StrBytes::from_string(e.to_string())))
-                        .with_num_partitions(-1)
-                        .with_replication_factor(-1)
                 }
             }
         })
@@ -58,7 +62,10 @@ pub fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> Create
     CreateTopicsResponse::default().with_topics(topics)
 }
 
-fn num_partitions(broker: &Broker, t: &kafka_protocol::messages::create_topics_request::CreatableTopic) -> i32 {
+fn num_partitions(
+    broker: &Broker,
+    t: &kafka_protocol::messages::create_topics_request::CreatableTopic,
+) -> i32 {
     if !t.assignments.is_empty() {
         t.assignments.len() as i32
     } else if t.num_partitions == -1 {
@@ -81,10 +88,14 @@ fn create(
     if !t.assignments.is_empty() {
         if t.num_partitions != -1 || t.replication_factor != -1 {
             return Err(BrokerError::InvalidRequest(
-                "give either replica assignments or partitions and replication factor, not both".into(),
+                "give either replica assignments or partitions and replication factor, not both"
+                    .into(),
             ));
         }
-        if t.assignments.iter().any(|a| a.broker_ids.len() != 1 || a.broker_ids[0].0 != node) {
+        if t.assignments
+            .iter()
+            .any(|a| a.broker_ids.len() != 1 || a.broker_ids[0].0 != node)
+        {
             return Err(BrokerError::InvalidReplicaAssignment);
         }
     }

@@ -7,11 +7,14 @@ use kafka_protocol::protocol::StrBytes;
 use crate::api::AUTHORIZED_OPERATIONS_OMITTED;
 use crate::broker::Broker;
 
-pub fn handle(broker: &Broker, _req: DescribeClusterRequest) -> DescribeClusterResponse {
+pub fn handle(
+    broker: &Broker,
+    _req: DescribeClusterRequest,
+    _version: i16,
+) -> DescribeClusterResponse {
     let (host, port) = broker.advertised.clone();
     let node = BrokerId(broker.node_id());
     DescribeClusterResponse::default()
-        .with_endpoint_type(1) // brokers
         .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))
         .with_controller_id(node)
         .with_brokers(vec![DescribeClusterBroker::default()

@@ -11,7 +11,9 @@ use crate::broker::Broker;
 
 pub fn handle(broker: &Broker, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
     let wanted = req.topics.map(|ts| {
-        ts.into_iter().map(|t| (t.topic.as_str().to_string(), t.partitions)).collect::<Vec<_>>()
+        ts.into_iter()
+            .map(|t| (t.topic.as_str().to_string(), t.partitions))
+            .collect::<Vec<_>>()
     });
     let topics = broker
         .topics
@@ -41,7 +43,8 @@ pub fn handle(broker: &Broker, req: DescribeLogDirsRequest) -> DescribeLogDirsRe
             )
         })
         .collect();
-    let dir = std::fs::canonicalize(&broker.config.data_dir).unwrap_or_else(|_| broker.config.data_dir.clone());
+    let dir = std::fs::canonicalize(&broker.config.data_dir)
+        .unwrap_or_else(|_| broker.config.data_dir.clone());
     DescribeLogDirsResponse::default().with_results(vec![DescribeLogDirsResult::default()
         .with_log_dir(StrBytes::from_string(dir.display().to_string()))
         .with_topics(topics)

@@ -50,12 +50,20 @@ struct Read {
 
 fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> Read {
     let use_ids = version >= 13;
-    let mut remaining = if req.max_bytes > 0 { req.max_bytes as usize } else { usize::MAX };
+    let mut remaining = if req.max_bytes > 0 {
+        req.max_bytes as usize
+    } else {
+        usize::MAX
+    };
     let mut total = 0usize;
     let mut errors = false;
     let mut responses = Vec::with_capacity(req.topics.len());
     for rt in &req.topics {
-        let topic = if use_ids { broker.topics.get_by_id(rt.topic_id) } else { broker.topics.get(rt.topic.as_str()) };
+        let topic = if use_ids {
+            broker.topics.get_by_id(rt.topic_id)
+        } else {
+            broker.topics.get(rt.topic.as_str())
+        };
         let mut partitions = Vec::with_capacity(rt.partitions.len());
         for rp in &rt.partitions {
             let data = PartitionData::default()
@@ -63,11 +71,18 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> Read {
                 .with_records(Some(Bytes::new()));
             let Some(topic) = &topic else {
                 errors = true;
-                let code = if use_ids { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+                let code = if use_ids {
+                    ResponseError::UnknownTopicId
+                } else {
+                    ResponseError::UnknownTopicOrPartition
+                };
                 partitions.push(unknown(data, code));
                 continue;
             };
-            let Some(part) = usize::try_from(rp.partition).ok().and_then(|i| topic.partitions.get(i)) else {
+            let Some(part) = usize::try_from(rp.partition)
+                .ok()
+                .and_then(|i| topic.partitions.get(i))
+            else {
                 errors = true;
                 partitions.push(unknown(data, ResponseError::UnknownTopicOrPartition));
                 continue;
@@ -108,9 +123,21 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> Read {
                 .with_partitions(partitions),
         );
     }
-    Read { response: FetchResponse::default().with_responses(responses), bytes: total, errors }
+    if version < 5 {
+        for p in responses.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+            p.log_start_offset = -1;
+        }
+    }
+    Read {
+        response: FetchResponse::default().with_responses(responses),
+        bytes: total,
+        errors,
+    }
 }
 
 fn unknown(data: PartitionData, code: ResponseError) -> PartitionData {
-    data.with_error_code(code.code()).with_high_watermark(-1).with_last_stable_offset(-1).with_log_start_offset(-1)
+    data.with_error_code(code.code())
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_log_start_offset(-1)
 }

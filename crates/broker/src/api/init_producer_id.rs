@@ -9,14 +9,18 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use crate::broker::Broker;
 
 pub fn handle(broker: &Broker, req: InitProducerIdRequest) -> InitProducerIdResponse {
-    let resp = InitProducerIdResponse::default().with_producer_id(ProducerId(-1)).with_producer_epoch(-1);
+    let resp = InitProducerIdResponse::default()
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
     if req.transactional_id.is_some() {
         return resp.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
     }
     // An existing producer bumping its epoch keeps its id until the epoch
     // would overflow, then gets a new id.
     if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
-        return resp.with_producer_id(req.producer_id).with_producer_epoch(req.producer_epoch + 1);
+        return resp
+            .with_producer_id(req.producer_id)
+            .with_producer_epoch(req.producer_epoch + 1);
     }
     match broker.producer_ids.next() {
         Ok(id) => resp.with_producer_id(ProducerId(id)).with_producer_epoch(0),

@@ -28,11 +28,17 @@ pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataRe
         other => other,
     };
     // Clients before v4 cannot opt out of auto-creation.
-    let allow_create = broker.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+    let allow_create =
+        broker.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
     let with_ops = req.include_topic_authorized_operations;
 
-    let topics = match wanted {
-        None => broker.topics.list().iter().map(|t| describe(t, node, with_ops)).collect(),
+    let topics: Vec<MetadataResponseTopic> = match wanted {
+        None => broker
+            .topics
+            .list()
+            .iter()
+            .map(|t| describe(t, node, with_ops))
+            .collect(),
         Some(requested) => requested
             .into_iter()
             .map(|rt| match rt.name {
@@ -47,28 +53,65 @@ pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataRe
             .collect(),
     };
 
-    MetadataResponse::default()
+    let resp = MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(BrokerId(node))
             .with_host(StrBytes::from_string(host))
             .with_port(port as i32)])
-        .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
-        .with_controller_id(BrokerId(node))
-        .with_topics(topics)
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|t| for_version(t, version))
+                .collect(),
+        )
         .with_cluster_authorized_operations(if req.include_cluster_authorized_operations {
             ALL_CLUSTER_OPERATIONS
         } else {
             AUTHORIZED_OPERATIONS_OMITTED
-        })
+        });
+    let resp = if version >= 1 {
+        resp.with_controller_id(BrokerId(node))
+    } else {
+        resp
+    };
+    if version >= 2 {
+        resp.with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
+    } else {
+        resp
+    }
 }
 
-fn lookup_or_create(broker: &Broker, name: &TopicName, allow_create: bool, with_ops: bool) -> MetadataResponseTopic {
+/// Clears the fields that `version` cannot carry (the encoder refuses a
+/// non-default value in a field the version lacks).
+fn for_version(mut t: MetadataResponseTopic, version: i16) -> MetadataResponseTopic {
+    if version < 1 {
+        t.is_internal = false;
+    }
+    if version < 10 {
+        t.topic_id = uuid::Uuid::nil();
+    }
+    if version < 7 {
+        for p in &mut t.partitions {
+            p.leader_epoch = -1;
+        }
+    }
+    t
+}
+
+fn lookup_or_create(
+    broker: &Broker,
+    name: &TopicName,
+    allow_create: bool,
+    with_ops: bool,
+) -> MetadataResponseTopic {
     let node = broker.node_id();
     if let Some(t) = broker.topics.get(name.as_str()) {
         return describe(&t, node, with_ops);
     }
     let error = |code: ResponseError| {
-        MetadataResponseTopic::default().with_name(Some(name.clone())).with_error_code(code.code())
+        MetadataResponseTopic::default()
+            .with_name(Some(name.clone()))
+            .with_error_code(code.code())
     };
     if !allow_create {
         return error(ResponseError::UnknownTopicOrPartition);
@@ -110,5 +153,9 @@ fn describe(topic: &Topic, node: i32, with_ops: bool) -> MetadataResponseTopic {
         .with_topic_id(topic.id)
         .with_is_internal(topic.name.starts_with("__"))
         .with_partitions(partitions)
-        .with_topic_authorized_operations(if with_ops { ALL_TOPIC_OPERATIONS } else { AUTHORIZED_OPERATIONS_OMITTED })
+        .with_topic_authorized_operations(if with_ops {
+            ALL_TOPIC_OPERATIONS
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        })
 }

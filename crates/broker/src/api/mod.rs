@@ -46,7 +46,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
 
 /// The implemented version range of an API, if it is implemented at all.
 pub fn supported(api: ApiKey) -> Option<(i16, i16)> {
-    SUPPORTED.iter().find(|(k, _, _)| *k == api).map(|&(_, min, max)| (min, max))
+    SUPPORTED
+        .iter()
+        .find(|(k, _, _)| *k == api)
+        .map(|&(_, min, max)| (min, max))
 }
 
 /// Kafka's "authorized operations not requested" sentinel.

@@ -32,7 +32,10 @@ pub fn handle(
     let acks = req.acks;
     let now = now_ms();
     let refuse_all = if !matches!(acks, -1..=1) {
-        Some((ResponseError::InvalidRequiredAcks, format!("acks must be -1, 0 or 1, got {acks}")))
+        Some((
+            ResponseError::InvalidRequiredAcks,
+            format!("acks must be -1, 0 or 1, got {acks}"),
+        ))
     } else if req.transactional_id.is_some() {
         Some((
             ResponseError::TransactionalIdAuthorizationFailed,
@@ -61,7 +64,11 @@ pub fn handle(
                         _ => None,
                     };
                     appended_any |= outcome.is_ok();
-                    PartitionResult { index: p.index, outcome: outcome.map(|(o, _)| o), sync }
+                    PartitionResult {
+                        index: p.index,
+                        outcome: outcome.map(|(o, _)| o),
+                        sync,
+                    }
                 })
                 .collect();
             (topic.name, results)
@@ -75,13 +82,19 @@ pub fn handle(
         if acks == 0 {
             return None;
         }
-        let topics = if acks == -1 { sync_all(topics).await } else { topics };
+        let topics = if acks == -1 {
+            sync_all(topics).await
+        } else {
+            topics
+        };
         let responses = topics
             .into_iter()
             .map(|(name, parts)| {
                 TopicProduceResponse::default()
                     .with_name(name)
-                    .with_partition_responses(parts.into_iter().map(|p| to_wire(p, version)).collect())
+                    .with_partition_responses(
+                        parts.into_iter().map(|p| to_wire(p, version)).collect(),
+                    )
             })
             .collect();
         Some(ProduceResponse::default().with_responses(responses))
@@ -99,7 +112,10 @@ fn append(
 ) -> Result<Appended, (ResponseError, String)> {
     let fail = |e: BrokerError| (e.code(), e.to_string());
     let part = broker.topics.partition(topic, partition).map_err(fail)?;
-    let records = records.ok_or((ResponseError::CorruptMessage, "no records in produce request".to_string()))?;
+    let records = records.ok_or((
+        ResponseError::CorruptMessage,
+        "no records in produce request".to_string(),
+    ))?;
     match part.append(records, now) {
         Ok(outcome) => Ok((outcome, part)),
         Err(e) => {
@@ -120,7 +136,10 @@ async fn sync_all(
         .iter_mut()
         .enumerate()
         .flat_map(|(ti, (_, parts))| {
-            parts.iter_mut().enumerate().filter_map(move |(pi, p)| p.sync.take().map(|(part, off)| (ti, pi, part, off)))
+            parts
+                .iter_mut()
+                .enumerate()
+                .filter_map(move |(pi, p)| p.sync.take().map(|(part, off)| (ti, pi, part, off)))
         })
         .collect();
     if work.is_empty() {
@@ -128,7 +147,9 @@ async fn sync_all(
     }
     let failures = tokio::task::spawn_blocking(move || {
         work.into_iter()
-            .filter_map(|(ti, pi, part, off)| part.sync_to(off).err().map(|e| (ti, pi, e.to_string())))
+            .filter_map(|(ti, pi, part, off)| {
+                part.sync_to(off).err().map(|e| (ti, pi, e.to_string()))
+            })
             .collect::<Vec<_>>()
     })
     .await
@@ -150,11 +171,16 @@ async fn sync_all(
 }
 
 fn to_wire(p: PartitionResult, version: i16) -> PartitionProduceResponse {
-    let resp = PartitionProduceResponse::default().with_index(p.index).with_log_append_time_ms(-1);
+    let resp = PartitionProduceResponse::default()
+        .with_index(p.index)
+        .with_log_append_time_ms(-1);
     match p.outcome {
-        Ok(o) => resp.with_base_offset(o.base_offset).with_log_start_offset(o.log_start_offset),
+        Ok(o) if version >= 5 => resp
+            .with_base_offset(o.base_offset)
+            .with_log_start_offset(o.log_start_offset),
+        Ok(o) => resp.with_base_offset(o.base_offset),
         Err((code, msg)) => {
-            let resp = resp.with_error_code(code.code()).with_base_offset(-1).with_log_start_offset(-1);
+            let resp = resp.with_error_code(code.code()).with_base_offset(-1);
             if version >= 8 {
                 resp.with_error_message(Some(StrBytes::from_string(msg)))
             } else {
