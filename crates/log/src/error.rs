@@ -1,6 +1,7 @@
 //! The one error type of fjord-log. The broker maps each variant to a Kafka
 //! error code in one place; keep variants stable and add new ones rather than
-//! changing the meaning of existing ones.
+//! changing the meaning of existing ones (`Closed` and `Io` map to
+//! KAFKA_STORAGE_ERROR).
 
 use crate::Offset;
 
@@ -40,7 +41,10 @@ pub enum LogError {
         current: i16,
         got: i16,
     },
-    /// The log has no state for this producer id.
+    /// The log has no state for this producer id. The log itself answers an
+    /// unknown producer's non-zero first sequence with OutOfOrderSequence
+    /// (see `producer_state`); this variant is for callers that track
+    /// producer ids themselves.
     #[error("unknown producer id {producer_id}")]
     UnknownProducerId { producer_id: i64 },
     /// A topic config key is unknown or its value is invalid.

@@ -55,17 +55,9 @@ impl OffsetIndex {
         self.entries.last().copied()
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// Drops entries at or past byte `pos` (after a truncation).
-    pub fn truncate_to_pos(&mut self, pos: u32) {
-        self.entries.retain(|&(_, p)| p < pos);
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -134,10 +126,6 @@ impl TimeIndex {
         self.entries.last().copied()
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -204,8 +192,7 @@ mod tests {
             "points past the log"
         );
         assert!(OffsetIndex::from_bytes(&[1, 2, 3], 100).is_none());
-        i.truncate_to_pos(8100);
-        assert_eq!(i.last(), Some((10, 4000)));
+        assert_eq!(i.last(), Some((20, 8100)));
     }
 
     #[test]

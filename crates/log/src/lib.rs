@@ -1,9 +1,28 @@
 //! fjord-log: the durable, segmented partition log behind the Fjord broker.
 //!
-//! One [`Partition`] owns one directory of segments. The broker hands it
-//! Kafka v2 RecordBatches exactly as a client sent them; the log assigns
-//! offsets, stores the bytes, and serves them back unchanged. No networking
-//! and no async runtime live here.
+//! One [`Partition`] owns one directory. The broker hands it Kafka v2
+//! RecordBatches exactly as a client sent them; the log validates them,
+//! assigns offsets (rewriting only baseOffset and partitionLeaderEpoch,
+//! which the CRC does not cover), stores the bytes and serves them back
+//! unchanged. No networking and no async runtime live here; all file I/O
+//! goes through [`FileSystem`] so tests can simulate power loss with
+//! [`FaultFs`].
+//!
+//! On disk, in the partition directory:
+//!
+//! ```text
+//! 00000000000000000000.log        batches, in offset order (one file per segment)
+//! 00000000000000000000.index      sparse offset index (closed segments; active on close)
+//! 00000000000000000000.timeindex  time index, same
+//! 00000000000000001234.snapshot   producer state below offset 1234 (JSON)
+//! meta                            log start offset (JSON)
+//! .clean_shutdown                 present only between close() and the next open
+//! ```
+//!
+//! Durability contract: `append` writes; `sync_to(offset)` returns once
+//! everything up to `offset` is fsynced, sharing fsyncs between concurrent
+//! callers; after a crash, `Partition::open` keeps every batch that was
+//! synced and cuts any torn tail. See each module's docs for its invariants.
 
 pub mod batch;
 pub mod config;
@@ -11,10 +30,10 @@ pub mod error;
 pub mod fault_fs;
 pub mod fs;
 mod group_commit;
-pub mod index;
+mod index;
 mod meta;
 pub mod partition;
-pub mod producer_state;
+mod producer_state;
 mod recovery;
 mod retention;
 mod segment;

@@ -17,7 +17,7 @@
 //!   and is refused with OutOfOrderSequence.
 //!
 //! The state is a pure function of the batch headers in the log, so it can
-//! always be rebuilt by replaying them ([`ProducerStates::replay`]); the
+//! always be rebuilt by replaying them ([`ProducerStates::apply`] in log order); the
 //! snapshot written at roll and close only saves the replay.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -186,13 +186,6 @@ impl ProducerStates {
         entry.last_timestamp = h.max_timestamp;
     }
 
-    /// Replays stored batch headers, in log order.
-    pub fn replay<'a>(&mut self, headers: impl IntoIterator<Item = &'a BatchHeader>) {
-        for h in headers {
-            self.apply(h);
-        }
-    }
-
     /// Merges `other`'s entries over ours (committing a staged append).
     pub fn merge(&mut self, other: ProducerStates) {
         self.producers.extend(other.producers);
@@ -211,10 +204,6 @@ impl ProducerStates {
             slot.insert(e.clone());
         }
         self.apply(h);
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.producers.is_empty()
     }
 
     /// (producer id, epoch, last sequence) of every producer.

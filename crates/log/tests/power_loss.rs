@@ -142,3 +142,33 @@ fn power_loss_across_segment_rolls() {
         assert!(p.log_end_offset() >= (THREADS * BATCHES) as i64);
     }
 }
+
+#[test]
+fn appends_continue_while_an_fsync_is_in_flight() {
+    let fs = FaultFs::new();
+    let p = Arc::new(open(&fs, small_config(1 << 20)));
+    p.append(&simple_batch(b"first", 0), 0).unwrap();
+    fs.set_sync_delay(Duration::from_millis(300));
+    let syncer = {
+        let p = p.clone();
+        std::thread::spawn(move || p.sync_to(0).unwrap())
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let started = std::time::Instant::now();
+    for i in 0..10 {
+        p.append(&simple_batch(format!("during-{i}").as_bytes(), 0), 0)
+            .unwrap();
+        p.read(0, 1 << 20, true).unwrap();
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(200),
+        "appends waited {took:?} for the fsync"
+    );
+    syncer.join().unwrap();
+    assert!(p.durable_offset() >= 1);
+    assert!(
+        p.durable_offset() < 11,
+        "the later appends were not in that fsync"
+    );
+}
