@@ -7,6 +7,7 @@
 mod bench;
 mod client;
 mod consume;
+mod huge_alloc;
 mod logging;
 mod produce;
 mod serve;
@@ -14,8 +15,16 @@ mod topic;
 
 use clap::{Parser, Subcommand};
 
+/// See huge_alloc.rs: hostile length prefixes must not abort the broker.
+#[global_allocator]
+static ALLOCATOR: huge_alloc::HugeAwareAllocator = huge_alloc::HugeAwareAllocator;
+
 #[derive(Parser)]
-#[command(name = "fjord", version, about = "Kafka-compatible event streaming in one binary")]
+#[command(
+    name = "fjord",
+    version,
+    about = "Kafka-compatible event streaming in one binary"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
