@@ -67,7 +67,9 @@ struct BrokerSection {
 pub fn run(args: ServeArgs) -> Result<()> {
     crate::logging::init();
     let config = resolve(&args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -108,32 +110,59 @@ async fn shutdown_signal() {
 fn resolve(args: &ServeArgs) -> Result<BrokerConfig> {
     let file = load_file(args.config.as_deref())?;
     let b = &file.broker;
-    let data_dir = args.data_dir.clone().or(b.data_dir.clone()).unwrap_or_else(|| PathBuf::from("fjord-data"));
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or(b.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("fjord-data"));
     let mut config = BrokerConfig::new(data_dir);
     if let Some(listen) = args.listen.or(b.listen) {
         config.listen = listen;
     }
-    if let Some(adv) = args.advertised_listener.as_ref().or(b.advertised_listener.as_ref()) {
+    if let Some(adv) = args
+        .advertised_listener
+        .as_ref()
+        .or(b.advertised_listener.as_ref())
+    {
         config.advertised_listener = Some(parse_host_port(adv)?);
     }
     config.node_id = b.node_id.unwrap_or(config.node_id);
-    config.auto_create_topics = args.auto_create_topics.or(b.auto_create_topics).unwrap_or(config.auto_create_topics);
-    config.num_partitions = args.num_partitions.or(b.num_partitions).unwrap_or(config.num_partitions);
-    config.max_partitions_per_topic = b.max_partitions_per_topic.unwrap_or(config.max_partitions_per_topic);
+    config.auto_create_topics = args
+        .auto_create_topics
+        .or(b.auto_create_topics)
+        .unwrap_or(config.auto_create_topics);
+    config.num_partitions = args
+        .num_partitions
+        .or(b.num_partitions)
+        .unwrap_or(config.num_partitions);
+    config.max_partitions_per_topic = b
+        .max_partitions_per_topic
+        .unwrap_or(config.max_partitions_per_topic);
     config.flush_interval_ms = b.flush_interval_ms.unwrap_or(config.flush_interval_ms);
-    config.retention_check_interval_ms = b.retention_check_interval_ms.unwrap_or(config.retention_check_interval_ms);
+    config.retention_check_interval_ms = b
+        .retention_check_interval_ms
+        .unwrap_or(config.retention_check_interval_ms);
     config.max_request_bytes = b.max_request_bytes.unwrap_or(config.max_request_bytes);
     config.max_connections = b.max_connections.unwrap_or(config.max_connections);
     if config.num_partitions < 1 || config.num_partitions > config.max_partitions_per_topic {
-        bail!("num_partitions must be between 1 and {}, got {}", config.max_partitions_per_topic, config.num_partitions);
+        bail!(
+            "num_partitions must be between 1 and {}, got {}",
+            config.max_partitions_per_topic,
+            config.num_partitions
+        );
     }
     let defaults: BTreeMap<String, String> = file
         .topic_defaults
         .iter()
-        .map(|(k, v)| (k.clone(), match v {
-            toml::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                match v {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                },
+            )
+        })
         .collect();
     config.log_defaults = LogConfig::with_overrides(&LogConfig::default(), &defaults)
         .context("invalid [topic_defaults] in the config file")?;
@@ -146,17 +175,25 @@ fn load_file(explicit: Option<&Path>) -> Result<FileConfig> {
         None if Path::new("fjord.toml").exists() => PathBuf::from("fjord.toml"),
         None => return Ok(FileConfig::default()),
     };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
 }
 
 fn parse_host_port(s: &str) -> Result<(String, u16)> {
-    let (host, port) = s.rsplit_once(':').with_context(|| format!("'{s}' is not HOST:PORT"))?;
-    let port: u16 = port.parse().with_context(|| format!("'{port}' in '{s}' is not a port number"))?;
+    let (host, port) = s
+        .rsplit_once(':')
+        .with_context(|| format!("'{s}' is not HOST:PORT"))?;
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("'{port}' in '{s}' is not a port number"))?;
     if host.is_empty() {
         bail!("'{s}' has no host");
     }
-    Ok((host.trim_matches(|c| c == '[' || c == ']').to_string(), port))
+    Ok((
+        host.trim_matches(|c| c == '[' || c == ']').to_string(),
+        port,
+    ))
 }
 
 #[cfg(test)]
@@ -168,7 +205,10 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fjord.toml");
         let text = std::fs::read_to_string(path).unwrap();
         let file: FileConfig = toml::from_str(&text).unwrap();
-        assert!(file.broker.listen.is_none(), "the sample keeps every key commented");
+        assert!(
+            file.broker.listen.is_none(),
+            "the sample keeps every key commented"
+        );
         assert!(parse_host_port("localhost:9092").is_ok());
         assert!(parse_host_port("nohost").is_err());
         assert!(parse_host_port(":9092").is_err());
