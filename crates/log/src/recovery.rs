@@ -45,8 +45,15 @@ pub(crate) fn recover(
     fs: &Arc<dyn FileSystem>,
 ) -> Result<LogState> {
     let started = std::time::Instant::now();
-    fs.create_dir_all(dir)
-        .map_err(io_err(format!("creating {}", dir.display())))?;
+    if !fs.exists(dir) {
+        fs.create_dir_all(dir)
+            .map_err(io_err(format!("creating {}", dir.display())))?;
+        // A new partition directory must itself survive a power loss.
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs.sync_dir(parent)
+                .map_err(io_err(format!("syncing {}", parent.display())))?;
+        }
+    }
     let clean = fs.exists(&meta::clean_marker_path(dir));
     let files = fs
         .list_dir(dir)
