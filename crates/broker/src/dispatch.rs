@@ -1,4 +1,5 @@
-//! Routes a request frame to its API handler and encodes the answer.
+//! Turns a request frame into a typed `Request` and routes it to its API
+//! handler.
 //!
 //! A handler runs to completion for its synchronous part (e.g. Produce
 //! appends to the log) before the next request on the same connection is
@@ -24,8 +25,57 @@ fn ready(reply: Reply) -> ResponseFuture {
     Box::pin(std::future::ready(reply))
 }
 
-/// Decodes and handles one request frame (the bytes after the size prefix).
-pub fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<ResponseFuture, FrameError> {
+/// Declares the `Request` enum with one variant per implemented API and the
+/// decoder that fills it, so the list of APIs is written once.
+macro_rules! requests {
+    ($($api:ident => $req:ty),* $(,)?) => {
+        /// A decoded request of an implemented API.
+        pub enum Request {
+            $($api($req),)*
+        }
+
+        fn decode_body(api: ApiKey, body: &mut Bytes, version: i16) -> Result<Request, FrameError> {
+            match api {
+                $(ApiKey::$api => Ok(Request::$api(codec::decode_body(body, version)?)),)*
+                _ => Err(FrameError::UnknownApiKey(api as i16)),
+            }
+        }
+    };
+}
+
+requests! {
+    ApiVersions => ApiVersionsRequest,
+    Metadata => MetadataRequest,
+    Produce => ProduceRequest,
+    Fetch => FetchRequest,
+    ListOffsets => ListOffsetsRequest,
+    CreateTopics => CreateTopicsRequest,
+    DeleteTopics => DeleteTopicsRequest,
+    CreatePartitions => CreatePartitionsRequest,
+    DeleteRecords => DeleteRecordsRequest,
+    DescribeConfigs => DescribeConfigsRequest,
+    AlterConfigs => AlterConfigsRequest,
+    IncrementalAlterConfigs => IncrementalAlterConfigsRequest,
+    DescribeCluster => DescribeClusterRequest,
+    DescribeLogDirs => DescribeLogDirsRequest,
+    InitProducerId => InitProducerIdRequest,
+}
+
+/// The outcome of decoding a frame.
+pub enum Decoded {
+    /// A request this broker implements, at a version it implements.
+    Request {
+        version: i16,
+        correlation_id: i32,
+        request: Request,
+    },
+    /// An ApiVersions request of a version we do not know (KIP-511).
+    ApiVersionsTooNew { correlation_id: i32 },
+}
+
+/// Decodes one request frame (the bytes after the size prefix). Pure: no
+/// broker state, so it is what the fuzz target drives.
+pub fn decode_request(frame: Bytes) -> Result<Decoded, FrameError> {
     let (key, version, correlation_id) = codec::peek_prefix(&frame)?;
     let api = ApiKey::try_from(key).map_err(|_| FrameError::UnknownApiKey(key))?;
     let Some((min, max)) = api::supported(api) else {
@@ -33,75 +83,54 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<ResponseFuture, Fr
     };
     if version < min || version > max {
         if api == ApiKey::ApiVersions {
-            return Ok(ready(api::api_versions::unsupported_version_response(
-                correlation_id,
-            )));
+            return Ok(Decoded::ApiVersionsTooNew { correlation_id });
         }
         return Err(FrameError::UnsupportedVersion { api, version });
     }
     let mut frame = codec::decode_header(frame, api, version)?;
-    let cid = frame.header.correlation_id;
-    let body = &mut frame.body;
+    let request = decode_body(api, &mut frame.body, version)?;
+    Ok(Decoded::Request {
+        version,
+        correlation_id: frame.header.correlation_id,
+        request,
+    })
+}
 
-    // Handlers that answer at once.
-    macro_rules! now {
-        ($req:ty, $handler:expr) => {{
-            let req: $req = codec::decode_body(body, version)?;
-            #[allow(clippy::redundant_closure_call)]
-            let resp = $handler(req);
-            Ok(ready(encode_response(cid, version, &resp)))
-        }};
-    }
+/// Decodes and handles one request frame.
+pub fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<ResponseFuture, FrameError> {
+    let (version, cid, request) = match decode_request(frame)? {
+        Decoded::Request {
+            version,
+            correlation_id,
+            request,
+        } => (version, correlation_id, request),
+        Decoded::ApiVersionsTooNew { correlation_id } => {
+            return Ok(ready(api::api_versions::unsupported_version_response(
+                correlation_id,
+            )));
+        }
+    };
     let b = broker.as_ref();
-    match api {
-        ApiKey::ApiVersions => now!(ApiVersionsRequest, api::api_versions::handle),
-        ApiKey::Metadata => now!(MetadataRequest, |r| api::metadata::handle(b, r, version)),
-        ApiKey::ListOffsets => now!(ListOffsetsRequest, |r| api::list_offsets::handle(
-            b, r, version
-        )),
-        ApiKey::CreateTopics => {
-            now!(CreateTopicsRequest, |r| api::create_topics::handle(
-                b, r, version
-            ))
+    let reply = |resp: &dyn ErasedResponse| resp.encode(cid, version);
+    let now = |r: Reply| Ok(ready(r));
+    match request {
+        Request::ApiVersions(r) => now(reply(&api::api_versions::handle(r))),
+        Request::Metadata(r) => now(reply(&api::metadata::handle(b, r, version))),
+        Request::ListOffsets(r) => now(reply(&api::list_offsets::handle(b, r, version))),
+        Request::CreateTopics(r) => now(reply(&api::create_topics::handle(b, r, version))),
+        Request::DeleteTopics(r) => now(reply(&api::delete_topics::handle(b, r, version))),
+        Request::CreatePartitions(r) => now(reply(&api::create_partitions::handle(b, r))),
+        Request::DeleteRecords(r) => now(reply(&api::delete_records::handle(b, r))),
+        Request::DescribeConfigs(r) => now(reply(&api::describe_configs::handle(b, r, version))),
+        Request::AlterConfigs(r) => now(reply(&api::alter_configs::handle(b, r))),
+        Request::IncrementalAlterConfigs(r) => {
+            now(reply(&api::incremental_alter_configs::handle(b, r)))
         }
-        ApiKey::DeleteTopics => {
-            now!(DeleteTopicsRequest, |r| api::delete_topics::handle(
-                b, r, version
-            ))
-        }
-        ApiKey::CreatePartitions => {
-            now!(CreatePartitionsRequest, |r| api::create_partitions::handle(
-                b, r
-            ))
-        }
-        ApiKey::DeleteRecords => now!(DeleteRecordsRequest, |r| api::delete_records::handle(b, r)),
-        ApiKey::DescribeConfigs => {
-            now!(DescribeConfigsRequest, |r| api::describe_configs::handle(
-                b, r, version
-            ))
-        }
-        ApiKey::AlterConfigs => now!(AlterConfigsRequest, |r| api::alter_configs::handle(b, r)),
-        ApiKey::IncrementalAlterConfigs => now!(IncrementalAlterConfigsRequest, |r| {
-            api::incremental_alter_configs::handle(b, r)
-        }),
-        ApiKey::DescribeCluster => {
-            now!(DescribeClusterRequest, |r| api::describe_cluster::handle(
-                b, r, version
-            ))
-        }
-        ApiKey::DescribeLogDirs => {
-            now!(DescribeLogDirsRequest, |r| api::describe_log_dirs::handle(
-                b, r
-            ))
-        }
-        ApiKey::InitProducerId => {
-            now!(InitProducerIdRequest, |r| api::init_producer_id::handle(
-                b, r
-            ))
-        }
-        ApiKey::Produce => {
-            let req: ProduceRequest = codec::decode_body(body, version)?;
-            let pending = api::produce::handle(broker, req, version);
+        Request::DescribeCluster(r) => now(reply(&api::describe_cluster::handle(b, r, version))),
+        Request::DescribeLogDirs(r) => now(reply(&api::describe_log_dirs::handle(b, r))),
+        Request::InitProducerId(r) => now(reply(&api::init_producer_id::handle(b, r))),
+        Request::Produce(r) => {
+            let pending = api::produce::handle(broker, r, version);
             Ok(Box::pin(async move {
                 match pending.await {
                     Some(resp) => encode_response(cid, version, &resp),
@@ -109,14 +138,25 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<ResponseFuture, Fr
                 }
             }))
         }
-        ApiKey::Fetch => {
-            let req: FetchRequest = codec::decode_body(body, version)?;
+        Request::Fetch(r) => {
             let broker = broker.clone();
             Ok(Box::pin(async move {
-                let resp = api::fetch::handle(broker, req, version).await;
+                let resp = api::fetch::handle(broker, r, version).await;
                 encode_response(cid, version, &resp)
             }))
         }
-        _ => Err(FrameError::UnsupportedVersion { api, version }),
+    }
+}
+
+/// Lets `dispatch` encode any response type through one closure.
+trait ErasedResponse {
+    fn encode(&self, correlation_id: i32, version: i16) -> Reply;
+}
+
+impl<R: kafka_protocol::protocol::Encodable + kafka_protocol::protocol::HeaderVersion>
+    ErasedResponse for R
+{
+    fn encode(&self, correlation_id: i32, version: i16) -> Reply {
+        encode_response(correlation_id, version, self)
     }
 }

@@ -13,6 +13,7 @@ pub mod connection;
 pub mod dispatch;
 mod durable_file;
 pub mod error;
+pub mod huge_alloc;
 pub mod producer_ids;
 pub mod server;
 pub mod topics;

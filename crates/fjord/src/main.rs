@@ -7,7 +7,6 @@
 mod bench;
 mod client;
 mod consume;
-mod huge_alloc;
 mod logging;
 mod produce;
 mod serve;
@@ -17,7 +16,8 @@ use clap::{Parser, Subcommand};
 
 /// See huge_alloc.rs: hostile length prefixes must not abort the broker.
 #[global_allocator]
-static ALLOCATOR: huge_alloc::HugeAwareAllocator = huge_alloc::HugeAwareAllocator;
+static ALLOCATOR: fjord_broker::huge_alloc::HugeAwareAllocator =
+    fjord_broker::huge_alloc::HugeAwareAllocator;
 
 #[derive(Parser)]
 #[command(

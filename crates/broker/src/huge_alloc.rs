@@ -14,6 +14,9 @@
 //! The decoder then fails on the missing bytes after touching at most the
 //! frame's worth of elements, the buffer is unmapped, and only that
 //! connection is closed. Everything smaller goes to the system allocator.
+//!
+//! Install it with `#[global_allocator]` in every binary that decodes
+//! requests: the `fjord` binary, the fuzz target, the decode tests.
 
 #![allow(unsafe_code)]
 
