@@ -277,7 +277,8 @@ impl Client {
                     .map(|t| metadata_request::MetadataRequestTopic::default().with_name(Some(topic_name(t))))
                     .collect()
             }))
-            .with_allow_auto_topic_creation(auto_create);
+            // Before v4 the field does not exist (and creation is implied).
+            .with_allow_auto_topic_creation(auto_create || version < 4);
         self.send(version, req).await
     }
 
