@@ -302,6 +302,7 @@ impl Client {
             .send(
                 4,
                 InitProducerIdRequest::default()
+                    .with_transactional_id(None)
                     .with_transaction_timeout_ms(60_000)
                     .with_producer_id(ProducerId(-1))
                     .with_producer_epoch(-1),

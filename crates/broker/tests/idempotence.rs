@@ -1,0 +1,141 @@
+//! Idempotent produce: producer ids, duplicate retries answered with their
+//! original offsets, sequence gaps and fenced epochs refused, and the
+//! producer state recovered after a restart.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::*;
+use kafka_protocol::messages::{InitProducerIdRequest, ProducerId};
+
+const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+const INVALID_PRODUCER_EPOCH: i16 = 47;
+
+#[tokio::test]
+async fn init_producer_id_gives_distinct_ids_across_restarts() {
+    let mut b = TestBroker::start().await;
+    let mut seen = HashSet::new();
+    for _ in 0..2 {
+        let mut c1 = b.client().await;
+        let mut c2 = b.client().await;
+        for c in [&mut c1, &mut c2] {
+            for _ in 0..5 {
+                let (id, epoch) = c.init_producer_id().await;
+                assert!(id >= 0);
+                assert_eq!(epoch, 0);
+                assert!(seen.insert(id), "producer id {id} handed out twice");
+            }
+        }
+        b.restart().await;
+    }
+    assert_eq!(seen.len(), 20);
+}
+
+#[tokio::test]
+async fn init_producer_id_with_an_existing_id_bumps_the_epoch() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    let (id, epoch) = c.init_producer_id().await;
+    let resp = c
+        .send(
+            4,
+            InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60_000)
+                .with_producer_id(ProducerId(id))
+                .with_producer_epoch(epoch),
+        )
+        .await;
+    assert_eq!(resp.error_code, 0);
+    assert_eq!((resp.producer_id.0, resp.producer_epoch), (id, epoch + 1));
+}
+
+/// A retry (same producer id, epoch and sequence) is acknowledged with the
+/// offset it got the first time and is not written again.
+#[tokio::test]
+async fn resent_batch_gets_its_original_offset_and_is_stored_once() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    c.create_topic("dedupe", 1).await;
+    let (pid, epoch) = c.init_producer_id().await;
+
+    let first = Batch::of(&["a", "b", "c"]).idempotent(pid, epoch, 0).encode();
+    assert_eq!(c.produce("dedupe", 0, -1, first.clone()).await, (0, 0));
+    // Someone else writes in between, so the log end moves on.
+    assert_eq!(c.produce("dedupe", 0, 1, Batch::of(&["other"]).encode()).await, (0, 3));
+
+    for acks in [-1, 1] {
+        assert_eq!(c.produce("dedupe", 0, acks, first.clone()).await, (0, 0), "acks={acks}");
+    }
+    // The next sequence goes on normally.
+    let next = Batch::of(&["d"]).idempotent(pid, epoch, 3).encode();
+    assert_eq!(c.produce("dedupe", 0, -1, next.clone()).await, (0, 4));
+    assert_eq!(c.produce("dedupe", 0, -1, next).await, (0, 4), "retry of the latest batch");
+
+    let all = c.fetch("dedupe", 0, 0, 1 << 20).await.records.unwrap();
+    assert_eq!(
+        values(&all),
+        vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec(), b"other".to_vec(), b"d".to_vec()]
+    );
+    assert_eq!(c.list_offset("dedupe", 0, -1).await.1, 5);
+}
+
+#[tokio::test]
+async fn sequence_gap_is_out_of_order() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    c.create_topic("gaps", 1).await;
+    let (pid, epoch) = c.init_producer_id().await;
+    assert_eq!(c.produce("gaps", 0, 1, Batch::of(&["a", "b"]).idempotent(pid, epoch, 0).encode()).await.0, 0);
+    let (err, base) = c.produce("gaps", 0, 1, Batch::of(&["x"]).idempotent(pid, epoch, 5).encode()).await;
+    assert_eq!((err, base), (OUT_OF_ORDER_SEQUENCE_NUMBER, -1));
+    // A new producer must start at 0.
+    let (pid2, _) = c.init_producer_id().await;
+    let (err, _) = c.produce("gaps", 0, 1, Batch::of(&["y"]).idempotent(pid2, 0, 7).encode()).await;
+    assert_eq!(err, OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_eq!(c.list_offset("gaps", 0, -1).await.1, 2, "nothing stored");
+    // The expected sequence is still accepted.
+    let (err, base) = c.produce("gaps", 0, 1, Batch::of(&["z"]).idempotent(pid, epoch, 2).encode()).await;
+    assert_eq!((err, base), (0, 2));
+}
+
+#[tokio::test]
+async fn old_epoch_is_fenced() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    c.create_topic("fenced", 1).await;
+    let (pid, _) = c.init_producer_id().await;
+    let old = Batch::of(&["old"]).idempotent(pid, 0, 0).encode();
+    assert_eq!(c.produce("fenced", 0, 1, old).await.0, 0);
+    // A new epoch starts again at sequence 0.
+    let new = Batch::of(&["new"]).idempotent(pid, 1, 0).encode();
+    assert_eq!(c.produce("fenced", 0, 1, new).await, (0, 1));
+    let zombie = Batch::of(&["zombie"]).idempotent(pid, 0, 1).encode();
+    let (err, _) = c.produce("fenced", 0, 1, zombie).await;
+    assert_eq!(err, INVALID_PRODUCER_EPOCH);
+    assert_eq!(c.list_offset("fenced", 0, -1).await.1, 2);
+}
+
+#[tokio::test]
+async fn dedupe_survives_a_clean_restart() {
+    let mut b = TestBroker::start().await;
+    let mut c = b.client().await;
+    c.create_topic("durable-dedupe", 1).await;
+    let (pid, epoch) = c.init_producer_id().await;
+    let b0 = Batch::of(&["a"]).idempotent(pid, epoch, 0).encode();
+    let b1 = Batch::of(&["b", "c"]).idempotent(pid, epoch, 1).encode();
+    assert_eq!(c.produce("durable-dedupe", 0, -1, b0.clone()).await, (0, 0));
+    assert_eq!(c.produce("durable-dedupe", 0, -1, b1.clone()).await, (0, 1));
+    drop(c);
+
+    b.restart().await;
+    let mut c = b.client().await;
+    assert_eq!(c.produce("durable-dedupe", 0, -1, b1).await, (0, 1), "retry after restart");
+    assert_eq!(c.produce("durable-dedupe", 0, -1, b0).await, (0, 0), "older retry after restart");
+    let gap = Batch::of(&["gap"]).idempotent(pid, epoch, 9).encode();
+    assert_eq!(c.produce("durable-dedupe", 0, -1, gap).await.0, OUT_OF_ORDER_SEQUENCE_NUMBER);
+    let next = Batch::of(&["d"]).idempotent(pid, epoch, 3).encode();
+    assert_eq!(c.produce("durable-dedupe", 0, -1, next).await, (0, 3));
+    assert_eq!(c.list_offset("durable-dedupe", 0, -1).await.1, 4);
+}
