@@ -149,20 +149,7 @@ impl Client {
     pub fn frame<R: Request>(&mut self, version: i16, req: &R) -> (i32, Bytes) {
         let cid = self.next_correlation;
         self.next_correlation += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(cid)
-            .with_client_id(Some(StrBytes::from_static_str("fjord-broker-tests")));
-        let mut buf = BytesMut::new();
-        buf.put_i32(0);
-        header
-            .encode(&mut buf, R::header_version(version))
-            .expect("encode request header");
-        req.encode(&mut buf, version).expect("encode request body");
-        let size = (buf.len() - 4) as i32;
-        buf[..4].copy_from_slice(&size.to_be_bytes());
-        (cid, buf.freeze())
+        (cid, encode_frame(cid, version, req))
     }
 
     pub async fn write_raw(&mut self, bytes: &[u8]) {
@@ -311,6 +298,25 @@ impl Client {
         assert_eq!(resp.error_code, 0, "InitProducerId");
         (resp.producer_id.0, resp.producer_epoch)
     }
+}
+
+/// A complete request frame: size prefix, header (the version `R` uses at
+/// `version`), body.
+pub fn encode_frame<R: Request>(correlation_id: i32, version: i16, req: &R) -> Bytes {
+    let header = RequestHeader::default()
+        .with_request_api_key(R::KEY)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str("fjord-broker-tests")));
+    let mut buf = BytesMut::new();
+    buf.put_i32(0);
+    header
+        .encode(&mut buf, R::header_version(version))
+        .expect("encode request header");
+    req.encode(&mut buf, version).expect("encode request body");
+    let size = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    buf.freeze()
 }
 
 pub fn topic_name(name: &str) -> TopicName {

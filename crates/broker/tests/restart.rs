@@ -1,0 +1,143 @@
+//! A clean shutdown and a restart on the same data directory keep
+//! everything: topics, partition counts, topic ids and configs, data, and
+//! producer ids and sequences.
+
+mod common;
+
+use common::*;
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::CreatePartitionsRequest;
+
+#[tokio::test]
+async fn topics_configs_data_and_producer_ids_survive_a_clean_restart() {
+    let mut b = TestBroker::start().await;
+    let mut c = b.client().await;
+    c.create_topic_with("events", 3, &[("retention.ms", "86400000"), ("cleanup.policy", "compact")])
+        .await;
+    c.create_topic("plain", 1).await;
+    // Grown after creation: the new count must persist too.
+    let resp = c
+        .send(
+            3,
+            CreatePartitionsRequest::default()
+                .with_topics(vec![CreatePartitionsTopic::default()
+                    .with_name(topic_name("plain"))
+                    .with_count(2)
+                    .with_assignments(None)])
+                .with_timeout_ms(5000),
+        )
+        .await;
+    assert_eq!(resp.results[0].error_code, 0);
+
+    let mut sent = Vec::new();
+    for p in 0..3 {
+        for acks in [1, -1, 0] {
+            let batch = Batch::of(&[format!("p{p}-acks{acks}")]).encode();
+            if acks == 0 {
+                c.send_only(9, &produce_request("events", p, 0, batch.clone())).await;
+            } else {
+                assert_eq!(c.produce("events", p, acks, batch.clone()).await.0, 0);
+            }
+            sent.push((p, batch));
+        }
+    }
+    c.produce("plain", 1, 1, Batch::of(&["in the new partition"]).encode()).await;
+    let (pid, epoch) = c.init_producer_id().await;
+    let idem = Batch::of(&["once"]).idempotent(pid, epoch, 0).encode();
+    assert_eq!(c.produce("plain", 0, -1, idem.clone()).await, (0, 0));
+    let ids_before: Vec<_> = ["events", "plain"]
+        .iter()
+        .map(|t| b.broker().topics.get(t).unwrap().id)
+        .collect();
+    let cluster_before = b.broker().cluster_id.clone();
+    drop(c);
+
+    b.restart().await;
+    let mut c = b.client().await;
+
+    // Topics, partition counts, ids.
+    let meta = c.metadata(12, None, false).await;
+    let mut topics: Vec<_> = meta
+        .topics
+        .iter()
+        .map(|t| (t.name.as_ref().unwrap().to_string(), t.partitions.len(), t.topic_id))
+        .collect();
+    topics.sort();
+    assert_eq!(
+        topics,
+        vec![
+            ("events".to_string(), 3, ids_before[0]),
+            ("plain".to_string(), 2, ids_before[1]),
+        ]
+    );
+    assert_eq!(b.broker().cluster_id, cluster_before);
+
+    // Configs, with their sources.
+    let r = c
+        .send(
+            4,
+            kafka_protocol::messages::DescribeConfigsRequest::default().with_resources(vec![
+                kafka_protocol::messages::describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name("events".into())
+                    .with_configuration_keys(None),
+            ]),
+        )
+        .await;
+    let overrides: Vec<_> = r.results[0]
+        .configs
+        .iter()
+        .filter(|e| e.config_source == 1)
+        .map(|e| (e.name.to_string(), e.value.as_deref().unwrap_or("").to_string()))
+        .collect();
+    assert_eq!(
+        overrides,
+        vec![
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            ("retention.ms".to_string(), "86400000".to_string()),
+        ]
+    );
+
+    // Data, byte for byte, at the same offsets.
+    for p in 0..3 {
+        let data = c.fetch("events", p, 0, 1 << 20).await;
+        assert_eq!(data.high_watermark, 3, "partition {p}");
+        let got = data.records.unwrap();
+        let spans = batch_spans(&got);
+        let expected: Vec<_> = sent.iter().filter(|(q, _)| *q == p).map(|(_, b)| b).collect();
+        assert_eq!(spans.len(), expected.len());
+        for (i, ((start, len), want)) in spans.into_iter().zip(expected).enumerate() {
+            assert_same_batch(&got[start..start + len], want);
+            assert_eq!(base_offset_at(&got, start), i as i64);
+        }
+    }
+    assert_eq!(c.list_offset("plain", 1, -1).await.1, 1);
+
+    // Producer state: the retry is still recognised; new ids are new.
+    assert_eq!(c.produce("plain", 0, -1, idem).await, (0, 0));
+    assert_eq!(c.list_offset("plain", 0, -1).await.1, 1);
+    let (new_pid, _) = c.init_producer_id().await;
+    assert_ne!(new_pid, pid);
+
+    // And the log keeps going from where it was.
+    assert_eq!(c.produce("events", 0, 1, Batch::of(&["after"]).encode()).await, (0, 3));
+}
+
+/// Two restarts in a row (the second with nothing written in between) change
+/// nothing: recovery is idempotent.
+#[tokio::test]
+async fn repeated_restarts_are_harmless() {
+    let mut b = TestBroker::start().await;
+    let mut c = b.client().await;
+    c.create_topic("steady", 1).await;
+    let batch = Batch::sized(5, 64).encode();
+    c.produce("steady", 0, -1, batch.clone()).await;
+    drop(c);
+    for round in 0..3 {
+        b.restart().await;
+        let mut c = b.client().await;
+        let data = c.fetch("steady", 0, 0, 1 << 20).await;
+        assert_eq!(data.high_watermark, 5, "round {round}");
+        assert_same_batch(&data.records.unwrap(), &batch);
+    }
+}
