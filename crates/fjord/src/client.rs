@@ -20,10 +20,14 @@ use rdkafka::metadata::Metadata;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::util::Timeout;
 
-/// How long metadata and admin requests may take before the command gives up.
-/// Long enough for a cluster that is electing a leader, short enough that a
-/// mistyped `--bootstrap-servers` fails within a human's patience.
+/// How long admin requests (CreateTopics, ListOffsets, ...) may take before
+/// the command gives up: long enough for a busy cluster electing leaders.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the first metadata request may take. It is the first contact
+/// with the cluster, so this bounds how long a mistyped
+/// `--bootstrap-servers` or a stopped broker takes to report.
+pub const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connection options every client subcommand takes.
 #[derive(Args, Debug, Clone)]
@@ -103,7 +107,7 @@ where
     C: rdkafka::client::ClientContext,
 {
     let metadata = client
-        .fetch_metadata(Some(topic), Timeout::After(REQUEST_TIMEOUT))
+        .fetch_metadata(Some(topic), Timeout::After(METADATA_TIMEOUT))
         .with_context(|| format!("cannot fetch metadata for topic `{topic}`"))?;
     let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
         bail!("topic `{topic}` not found");

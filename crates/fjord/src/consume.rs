@@ -6,6 +6,7 @@
 //! follows the topic forever, like `tail -f`; `--count`, `--exit-at-end` and
 //! `--timeout-ms` make it stop.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message, Timestamp};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::util::Timeout;
-use serde_json::{Map, Value};
+use serde::Serialize;
 
 use crate::client::{self, ClientArgs, REQUEST_TIMEOUT};
 
@@ -304,59 +305,83 @@ fn write_record(args: &ConsumeArgs, m: &BorrowedMessage<'_>, out: &mut impl Writ
             out.write_all(b"\n")?;
         }
         Format::Json => {
-            serde_json::to_writer(&mut *out, &record_json(m))?;
+            serde_json::to_writer(&mut *out, &JsonRecord::new(m))?;
             out.write_all(b"\n")?;
         }
     }
     Ok(())
 }
 
-/// The JSON form of one record (see [`Format::Json`]).
-fn record_json(m: &BorrowedMessage<'_>) -> Value {
-    let mut obj = Map::new();
-    obj.insert("topic".into(), m.topic().into());
-    obj.insert("partition".into(), m.partition().into());
-    obj.insert("offset".into(), m.offset().into());
-    let (timestamp, kind) = match m.timestamp() {
-        Timestamp::NotAvailable => (Value::Null, Value::Null),
-        Timestamp::CreateTime(t) => (t.into(), "create".into()),
-        Timestamp::LogAppendTime(t) => (t.into(), "log_append".into()),
-    };
-    obj.insert("timestamp".into(), timestamp);
-    obj.insert("timestamp_type".into(), kind);
-    insert_bytes(&mut obj, "key", m.key());
-    insert_bytes(&mut obj, "value", m.payload());
-    let headers: Vec<Value> = m
-        .headers()
-        .map(|hs| {
-            hs.iter()
-                .map(|h| {
-                    let mut header = Map::new();
-                    header.insert("key".into(), h.key.into());
-                    insert_bytes(&mut header, "value", h.value);
-                    Value::Object(header)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    obj.insert("headers".into(), Value::Array(headers));
-    Value::Object(obj)
+/// The JSON form of one record (see [`Format::Json`]); fields in this order.
+#[derive(Serialize)]
+struct JsonRecord<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+    /// Milliseconds since the Unix epoch; null when the broker has none.
+    timestamp: Option<i64>,
+    /// "create" (set by the producer) or "log_append" (set by the broker).
+    timestamp_type: Option<&'static str>,
+    key: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_encoding: Option<&'static str>,
+    value: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_encoding: Option<&'static str>,
+    /// In record order; keys may repeat.
+    headers: Vec<JsonHeader<'a>>,
 }
 
-/// Inserts `field` as a string: UTF-8 as is, anything else as base64 with a
-/// `<field>_encoding` marker; null when absent.
-fn insert_bytes(obj: &mut Map<String, Value>, field: &str, bytes: Option<&[u8]>) {
-    let value = match bytes {
-        None => Value::Null,
-        Some(b) => match std::str::from_utf8(b) {
-            Ok(s) => s.into(),
-            Err(_) => {
-                obj.insert(format!("{field}_encoding"), "base64".into());
-                base64(b).into()
-            }
-        },
-    };
-    obj.insert(field.into(), value);
+#[derive(Serialize)]
+struct JsonHeader<'a> {
+    key: &'a str,
+    value: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_encoding: Option<&'static str>,
+}
+
+impl<'a> JsonRecord<'a> {
+    fn new(m: &'a BorrowedMessage<'a>) -> JsonRecord<'a> {
+        let (timestamp, timestamp_type) = match m.timestamp() {
+            Timestamp::NotAvailable => (None, None),
+            Timestamp::CreateTime(t) => (Some(t), Some("create")),
+            Timestamp::LogAppendTime(t) => (Some(t), Some("log_append")),
+        };
+        let (key, key_encoding) = text_or_base64(m.key());
+        let (value, value_encoding) = text_or_base64(m.payload());
+        let headers = m
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| {
+                        let (value, value_encoding) = text_or_base64(h.value);
+                        JsonHeader { key: h.key, value, value_encoding }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        JsonRecord {
+            topic: m.topic(),
+            partition: m.partition(),
+            offset: m.offset(),
+            timestamp,
+            timestamp_type,
+            key,
+            key_encoding,
+            value,
+            value_encoding,
+            headers,
+        }
+    }
+}
+
+/// UTF-8 bytes as they are; anything else as base64, flagged as such.
+fn text_or_base64(bytes: Option<&[u8]>) -> (Option<Cow<'_, str>>, Option<&'static str>) {
+    match bytes.map(std::str::from_utf8) {
+        None => (None, None),
+        Some(Ok(text)) => (Some(Cow::Borrowed(text)), None),
+        Some(Err(_)) => (bytes.map(|b| Cow::Owned(base64(b))), Some("base64")),
+    }
 }
 
 /// Standard base64 with padding (RFC 4648 §4).

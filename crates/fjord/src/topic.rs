@@ -14,7 +14,7 @@ use rdkafka::admin::{
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::client::{self, block_on, parse_key_value, ClientArgs, REQUEST_TIMEOUT};
 
@@ -155,7 +155,7 @@ fn create(args: CreateArgs) -> Result<()> {
             Err((name, RDKafkaErrorCode::TopicAlreadyExists)) if args.if_not_exists => {
                 println!("topic {name} already exists");
             }
-            Err((name, code)) => bail!("cannot create topic `{name}`: {code} ({code:?})"),
+            Err((name, code)) => bail!("cannot create topic `{name}`: {code}"),
         }
     }
     Ok(())
@@ -165,7 +165,7 @@ fn list(args: ListArgs) -> Result<()> {
     let admin = args.client.admin()?;
     let metadata = admin
         .inner()
-        .fetch_metadata(None, Timeout::After(REQUEST_TIMEOUT))
+        .fetch_metadata(None, Timeout::After(client::METADATA_TIMEOUT))
         .context("cannot fetch cluster metadata")?;
     let mut names: Vec<&str> = metadata
         .topics()
@@ -180,14 +180,39 @@ fn list(args: ListArgs) -> Result<()> {
     Ok(())
 }
 
-/// One partition as `describe` shows it.
+/// One partition as `describe` shows it (and its JSON form).
+#[derive(Serialize)]
 struct PartitionInfo {
+    #[serde(rename = "partition")]
     id: i32,
     leader: i32,
     replicas: Vec<i32>,
     isr: Vec<i32>,
+    #[serde(rename = "low_watermark")]
     low: i64,
+    #[serde(rename = "high_watermark")]
     high: i64,
+}
+
+/// One config entry in `describe --format json`.
+#[derive(Serialize)]
+struct ConfigJson<'a> {
+    name: &'a str,
+    value: Option<&'a str>,
+    /// Where the value comes from: topic, default, static-broker, ...
+    source: &'static str,
+    /// False when the value is set on the topic itself.
+    is_default: bool,
+    read_only: bool,
+    sensitive: bool,
+}
+
+/// The whole `describe --format json` document.
+#[derive(Serialize)]
+struct DescribeJson<'a> {
+    topic: &'a str,
+    partitions: &'a [PartitionInfo],
+    configs: Vec<ConfigJson<'a>>,
 }
 
 fn describe(args: DescribeArgs) -> Result<()> {
@@ -266,34 +291,22 @@ fn shown_value(entry: &ConfigEntry) -> Option<&str> {
 }
 
 fn print_describe_json(name: &str, partitions: &[PartitionInfo], configs: &[ConfigEntry]) {
-    let partitions: Vec<_> = partitions
+    let configs = configs
         .iter()
-        .map(|p| {
-            json!({
-                "partition": p.id,
-                "leader": p.leader,
-                "replicas": p.replicas,
-                "isr": p.isr,
-                "low_watermark": p.low,
-                "high_watermark": p.high,
-            })
+        .map(|c| ConfigJson {
+            name: &c.name,
+            value: shown_value(c),
+            source: source_name(&c.source),
+            is_default: !is_topic_override(c),
+            read_only: c.is_read_only,
+            sensitive: c.is_sensitive,
         })
         .collect();
-    let configs: Vec<_> = configs
-        .iter()
-        .map(|c| {
-            json!({
-                "name": c.name,
-                "value": shown_value(c),
-                "source": source_name(&c.source),
-                "is_default": !is_topic_override(c),
-                "read_only": c.is_read_only,
-                "sensitive": c.is_sensitive,
-            })
-        })
-        .collect();
-    let doc = json!({ "topic": name, "partitions": partitions, "configs": configs });
-    println!("{doc}");
+    let doc = DescribeJson { topic: name, partitions, configs };
+    match serde_json::to_string(&doc) {
+        Ok(line) => println!("{line}"),
+        Err(err) => eprintln!("cannot encode JSON: {err}"),
+    }
 }
 
 fn print_describe_text(name: &str, partitions: &[PartitionInfo], configs: &[ConfigEntry]) {
@@ -343,7 +356,7 @@ fn alter(args: AlterArgs) -> Result<()> {
             .with_context(|| format!("cannot add partitions to topic `{}`", args.name))?;
         for result in results {
             if let Err((name, code)) = result {
-                bail!("cannot set partition count of `{name}` to {count}: {code} ({code:?})");
+                bail!("cannot set partition count of `{name}` to {count}: {code}");
             }
         }
         println!("topic {} now has {count} partitions", args.name);
@@ -388,7 +401,7 @@ fn alter(args: AlterArgs) -> Result<()> {
         for result in results {
             if let Err((_, code)) = result {
                 bail!(
-                    "cannot alter configs of topic `{}`: {code} ({code:?})",
+                    "cannot alter configs of topic `{}`: {code}",
                     args.name
                 );
             }
@@ -410,7 +423,7 @@ fn delete(args: DeleteArgs) -> Result<()> {
             Err((name, RDKafkaErrorCode::UnknownTopicOrPartition)) if args.if_exists => {
                 println!("topic {name} does not exist");
             }
-            Err((name, code)) => failures.push(format!("`{name}`: {code} ({code:?})")),
+            Err((name, code)) => failures.push(format!("`{name}`: {code}")),
         }
     }
     if !failures.is_empty() {
