@@ -82,8 +82,11 @@ class Broker:
         self._log.flush()
         env = dict(os.environ)
         env.setdefault("RUST_BACKTRACE", "1")
+        env.setdefault("NO_COLOR", "1")  # plain log lines in failure reports
         self.proc = subprocess.Popen(
-            self.command(), stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, env=env
+            self.command(), stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, env=env,
+            # Not the repo root: serve reads ./fjord.toml when present.
+            cwd=self.data_dir.parent,
         )
         try:
             wait_for_port(self.port, self.START_TIMEOUT, self.proc)

@@ -21,21 +21,32 @@ def main() -> int:
     ap.add_argument("--topic", required=True)
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--compression", default="none")
-    ap.add_argument("--timeout", type=float, default=90.0)
+    ap.add_argument("--timeout", type=float, default=60.0)
     a = ap.parse_args()
+
+    import logging
+
+    # Client warnings and our progress go to stderr; pytest shows its tail.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def stage(name):
+        out["stage"] = name
+        print("kp_scenario: stage %s" % name, file=sys.stderr, flush=True)
 
     import kafka
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.admin import KafkaAdminClient, NewTopic
 
-    out = {"kafka_python": kafka.__version__, "stage": "admin", "acks": [], "records": []}
+    out = {"kafka_python": kafka.__version__, "stage": "", "acks": [], "records": []}
     try:
+        stage("admin")
         admin = KafkaAdminClient(bootstrap_servers=a.bootstrap, client_id="kp-admin",
                                  request_timeout_ms=30000)
         admin.create_topics([NewTopic(a.topic, num_partitions=2, replication_factor=1)])
         admin.close()
 
-        out["stage"] = "produce"
+        stage("produce")
         kw = {} if a.compression == "none" else {"compression_type": a.compression}
         producer = KafkaProducer(bootstrap_servers=a.bootstrap, client_id="kp-producer", **kw)
         futures = []
@@ -48,7 +59,7 @@ def main() -> int:
             out["acks"].append([i, md.partition, md.offset])
         producer.close(timeout=10)
 
-        out["stage"] = "consume"
+        stage("consume")
         consumer = KafkaConsumer(bootstrap_servers=a.bootstrap, group_id=None, client_id="kp-consumer",
                                  enable_auto_commit=False, auto_offset_reset="earliest")
         parts = None
@@ -71,7 +82,7 @@ def main() -> int:
             for m in msgs:
                 out["records"].append([m.partition, m.offset, m.key.decode(), m.value.decode()])
         consumer.close()
-        out["stage"] = "done"
+        stage("done")
     except Exception as e:  # reported to pytest with the stage it happened in
         out["error"] = "%s: %s" % (type(e).__name__, e)
         out["traceback"] = traceback.format_exc()
