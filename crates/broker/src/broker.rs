@@ -2,6 +2,7 @@
 //! id allocation and the "new data" signal that long-polling fetches wait on.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use fjord_log::{FileSystem, RealFs};
@@ -25,6 +26,9 @@ pub struct Broker {
     /// Bumped after every successful append; fetches waiting for data
     /// (max_wait_ms / min_bytes) wake on it and re-read.
     data_arrived: watch::Sender<u64>,
+    /// Set once shutdown begins, so long-polling fetches answer at once
+    /// instead of holding the shutdown up until their max_wait_ms.
+    shutting_down: AtomicBool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -62,12 +66,23 @@ impl Broker {
             advertised,
             producer_ids,
             data_arrived,
+            shutting_down: AtomicBool::new(false),
         }))
     }
 
     /// Wakes every fetch that is waiting for data.
     pub fn notify_data_arrived(&self) {
         self.data_arrived.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Marks the broker as shutting down and wakes every waiting fetch.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.notify_data_arrived();
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
     }
 
     pub fn subscribe_data_arrived(&self) -> watch::Receiver<u64> {

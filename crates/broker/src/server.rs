@@ -24,8 +24,9 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Futu
         _ = accept_loop(&listener, &broker, &limit, &notify_shutdown) => {}
         _ = shutdown => tracing::info!("shutting down"),
     }
-    // Tell connections and background tasks to stop, then wait for every
-    // connection to give back its permit.
+    // Tell connections, waiting fetches and background tasks to stop, then
+    // wait for every connection to give back its permit.
+    broker.begin_shutdown();
     drop(notify_shutdown);
     let max = broker.config.max_connections as u32;
     let _ = tokio::time::timeout(Duration::from_secs(10), limit.acquire_many(max)).await;

@@ -30,7 +30,11 @@ pub async fn handle(broker: Arc<Broker>, req: FetchRequest, version: i16) -> Fet
     loop {
         arrived.borrow_and_update();
         let read = read_once(&broker, &req, version);
-        if read.bytes >= min_bytes || read.errors || Instant::now() >= deadline {
+        if read.bytes >= min_bytes
+            || read.errors
+            || Instant::now() >= deadline
+            || broker.is_shutting_down()
+        {
             return read.response;
         }
         match tokio::time::timeout_at(deadline, arrived.changed()).await {
