@@ -4,7 +4,9 @@ mod common;
 
 use common::*;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
-use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
@@ -41,7 +43,12 @@ async fn create_topics_with_partitions_and_configs() {
     let resp = create(
         &mut c,
         7,
-        &[creatable("orders", 4, 1, &[("retention.ms", "3600000"), ("cleanup.policy", "compact")])],
+        &[creatable(
+            "orders",
+            4,
+            1,
+            &[("retention.ms", "3600000"), ("cleanup.policy", "compact")],
+        )],
     )
     .await;
     let t = &resp.topics[0];
@@ -52,7 +59,10 @@ async fn create_topics_with_partitions_and_configs() {
     assert_eq!(t.topic_id, topic.id);
     assert_eq!(topic.partitions.len(), 4);
     let configs = t.configs.as_ref().unwrap();
-    let retention = configs.iter().find(|e| e.name.as_str() == "retention.ms").unwrap();
+    let retention = configs
+        .iter()
+        .find(|e| e.name.as_str() == "retention.ms")
+        .unwrap();
     assert_eq!(retention.value.as_deref(), Some("3600000"));
     assert_eq!(retention.config_source, DYNAMIC_TOPIC_CONFIG);
     let meta = c.metadata(12, Some(&["orders"]), false).await;
@@ -61,7 +71,10 @@ async fn create_topics_with_partitions_and_configs() {
     // -1 partitions: the broker default.
     let resp = create(&mut c, 7, &[creatable("defaulted", -1, -1, &[])]).await;
     assert_eq!(resp.topics[0].error_code, 0);
-    assert_eq!(b.broker().topics.get("defaulted").unwrap().partitions.len(), 1);
+    assert_eq!(
+        b.broker().topics.get("defaulted").unwrap().partitions.len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -72,13 +85,19 @@ async fn replication_factor_above_one_is_refused_as_single_node() {
     let t = &resp.topics[0];
     assert_eq!(t.error_code, INVALID_REPLICATION_FACTOR);
     let msg = t.error_message.as_ref().unwrap().to_lowercase();
-    assert!(msg.contains("single node") || msg.contains("single-node"), "message: {msg}");
+    assert!(
+        msg.contains("single node") || msg.contains("single-node"),
+        "message: {msg}"
+    );
     assert!(b.broker().topics.get("replicated").is_none());
 
     let resp = create(
         &mut c,
         5,
-        &[creatable("rf-minus-one", 1, -1, &[]), creatable("rf-one", 1, 1, &[])],
+        &[
+            creatable("rf-minus-one", 1, -1, &[]),
+            creatable("rf-one", 1, 1, &[]),
+        ],
     )
     .await;
     assert_eq!(resp.topics[0].error_code, 0);
@@ -92,7 +111,10 @@ async fn invalid_names_and_duplicates_are_refused() {
     let long = "x".repeat(250);
     for bad in ["", ".", "..", "has space", "slash/name", long.as_str()] {
         let resp = create(&mut c, 5, &[creatable(bad, 1, 1, &[])]).await;
-        assert_eq!(resp.topics[0].error_code, INVALID_TOPIC_EXCEPTION, "{bad:?}");
+        assert_eq!(
+            resp.topics[0].error_code, INVALID_TOPIC_EXCEPTION,
+            "{bad:?}"
+        );
     }
     c.create_topic("twice", 1).await;
     let resp = create(&mut c, 5, &[creatable("twice", 3, 1, &[])]).await;
@@ -117,14 +139,22 @@ async fn validate_only_creates_nothing() {
     assert!(meta.topics.is_empty());
     // Validation still happens.
     let req = create_topics_request(&[creatable("dry-run", 2, 3, &[])]).with_validate_only(true);
-    assert_eq!(c.send(5, req).await.topics[0].error_code, INVALID_REPLICATION_FACTOR);
+    assert_eq!(
+        c.send(5, req).await.topics[0].error_code,
+        INVALID_REPLICATION_FACTOR
+    );
 }
 
 #[tokio::test]
 async fn invalid_config_values_are_refused() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
-    let resp = create(&mut c, 5, &[creatable("bad-config", 1, 1, &[("retention.ms", "soon")])]).await;
+    let resp = create(
+        &mut c,
+        5,
+        &[creatable("bad-config", 1, 1, &[("retention.ms", "soon")])],
+    )
+    .await;
     assert_eq!(resp.topics[0].error_code, INVALID_CONFIG);
     assert!(b.broker().topics.get("bad-config").is_none());
 
@@ -135,7 +165,10 @@ async fn invalid_config_values_are_refused() {
     assert_eq!(resp.responses[0].error_code, INVALID_CONFIG);
     // Nothing changed.
     let d = describe_topic(&mut c, "good").await;
-    assert_eq!(entry(&d, "cleanup.policy"), ("delete".into(), DEFAULT_CONFIG));
+    assert_eq!(
+        entry(&d, "cleanup.policy"),
+        ("delete".into(), DEFAULT_CONFIG)
+    );
     assert_eq!(entry(&d, "max.message.bytes").1, DEFAULT_CONFIG);
 }
 
@@ -145,7 +178,8 @@ async fn delete_topics_by_name_and_by_id() {
     let mut c = b.client().await;
     c.create_topic("doomed-a", 2).await;
     c.create_topic("doomed-b", 1).await;
-    c.produce("doomed-a", 1, 1, Batch::of(&["x"]).encode()).await;
+    c.produce("doomed-a", 1, 1, Batch::of(&["x"]).encode())
+        .await;
 
     // By name, at an old version (topic_names).
     let resp = c
@@ -168,7 +202,9 @@ async fn delete_topics_by_name_and_by_id() {
             6,
             DeleteTopicsRequest::default()
                 .with_topics(vec![
-                    DeleteTopicState::default().with_name(None).with_topic_id(id),
+                    DeleteTopicState::default()
+                        .with_name(None)
+                        .with_topic_id(id),
                     DeleteTopicState::default()
                         .with_name(None)
                         .with_topic_id(uuid::Uuid::new_v4()),
@@ -177,7 +213,10 @@ async fn delete_topics_by_name_and_by_id() {
         )
         .await;
     assert_eq!(resp.responses[0].error_code, 0);
-    assert_eq!(resp.responses[0].name.as_ref().unwrap().as_str(), "doomed-b");
+    assert_eq!(
+        resp.responses[0].name.as_ref().unwrap().as_str(),
+        "doomed-b"
+    );
     assert_eq!(resp.responses[1].error_code, UNKNOWN_TOPIC_ID);
     assert!(b.broker().topics.get("doomed-b").is_none());
 
@@ -202,20 +241,31 @@ async fn create_partitions_grows_and_refuses_shrinking() {
     };
     let resp = c.send(3, grow(5, true)).await;
     assert_eq!(resp.results[0].error_code, 0);
-    assert_eq!(b.broker().topics.get("growing").unwrap().partitions.len(), 2);
+    assert_eq!(
+        b.broker().topics.get("growing").unwrap().partitions.len(),
+        2
+    );
 
     let resp = c.send(3, grow(5, false)).await;
     assert_eq!(resp.results[0].error_code, 0);
     let meta = c.metadata(12, Some(&["growing"]), false).await;
     assert_eq!(meta.topics[0].partitions.len(), 5);
-    let (err, base) = c.produce("growing", 4, 1, Batch::of(&["new"]).encode()).await;
+    let (err, base) = c
+        .produce("growing", 4, 1, Batch::of(&["new"]).encode())
+        .await;
     assert_eq!((err, base), (0, 0));
 
     for count in [3, 5] {
         let resp = c.send(3, grow(count, false)).await;
-        assert_eq!(resp.results[0].error_code, INVALID_PARTITIONS, "count {count}");
+        assert_eq!(
+            resp.results[0].error_code, INVALID_PARTITIONS,
+            "count {count}"
+        );
     }
-    assert_eq!(b.broker().topics.get("growing").unwrap().partitions.len(), 5);
+    assert_eq!(
+        b.broker().topics.get("growing").unwrap().partitions.len(),
+        5
+    );
 }
 
 #[tokio::test]
@@ -224,7 +274,8 @@ async fn delete_records_raises_the_low_watermark() {
     let mut c = b.client().await;
     c.create_topic("trim", 1).await;
     for _ in 0..3 {
-        c.produce("trim", 0, 1, Batch::of(&["a", "b"]).encode()).await;
+        c.produce("trim", 0, 1, Batch::of(&["a", "b"]).encode())
+            .await;
     }
     let delete = |offset: i64| {
         DeleteRecordsRequest::default()
@@ -239,7 +290,11 @@ async fn delete_records_raises_the_low_watermark() {
     let p = &resp.topics[0].partitions[0];
     assert_eq!((p.error_code, p.low_watermark), (0, 3));
     assert_eq!(c.list_offset("trim", 0, -2).await.1, 3);
-    assert_eq!(c.fetch("trim", 0, 1, 1 << 20).await.error_code, 1, "below the log start");
+    assert_eq!(
+        c.fetch("trim", 0, 1, 1 << 20).await.error_code,
+        1,
+        "below the log start"
+    );
     let f = c.fetch("trim", 0, 3, 1 << 20).await;
     assert_eq!(f.log_start_offset, 3);
     // -1: up to the high watermark.
@@ -252,10 +307,12 @@ async fn describe(c: &mut Client, resource_type: i8, name: &str) -> DescribeConf
     let resp = c
         .send(
             4,
-            DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
-                .with_resource_type(resource_type)
-                .with_resource_name(s(name))
-                .with_configuration_keys(None)]),
+            DescribeConfigsRequest::default().with_resources(vec![
+                DescribeConfigsResource::default()
+                    .with_resource_type(resource_type)
+                    .with_resource_name(s(name))
+                    .with_configuration_keys(None),
+            ]),
         )
         .await;
     resp.results.into_iter().next().unwrap()
@@ -274,22 +331,32 @@ fn entry(r: &DescribeConfigsResult, key: &str) -> (String, i8) {
         .iter()
         .find(|e| e.name.as_str() == key)
         .unwrap_or_else(|| panic!("{key} is described"));
-    (e.value.as_deref().unwrap_or("").to_string(), e.config_source)
+    (
+        e.value.as_deref().unwrap_or("").to_string(),
+        e.config_source,
+    )
 }
 
 #[tokio::test]
 async fn describe_configs_reports_sources() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
-    c.create_topic_with("described", 1, &[("retention.ms", "12345")]).await;
+    c.create_topic_with("described", 1, &[("retention.ms", "12345")])
+        .await;
     let r = describe_topic(&mut c, "described").await;
-    assert_eq!(entry(&r, "retention.ms"), ("12345".into(), DYNAMIC_TOPIC_CONFIG));
+    assert_eq!(
+        entry(&r, "retention.ms"),
+        ("12345".into(), DYNAMIC_TOPIC_CONFIG)
+    );
     for e in &r.configs {
         if e.name.as_str() != "retention.ms" {
             assert_eq!(e.config_source, DEFAULT_CONFIG, "{}", e.name.as_str());
         }
     }
-    assert_eq!(entry(&r, "max.message.bytes"), ("1048588".into(), DEFAULT_CONFIG));
+    assert_eq!(
+        entry(&r, "max.message.bytes"),
+        ("1048588".into(), DEFAULT_CONFIG)
+    );
 
     let broker = describe(&mut c, BROKER, "0").await;
     assert_eq!(broker.error_code, 0);
@@ -301,7 +368,11 @@ async fn describe_configs_reports_sources() {
     assert_eq!(missing.error_code, UNKNOWN_TOPIC_OR_PARTITION);
 }
 
-async fn alter_configs(c: &mut Client, topic: &str, configs: &[(&str, &str)]) -> AlterConfigsResponse {
+async fn alter_configs(
+    c: &mut Client,
+    topic: &str,
+    configs: &[(&str, &str)],
+) -> AlterConfigsResponse {
     use alter_configs_request::{AlterConfigsResource, AlterableConfig};
     c.send(
         2,
@@ -311,7 +382,11 @@ async fn alter_configs(c: &mut Client, topic: &str, configs: &[(&str, &str)]) ->
             .with_configs(
                 configs
                     .iter()
-                    .map(|(k, v)| AlterableConfig::default().with_name(s(k)).with_value(Some(s(v))))
+                    .map(|(k, v)| {
+                        AlterableConfig::default()
+                            .with_name(s(k))
+                            .with_value(Some(s(v)))
+                    })
                     .collect(),
             )]),
     )
@@ -326,19 +401,21 @@ async fn incremental(
     use incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
     c.send(
         1,
-        IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
-            .with_resource_type(TOPIC)
-            .with_resource_name(s(topic))
-            .with_configs(
-                ops.iter()
-                    .map(|(op, k, v)| {
-                        AlterableConfig::default()
-                            .with_config_operation(*op)
-                            .with_name(s(k))
-                            .with_value(v.map(s))
-                    })
-                    .collect(),
-            )]),
+        IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(TOPIC)
+                .with_resource_name(s(topic))
+                .with_configs(
+                    ops.iter()
+                        .map(|(op, k, v)| {
+                            AlterableConfig::default()
+                                .with_config_operation(*op)
+                                .with_name(s(k))
+                                .with_value(v.map(s))
+                        })
+                        .collect(),
+                ),
+        ]),
     )
     .await
 }
@@ -347,13 +424,27 @@ async fn incremental(
 async fn alter_configs_replaces_every_override() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
-    c.create_topic_with("replaced", 1, &[("retention.ms", "1000"), ("segment.bytes", "100000")])
-        .await;
+    c.create_topic_with(
+        "replaced",
+        1,
+        &[("retention.ms", "1000"), ("segment.bytes", "100000")],
+    )
+    .await;
     let resp = alter_configs(&mut c, "replaced", &[("cleanup.policy", "compact")]).await;
-    assert_eq!(resp.responses[0].error_code, 0, "{:?}", resp.responses[0].error_message);
+    assert_eq!(
+        resp.responses[0].error_code, 0,
+        "{:?}",
+        resp.responses[0].error_message
+    );
     let r = describe_topic(&mut c, "replaced").await;
-    assert_eq!(entry(&r, "cleanup.policy"), ("compact".into(), DYNAMIC_TOPIC_CONFIG));
-    assert_eq!(entry(&r, "retention.ms"), ("604800000".into(), DEFAULT_CONFIG));
+    assert_eq!(
+        entry(&r, "cleanup.policy"),
+        ("compact".into(), DYNAMIC_TOPIC_CONFIG)
+    );
+    assert_eq!(
+        entry(&r, "retention.ms"),
+        ("604800000".into(), DEFAULT_CONFIG)
+    );
     assert_eq!(entry(&r, "segment.bytes").1, DEFAULT_CONFIG);
 }
 
@@ -364,22 +455,46 @@ async fn incremental_alter_configs_set_delete_append() {
     const APPEND: i8 = 2;
     let b = TestBroker::start().await;
     let mut c = b.client().await;
-    c.create_topic_with("tweaked", 1, &[("retention.ms", "1000")]).await;
+    c.create_topic_with("tweaked", 1, &[("retention.ms", "1000")])
+        .await;
 
     let resp = incremental(&mut c, "tweaked", &[(SET, "segment.bytes", Some("200000"))]).await;
-    assert_eq!(resp.responses[0].error_code, 0, "{:?}", resp.responses[0].error_message);
+    assert_eq!(
+        resp.responses[0].error_code, 0,
+        "{:?}",
+        resp.responses[0].error_message
+    );
     let r = describe_topic(&mut c, "tweaked").await;
-    assert_eq!(entry(&r, "segment.bytes"), ("200000".into(), DYNAMIC_TOPIC_CONFIG));
-    assert_eq!(entry(&r, "retention.ms"), ("1000".into(), DYNAMIC_TOPIC_CONFIG), "SET keeps others");
+    assert_eq!(
+        entry(&r, "segment.bytes"),
+        ("200000".into(), DYNAMIC_TOPIC_CONFIG)
+    );
+    assert_eq!(
+        entry(&r, "retention.ms"),
+        ("1000".into(), DYNAMIC_TOPIC_CONFIG),
+        "SET keeps others"
+    );
 
     let resp = incremental(&mut c, "tweaked", &[(DELETE, "retention.ms", None)]).await;
     assert_eq!(resp.responses[0].error_code, 0);
     let r = describe_topic(&mut c, "tweaked").await;
-    assert_eq!(entry(&r, "retention.ms"), ("604800000".into(), DEFAULT_CONFIG));
+    assert_eq!(
+        entry(&r, "retention.ms"),
+        ("604800000".into(), DEFAULT_CONFIG)
+    );
     assert_eq!(entry(&r, "segment.bytes").1, DYNAMIC_TOPIC_CONFIG);
 
-    let resp = incremental(&mut c, "tweaked", &[(APPEND, "cleanup.policy", Some("compact"))]).await;
-    assert_eq!(resp.responses[0].error_code, 0, "{:?}", resp.responses[0].error_message);
+    let resp = incremental(
+        &mut c,
+        "tweaked",
+        &[(APPEND, "cleanup.policy", Some("compact"))],
+    )
+    .await;
+    assert_eq!(
+        resp.responses[0].error_code, 0,
+        "{:?}",
+        resp.responses[0].error_message
+    );
     let r = describe_topic(&mut c, "tweaked").await;
     let (policy, source) = entry(&r, "cleanup.policy");
     assert_eq!(source, DYNAMIC_TOPIC_CONFIG);
@@ -388,9 +503,16 @@ async fn incremental_alter_configs_set_delete_append() {
     assert_eq!(words, vec!["compact", "delete"]);
 
     // The new config is in force: max.message.bytes set low refuses a batch.
-    let resp = incremental(&mut c, "tweaked", &[(SET, "max.message.bytes", Some("100"))]).await;
+    let resp = incremental(
+        &mut c,
+        "tweaked",
+        &[(SET, "max.message.bytes", Some("100"))],
+    )
+    .await;
     assert_eq!(resp.responses[0].error_code, 0);
-    let (err, _) = c.produce("tweaked", 0, 1, Batch::sized(1, 200).encode()).await;
+    let (err, _) = c
+        .produce("tweaked", 0, 1, Batch::sized(1, 200).encode())
+        .await;
     assert_eq!(err, 10, "MESSAGE_TOO_LARGE after the change");
 }
 
@@ -409,7 +531,10 @@ async fn describe_cluster() {
         assert_eq!(resp.brokers[0].port, b.addr.port() as i32);
     }
     let meta = c.metadata(12, None, false).await;
-    assert_eq!(meta.cluster_id.as_ref().unwrap().as_str(), b.broker().cluster_id);
+    assert_eq!(
+        meta.cluster_id.as_ref().unwrap().as_str(),
+        b.broker().cluster_id
+    );
 }
 
 #[tokio::test]
@@ -419,7 +544,11 @@ async fn describe_log_dirs_sizes_grow_after_produce() {
     c.create_topic("sized", 2).await;
     let size_of = |resp: &DescribeLogDirsResponse, partition: i32| -> i64 {
         let dir = &resp.results[0];
-        let t = dir.topics.iter().find(|t| t.name.as_str() == "sized").unwrap();
+        let t = dir
+            .topics
+            .iter()
+            .find(|t| t.name.as_str() == "sized")
+            .unwrap();
         t.partitions
             .iter()
             .find(|p| p.partition_index == partition)
@@ -439,6 +568,8 @@ async fn describe_log_dirs_sizes_grow_after_produce() {
     assert_eq!(size_of(&after, 0), b0, "untouched partition");
     assert_eq!(size_of(&after, 1), b1 + batch.len() as i64);
     // v1 (non-flexible) works too.
-    let v1 = c.send(1, DescribeLogDirsRequest::default().with_topics(None)).await;
+    let v1 = c
+        .send(1, DescribeLogDirsRequest::default().with_topics(None))
+        .await;
     assert_eq!(size_of(&v1, 1), b1 + batch.len() as i64);
 }

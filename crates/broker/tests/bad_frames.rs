@@ -38,16 +38,27 @@ async fn assert_only_that_connection_closes(what: &str, bytes: &[u8]) {
 
     let mut victim = b.client().await;
     // The victim is a working connection until it sends the bad frame.
-    victim.send(12, MetadataRequest::default().with_topics(None)).await;
+    victim
+        .send(12, MetadataRequest::default().with_topics(None))
+        .await;
     victim.write_raw(bytes).await;
-    assert!(victim.is_closed_by_peer().await, "{what}: connection not closed");
+    assert!(
+        victim.is_closed_by_peer().await,
+        "{what}: connection not closed"
+    );
 
     // The other connection still works, and the data is intact.
     let data = witness.fetch("kept", 0, 0, 1 << 20).await;
     assert_eq!(data.error_code, 0, "{what}");
     assert_eq!(data.high_watermark, 4, "{what}");
     assert_same_batch(&data.records.unwrap(), &stored);
-    assert_eq!(witness.produce("kept", 0, 1, Batch::of(&["after"]).encode()).await, (0, 4), "{what}");
+    assert_eq!(
+        witness
+            .produce("kept", 0, 1, Batch::of(&["after"]).encode())
+            .await,
+        (0, 4),
+        "{what}"
+    );
 
     // New connections are served.
     let mut fresh = b.client().await;
@@ -127,7 +138,10 @@ async fn requests_before_a_bad_frame_are_still_answered() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
     c.create_topic("kept", 1).await;
-    let (cid1, f1) = c.frame(9, &produce_request("kept", 0, -1, Batch::of(&["first"]).encode()));
+    let (cid1, f1) = c.frame(
+        9,
+        &produce_request("kept", 0, -1, Batch::of(&["first"]).encode()),
+    );
     let (cid2, f2) = c.frame(12, &MetadataRequest::default().with_topics(None));
     let mut all = BytesMut::new();
     all.extend_from_slice(&f1);

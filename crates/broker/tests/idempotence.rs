@@ -60,23 +60,43 @@ async fn resent_batch_gets_its_original_offset_and_is_stored_once() {
     c.create_topic("dedupe", 1).await;
     let (pid, epoch) = c.init_producer_id().await;
 
-    let first = Batch::of(&["a", "b", "c"]).idempotent(pid, epoch, 0).encode();
+    let first = Batch::of(&["a", "b", "c"])
+        .idempotent(pid, epoch, 0)
+        .encode();
     assert_eq!(c.produce("dedupe", 0, -1, first.clone()).await, (0, 0));
     // Someone else writes in between, so the log end moves on.
-    assert_eq!(c.produce("dedupe", 0, 1, Batch::of(&["other"]).encode()).await, (0, 3));
+    assert_eq!(
+        c.produce("dedupe", 0, 1, Batch::of(&["other"]).encode())
+            .await,
+        (0, 3)
+    );
 
     for acks in [-1, 1] {
-        assert_eq!(c.produce("dedupe", 0, acks, first.clone()).await, (0, 0), "acks={acks}");
+        assert_eq!(
+            c.produce("dedupe", 0, acks, first.clone()).await,
+            (0, 0),
+            "acks={acks}"
+        );
     }
     // The next sequence goes on normally.
     let next = Batch::of(&["d"]).idempotent(pid, epoch, 3).encode();
     assert_eq!(c.produce("dedupe", 0, -1, next.clone()).await, (0, 4));
-    assert_eq!(c.produce("dedupe", 0, -1, next).await, (0, 4), "retry of the latest batch");
+    assert_eq!(
+        c.produce("dedupe", 0, -1, next).await,
+        (0, 4),
+        "retry of the latest batch"
+    );
 
     let all = c.fetch("dedupe", 0, 0, 1 << 20).await.records.unwrap();
     assert_eq!(
         values(&all),
-        vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec(), b"other".to_vec(), b"d".to_vec()]
+        vec![
+            b"a".to_vec(),
+            b"b".to_vec(),
+            b"c".to_vec(),
+            b"other".to_vec(),
+            b"d".to_vec()
+        ]
     );
     assert_eq!(c.list_offset("dedupe", 0, -1).await.1, 5);
 }
@@ -87,16 +107,47 @@ async fn sequence_gap_is_out_of_order() {
     let mut c = b.client().await;
     c.create_topic("gaps", 1).await;
     let (pid, epoch) = c.init_producer_id().await;
-    assert_eq!(c.produce("gaps", 0, 1, Batch::of(&["a", "b"]).idempotent(pid, epoch, 0).encode()).await.0, 0);
-    let (err, base) = c.produce("gaps", 0, 1, Batch::of(&["x"]).idempotent(pid, epoch, 5).encode()).await;
+    assert_eq!(
+        c.produce(
+            "gaps",
+            0,
+            1,
+            Batch::of(&["a", "b"]).idempotent(pid, epoch, 0).encode()
+        )
+        .await
+        .0,
+        0
+    );
+    let (err, base) = c
+        .produce(
+            "gaps",
+            0,
+            1,
+            Batch::of(&["x"]).idempotent(pid, epoch, 5).encode(),
+        )
+        .await;
     assert_eq!((err, base), (OUT_OF_ORDER_SEQUENCE_NUMBER, -1));
     // A new producer must start at 0.
     let (pid2, _) = c.init_producer_id().await;
-    let (err, _) = c.produce("gaps", 0, 1, Batch::of(&["y"]).idempotent(pid2, 0, 7).encode()).await;
+    let (err, _) = c
+        .produce(
+            "gaps",
+            0,
+            1,
+            Batch::of(&["y"]).idempotent(pid2, 0, 7).encode(),
+        )
+        .await;
     assert_eq!(err, OUT_OF_ORDER_SEQUENCE_NUMBER);
     assert_eq!(c.list_offset("gaps", 0, -1).await.1, 2, "nothing stored");
     // The expected sequence is still accepted.
-    let (err, base) = c.produce("gaps", 0, 1, Batch::of(&["z"]).idempotent(pid, epoch, 2).encode()).await;
+    let (err, base) = c
+        .produce(
+            "gaps",
+            0,
+            1,
+            Batch::of(&["z"]).idempotent(pid, epoch, 2).encode(),
+        )
+        .await;
     assert_eq!((err, base), (0, 2));
 }
 
@@ -131,10 +182,21 @@ async fn dedupe_survives_a_clean_restart() {
 
     b.restart().await;
     let mut c = b.client().await;
-    assert_eq!(c.produce("durable-dedupe", 0, -1, b1).await, (0, 1), "retry after restart");
-    assert_eq!(c.produce("durable-dedupe", 0, -1, b0).await, (0, 0), "older retry after restart");
+    assert_eq!(
+        c.produce("durable-dedupe", 0, -1, b1).await,
+        (0, 1),
+        "retry after restart"
+    );
+    assert_eq!(
+        c.produce("durable-dedupe", 0, -1, b0).await,
+        (0, 0),
+        "older retry after restart"
+    );
     let gap = Batch::of(&["gap"]).idempotent(pid, epoch, 9).encode();
-    assert_eq!(c.produce("durable-dedupe", 0, -1, gap).await.0, OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_eq!(
+        c.produce("durable-dedupe", 0, -1, gap).await.0,
+        OUT_OF_ORDER_SEQUENCE_NUMBER
+    );
     let next = Batch::of(&["d"]).idempotent(pid, epoch, 3).encode();
     assert_eq!(c.produce("durable-dedupe", 0, -1, next).await, (0, 3));
     assert_eq!(c.list_offset("durable-dedupe", 0, -1).await.1, 4);

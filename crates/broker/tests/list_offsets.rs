@@ -3,7 +3,9 @@
 mod common;
 
 use common::*;
-use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
 use kafka_protocol::messages::DeleteRecordsRequest;
 
 const LATEST: i64 = -1;

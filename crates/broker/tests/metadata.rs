@@ -34,7 +34,10 @@ async fn no_auto_creation_when_the_client_disallows_it() {
     for version in [4, 9, 12] {
         let name = format!("not-made-v{version}");
         let resp = c.metadata(version, Some(&[&name]), false).await;
-        assert_eq!(resp.topics[0].error_code, UNKNOWN_TOPIC_OR_PARTITION, "v{version}");
+        assert_eq!(
+            resp.topics[0].error_code, UNKNOWN_TOPIC_OR_PARTITION,
+            "v{version}"
+        );
         assert!(b.broker().topics.get(&name).is_none(), "v{version}");
     }
 }

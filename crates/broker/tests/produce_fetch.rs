@@ -21,7 +21,9 @@ async fn acks_1_and_all_return_base_offsets_in_sequence() {
     let mut expected = 0;
     for (i, acks) in [1, -1, 1, -1, -1].into_iter().enumerate() {
         let n = i + 1; // batches of growing record counts
-        let (err, base) = c.produce("seq", 0, acks, Batch::sized(n, 10).encode()).await;
+        let (err, base) = c
+            .produce("seq", 0, acks, Batch::sized(n, 10).encode())
+            .await;
         assert_eq!(err, 0, "acks={acks}");
         assert_eq!(base, expected, "acks={acks}");
         expected += n as i64;
@@ -62,7 +64,15 @@ async fn acks_0_is_silent_and_pipelined_responses_keep_order() {
     assert_eq!(cid, cid_fetch);
     let recs = fetch.responses[0].partitions[0].records.clone().unwrap();
     let vals: Vec<Vec<u8>> = values(&recs);
-    assert_eq!(vals, vec![b"zero".to_vec(), b"one".to_vec(), b"two".to_vec(), b"zero".to_vec()]);
+    assert_eq!(
+        vals,
+        vec![
+            b"zero".to_vec(),
+            b"one".to_vec(),
+            b"two".to_vec(),
+            b"zero".to_vec()
+        ]
+    );
 }
 
 #[tokio::test]
@@ -71,7 +81,11 @@ async fn fetch_returns_stored_bytes_exactly() {
     let mut c = b.client().await;
     c.create_topic("exact", 1).await;
     let sent: Vec<_> = (0..3)
-        .map(|i| Batch::sized(i + 2, 50 + i).timestamps_from(1_700_000_000_000 + i as i64 * 1000).encode())
+        .map(|i| {
+            Batch::sized(i + 2, 50 + i)
+                .timestamps_from(1_700_000_000_000 + i as i64 * 1000)
+                .encode()
+        })
         .collect();
     for s in &sent {
         assert_eq!(c.produce("exact", 0, -1, s.clone()).await.0, 0);
@@ -107,7 +121,11 @@ async fn fetch_starting_mid_batch_returns_the_whole_batch() {
     let got = data.records.unwrap();
     let spans = batch_spans(&got);
     assert_eq!(spans.len(), 2);
-    assert_eq!(base_offset_at(&got, 0), 0, "starts with the batch holding offset 2");
+    assert_eq!(
+        base_offset_at(&got, 0),
+        0,
+        "starts with the batch holding offset 2"
+    );
     assert_same_batch(&got[..spans[0].1], &first);
     let from_second = c.fetch("mid", 0, 5, 1 << 20).await.records.unwrap();
     assert_eq!(batch_count(&from_second), 1);
@@ -130,7 +148,11 @@ async fn partition_max_bytes_is_respected_except_for_the_first_batch() {
     let one = c.fetch("limits", 0, 0, 100).await.records.unwrap();
     assert_eq!(one.len(), len);
     // Room for two and a half: two whole batches, never a partial one.
-    let two = c.fetch("limits", 0, 0, (len * 5 / 2) as i32).await.records.unwrap();
+    let two = c
+        .fetch("limits", 0, 0, (len * 5 / 2) as i32)
+        .await
+        .records
+        .unwrap();
     assert_eq!(two.len(), 2 * len);
     assert_eq!(batch_count(&two), 2);
     // Plenty: all five.
@@ -159,14 +181,53 @@ async fn long_poll_wakes_on_produce_from_another_connection() {
     let started = Instant::now();
     let cid = consumer.send_only(12, &req).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let (err, _) = producer.produce("poll", 0, 1, Batch::of(&["wake"]).encode()).await;
+    let (err, _) = producer
+        .produce("poll", 0, 1, Batch::of(&["wake"]).encode())
+        .await;
     assert_eq!(err, 0);
     let (got, resp) = consumer.recv::<FetchRequest>(12).await;
     let waited = started.elapsed();
     assert_eq!(got, cid);
     let recs = resp.responses[0].partitions[0].records.clone().unwrap();
     assert_eq!(values(&recs), vec![b"wake".to_vec()]);
-    assert!(waited < Duration::from_millis(1500), "fetch waited {waited:?}");
+    assert!(
+        waited < Duration::from_millis(1500),
+        "fetch waited {waited:?}"
+    );
+}
+
+/// A fetch waits until min_bytes have arrived, not just the first byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_waits_for_min_bytes() {
+    let b = TestBroker::start().await;
+    let mut consumer = b.client().await;
+    let mut producer = b.client().await;
+    consumer.create_topic("min-bytes", 1).await;
+    let req = fetch_request("min-bytes", 0, 0, 1 << 20)
+        .with_max_wait_ms(5000)
+        .with_min_bytes(1000);
+    let started = Instant::now();
+    let cid = consumer.send_only(12, &req).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    producer
+        .produce("min-bytes", 0, 1, Batch::sized(1, 100).encode())
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let small_sent_at = started.elapsed();
+    producer
+        .produce("min-bytes", 0, 1, Batch::sized(1, 1000).encode())
+        .await;
+    let (got, resp) = consumer.recv::<FetchRequest>(12).await;
+    let waited = started.elapsed();
+    assert_eq!(got, cid);
+    let recs = resp.responses[0].partitions[0].records.clone().unwrap();
+    assert_eq!(
+        batch_count(&recs),
+        2,
+        "answered only once both batches were there"
+    );
+    assert!(waited >= small_sent_at, "answered after {waited:?}");
+    assert!(waited < Duration::from_secs(3), "answered after {waited:?}");
 }
 
 /// With nothing produced, the fetch answers empty after max_wait_ms (tokio
@@ -184,8 +245,15 @@ async fn long_poll_answers_empty_after_max_wait() {
     let waited = started.elapsed();
     let p = &resp.responses[0].partitions[0];
     assert_eq!(p.error_code, 0);
-    assert_eq!(p.records.as_ref().map(|r| r.len()), Some(0), "empty records, not null");
-    assert!(waited >= Duration::from_millis(2000), "answered after {waited:?}");
+    assert_eq!(
+        p.records.as_ref().map(|r| r.len()),
+        Some(0),
+        "empty records, not null"
+    );
+    assert!(
+        waited >= Duration::from_millis(2000),
+        "answered after {waited:?}"
+    );
 }
 
 #[tokio::test]
@@ -205,13 +273,21 @@ async fn fetch_by_topic_id_from_v13() {
         let t = &resp.responses[0];
         assert_eq!(t.topic_id, id, "v{version}");
         assert_eq!(t.partitions[0].error_code, 0, "v{version}");
-        assert_eq!(values(t.partitions[0].records.as_ref().unwrap()), vec![b"x".to_vec()]);
+        assert_eq!(
+            values(t.partitions[0].records.as_ref().unwrap()),
+            vec![b"x".to_vec()]
+        );
 
         let unknown = FetchRequest::default().with_topics(vec![FetchTopic::default()
             .with_topic_id(uuid::Uuid::new_v4())
-            .with_partitions(vec![FetchPartition::default().with_partition_max_bytes(1024)])]);
+            .with_partitions(vec![
+                FetchPartition::default().with_partition_max_bytes(1024)
+            ])]);
         let resp = c.send(version, unknown).await;
-        assert_eq!(resp.responses[0].partitions[0].error_code, UNKNOWN_TOPIC_ID, "v{version}");
+        assert_eq!(
+            resp.responses[0].partitions[0].error_code, UNKNOWN_TOPIC_ID,
+            "v{version}"
+        );
     }
 }
 
@@ -219,9 +295,15 @@ async fn fetch_by_topic_id_from_v13() {
 async fn unknown_topic_or_partition() {
     let b = TestBroker::start_with(|c| c.auto_create_topics = false).await;
     let mut c = b.client().await;
-    assert_eq!(c.fetch("missing", 0, 0, 1024).await.error_code, UNKNOWN_TOPIC_OR_PARTITION);
+    assert_eq!(
+        c.fetch("missing", 0, 0, 1024).await.error_code,
+        UNKNOWN_TOPIC_OR_PARTITION
+    );
     c.create_topic("present", 1).await;
-    assert_eq!(c.fetch("present", 1, 0, 1024).await.error_code, UNKNOWN_TOPIC_OR_PARTITION);
+    assert_eq!(
+        c.fetch("present", 1, 0, 1024).await.error_code,
+        UNKNOWN_TOPIC_OR_PARTITION
+    );
     let (err, base) = c.produce("missing", 0, 1, Batch::of(&["v"]).encode()).await;
     assert_eq!((err, base), (UNKNOWN_TOPIC_OR_PARTITION, -1));
     let (err, _) = c.produce("present", 7, 1, Batch::of(&["v"]).encode()).await;
@@ -235,7 +317,8 @@ async fn offset_out_of_range() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
     c.create_topic("range", 1).await;
-    c.produce("range", 0, 1, Batch::of(&["a", "b"]).encode()).await;
+    c.produce("range", 0, 1, Batch::of(&["a", "b"]).encode())
+        .await;
     let past = c.fetch("range", 0, 3, 1024).await;
     assert_eq!(past.error_code, OFFSET_OUT_OF_RANGE);
     assert_eq!(past.high_watermark, 2);

@@ -12,7 +12,8 @@ const MESSAGE_TOO_LARGE: i16 = 10;
 async fn batch_over_max_message_bytes_is_refused_and_not_stored() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
-    c.create_topic_with("small", 1, &[("max.message.bytes", "1000")]).await;
+    c.create_topic_with("small", 1, &[("max.message.bytes", "1000")])
+        .await;
     let big = Batch::sized(3, 500).encode();
     assert!(big.len() > 1000);
     for acks in [1, -1] {
@@ -30,7 +31,10 @@ async fn batch_with_bad_crc_is_corrupt_and_not_stored() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
     c.create_topic("crc", 1).await;
-    assert_eq!(c.produce("crc", 0, 1, Batch::of(&["good"]).encode()).await, (0, 0));
+    assert_eq!(
+        c.produce("crc", 0, 1, Batch::of(&["good"]).encode()).await,
+        (0, 0)
+    );
 
     let good = Batch::of(&["payload-that-will-be-damaged"]).encode();
     let mut bad = good.to_vec();
@@ -42,13 +46,19 @@ async fn batch_with_bad_crc_is_corrupt_and_not_stored() {
     // A damaged CRC field itself is caught the same way.
     let mut bad_crc = good.to_vec();
     bad_crc[17] ^= 0xff;
-    assert_eq!(c.produce("crc", 0, 1, bad_crc.into()).await.0, CORRUPT_MESSAGE);
+    assert_eq!(
+        c.produce("crc", 0, 1, bad_crc.into()).await.0,
+        CORRUPT_MESSAGE
+    );
 
     assert_eq!(c.list_offset("crc", 0, -1).await.1, 1, "nothing stored");
     // The connection and partition are fine: the next good batch lands next.
     assert_eq!(c.produce("crc", 0, 1, good.clone()).await, (0, 1));
     let all = c.fetch("crc", 0, 0, 1 << 20).await.records.unwrap();
-    assert_eq!(values(&all), vec![b"good".to_vec(), b"payload-that-will-be-damaged".to_vec()]);
+    assert_eq!(
+        values(&all),
+        vec![b"good".to_vec(), b"payload-that-will-be-damaged".to_vec()]
+    );
 }
 
 #[tokio::test]

@@ -30,6 +30,12 @@ async fn shutdown_is_not_held_up_by_a_long_polling_fetch() {
     // The fetch is answered (empty) before its connection closes.
     let (got, resp) = consumer.recv::<FetchRequest>(12).await;
     assert_eq!(got, cid);
-    assert_eq!(resp.responses[0].partitions[0].records.as_ref().map(|r| r.len()), Some(0));
+    assert_eq!(
+        resp.responses[0].partitions[0]
+            .records
+            .as_ref()
+            .map(|r| r.len()),
+        Some(0)
+    );
     assert!(consumer.is_closed_by_peer().await);
 }

@@ -29,10 +29,17 @@ async fn produce_fetch_and_list_offsets_at_every_version() {
     for v in versions(ApiKey::Produce) {
         eprintln!("Produce v{v}");
         let resp = c
-            .send(v, produce_request("sweep", 0, -1, Batch::of(&[format!("v{v}")]).encode()))
+            .send(
+                v,
+                produce_request("sweep", 0, -1, Batch::of(&[format!("v{v}")]).encode()),
+            )
             .await;
         let p = &resp.responses[0].partition_responses[0];
-        assert_eq!((p.error_code, p.base_offset), (0, expected_offset), "Produce v{v}");
+        assert_eq!(
+            (p.error_code, p.base_offset),
+            (0, expected_offset),
+            "Produce v{v}"
+        );
         expected_offset += 1;
     }
 
@@ -50,7 +57,11 @@ async fn produce_fetch_and_list_offsets_at_every_version() {
         let p = &resp.responses[0].partitions[0];
         assert_eq!(p.error_code, 0, "Fetch v{v}");
         assert_eq!(p.high_watermark, expected_offset, "Fetch v{v}");
-        assert_eq!(values(p.records.as_ref().unwrap()).len() as i64, expected_offset, "Fetch v{v}");
+        assert_eq!(
+            values(p.records.as_ref().unwrap()).len() as i64,
+            expected_offset,
+            "Fetch v{v}"
+        );
     }
 
     for v in versions(ApiKey::ListOffsets) {
@@ -65,7 +76,11 @@ async fn produce_fetch_and_list_offsets_at_every_version() {
                     .with_timestamp(-1)])]);
         let resp = c.send(v, req).await;
         let p = &resp.topics[0].partitions[0];
-        assert_eq!((p.error_code, p.offset), (0, expected_offset), "ListOffsets v{v}");
+        assert_eq!(
+            (p.error_code, p.offset),
+            (0, expected_offset),
+            "ListOffsets v{v}"
+        );
     }
 }
 
@@ -106,7 +121,9 @@ async fn metadata_and_cluster_apis_at_every_version() {
     }
     for v in versions(ApiKey::DescribeLogDirs) {
         eprintln!("DescribeLogDirs v{v}");
-        let resp = c.send(v, DescribeLogDirsRequest::default().with_topics(None)).await;
+        let resp = c
+            .send(v, DescribeLogDirsRequest::default().with_topics(None))
+            .await;
         assert_eq!(resp.results[0].error_code, 0, "DescribeLogDirs v{v}");
         assert_eq!(resp.results[0].topics.len(), 1, "DescribeLogDirs v{v}");
     }
@@ -120,9 +137,16 @@ async fn topic_admin_apis_at_every_version() {
         eprintln!("CreateTopics v{v}");
         let name = format!("made-v{v}");
         let resp = c
-            .send(v, create_topics_request(&[creatable(&name, 1, 1, &[("retention.ms", "1000")])]))
+            .send(
+                v,
+                create_topics_request(&[creatable(&name, 1, 1, &[("retention.ms", "1000")])]),
+            )
             .await;
-        assert_eq!(resp.topics[0].error_code, 0, "CreateTopics v{v}: {:?}", resp.topics[0].error_message);
+        assert_eq!(
+            resp.topics[0].error_code, 0,
+            "CreateTopics v{v}: {:?}",
+            resp.topics[0].error_message
+        );
         assert!(b.broker().topics.get(&name).is_some());
 
         // CreatePartitions on it, at a version cycling through the range.
@@ -135,10 +159,12 @@ async fn topic_admin_apis_at_every_version() {
             .send(
                 cp,
                 CreatePartitionsRequest::default()
-                    .with_topics(vec![create_partitions_request::CreatePartitionsTopic::default()
-                        .with_name(topic_name(&name))
-                        .with_count(2)
-                        .with_assignments(None)])
+                    .with_topics(vec![
+                        create_partitions_request::CreatePartitionsTopic::default()
+                            .with_name(topic_name(&name))
+                            .with_count(2)
+                            .with_assignments(None),
+                    ])
                     .with_timeout_ms(5000),
             )
             .await;
@@ -151,16 +177,21 @@ async fn topic_admin_apis_at_every_version() {
         let resp = c
             .send(
                 v,
-                DeleteRecordsRequest::default().with_timeout_ms(5000).with_topics(vec![
-                    delete_records_request::DeleteRecordsTopic::default()
+                DeleteRecordsRequest::default()
+                    .with_timeout_ms(5000)
+                    .with_topics(vec![delete_records_request::DeleteRecordsTopic::default()
                         .with_name(topic_name(name))
-                        .with_partitions(vec![delete_records_request::DeleteRecordsPartition::default()
-                            .with_partition_index(0)
-                            .with_offset(-1)]),
-                ]),
+                        .with_partitions(vec![
+                            delete_records_request::DeleteRecordsPartition::default()
+                                .with_partition_index(0)
+                                .with_offset(-1),
+                        ])]),
             )
             .await;
-        assert_eq!(resp.topics[0].partitions[0].error_code, 0, "DeleteRecords v{v}");
+        assert_eq!(
+            resp.topics[0].partitions[0].error_code, 0,
+            "DeleteRecords v{v}"
+        );
     }
     for v in versions(ApiKey::DescribeConfigs) {
         eprintln!("DescribeConfigs v{v}");
@@ -188,12 +219,13 @@ async fn topic_admin_apis_at_every_version() {
         let resp = c
             .send(
                 v,
-                AlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
-                    .with_resource_type(2)
-                    .with_resource_name(s("made-v2"))
-                    .with_configs(vec![AlterableConfig::default()
-                        .with_name(s("retention.ms"))
-                        .with_value(Some(s(&format!("{}", 1000 + v as i64))))])]),
+                AlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default(
+                )
+                .with_resource_type(2)
+                .with_resource_name(s("made-v2"))
+                .with_configs(vec![AlterableConfig::default()
+                    .with_name(s("retention.ms"))
+                    .with_value(Some(s(&format!("{}", 1000 + v as i64))))])]),
             )
             .await;
         assert_eq!(resp.responses[0].error_code, 0, "AlterConfigs v{v}");
@@ -204,24 +236,29 @@ async fn topic_admin_apis_at_every_version() {
         let resp = c
             .send(
                 v,
-                IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
-                    .with_resource_type(2)
-                    .with_resource_name(s("made-v2"))
-                    .with_configs(vec![AlterableConfig::default()
-                        .with_config_operation(0)
-                        .with_name(s("segment.ms"))
-                        .with_value(Some(s("100000")))])]),
+                IncrementalAlterConfigsRequest::default().with_resources(vec![
+                    AlterConfigsResource::default()
+                        .with_resource_type(2)
+                        .with_resource_name(s("made-v2"))
+                        .with_configs(vec![AlterableConfig::default()
+                            .with_config_operation(0)
+                            .with_name(s("segment.ms"))
+                            .with_value(Some(s("100000")))]),
+                ]),
             )
             .await;
-        assert_eq!(resp.responses[0].error_code, 0, "IncrementalAlterConfigs v{v}");
+        assert_eq!(
+            resp.responses[0].error_code, 0,
+            "IncrementalAlterConfigs v{v}"
+        );
     }
     for v in versions(ApiKey::DeleteTopics) {
         eprintln!("DeleteTopics v{v}");
         let name = format!("made-v{}", v + 1);
         let req = if v >= 6 {
-            DeleteTopicsRequest::default().with_topics(vec![
-                delete_topics_request::DeleteTopicState::default().with_name(Some(topic_name(&name))),
-            ])
+            DeleteTopicsRequest::default()
+                .with_topics(vec![delete_topics_request::DeleteTopicState::default()
+                    .with_name(Some(topic_name(&name)))])
         } else {
             DeleteTopicsRequest::default().with_topic_names(vec![topic_name(&name)])
         };

@@ -51,7 +51,9 @@ impl TestBroker {
 
     /// Starts with a config adjusted by `tweak` (data dir and listen address
     /// are the harness's).
-    pub async fn start_with(tweak: impl Fn(&mut BrokerConfig) + Send + Sync + 'static) -> TestBroker {
+    pub async fn start_with(
+        tweak: impl Fn(&mut BrokerConfig) + Send + Sync + 'static,
+    ) -> TestBroker {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut b = TestBroker {
             dir,
@@ -102,6 +104,31 @@ impl TestBroker {
                 .expect("broker task does not panic");
         }
         self.broker = None;
+    }
+
+    /// Stops without a clean shutdown: the server task is aborted and no
+    /// partition is closed (no clean-shutdown marker, no snapshots), as when
+    /// the process dies; written bytes stay in the files. Then starts again
+    /// on the same data directory, which must recover.
+    pub async fn crash_and_restart(&mut self) {
+        self.shutdown = None;
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        // Connection and background tasks end once the aborted server's
+        // shutdown channel closes; wait until they have let go of the broker.
+        let broker = self.broker.take().expect("broker was running");
+        let deadline = std::time::Instant::now() + IO_TIMEOUT;
+        while Arc::strong_count(&broker) > 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "broker tasks did not stop"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(broker);
+        self.boot().await;
     }
 
     /// Clean shutdown and a fresh start on the same data directory (on a new
@@ -229,9 +256,17 @@ impl Client {
         self.create_topic_with(name, partitions, &[]).await;
     }
 
-    pub async fn create_topic_with(&mut self, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+    pub async fn create_topic_with(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) {
         let resp = self
-            .send(5, create_topics_request(&[creatable(name, partitions, 1, configs)]))
+            .send(
+                5,
+                create_topics_request(&[creatable(name, partitions, 1, configs)]),
+            )
             .await;
         assert_eq!(
             resp.topics[0].error_code, 0,
@@ -241,7 +276,13 @@ impl Client {
     }
 
     /// Produces one record set to one partition; returns (error, base offset).
-    pub async fn produce(&mut self, topic: &str, partition: i32, acks: i16, records: Bytes) -> (i16, i64) {
+    pub async fn produce(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        acks: i16,
+        records: Bytes,
+    ) -> (i16, i64) {
         let resp = self
             .send(9, produce_request(topic, partition, acks, records))
             .await;
@@ -250,18 +291,32 @@ impl Client {
     }
 
     /// Fetches one partition from `offset` with no waiting.
-    pub async fn fetch(&mut self, topic: &str, partition: i32, offset: i64, max_bytes: i32) -> fetch_response::PartitionData {
+    pub async fn fetch(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: i32,
+    ) -> fetch_response::PartitionData {
         let resp = self
             .send(12, fetch_request(topic, partition, offset, max_bytes))
             .await;
         resp.responses[0].partitions[0].clone()
     }
 
-    pub async fn metadata(&mut self, version: i16, topics: Option<&[&str]>, auto_create: bool) -> MetadataResponse {
+    pub async fn metadata(
+        &mut self,
+        version: i16,
+        topics: Option<&[&str]>,
+        auto_create: bool,
+    ) -> MetadataResponse {
         let req = MetadataRequest::default()
             .with_topics(topics.map(|ts| {
                 ts.iter()
-                    .map(|t| metadata_request::MetadataRequestTopic::default().with_name(Some(topic_name(t))))
+                    .map(|t| {
+                        metadata_request::MetadataRequestTopic::default()
+                            .with_name(Some(topic_name(t)))
+                    })
                     .collect()
             }))
             // Before v4 the field does not exist (and creation is implied).
@@ -270,15 +325,20 @@ impl Client {
     }
 
     /// ListOffsets for one partition and timestamp: (error, offset, timestamp).
-    pub async fn list_offset(&mut self, topic: &str, partition: i32, timestamp: i64) -> (i16, i64, i64) {
+    pub async fn list_offset(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        timestamp: i64,
+    ) -> (i16, i64, i64) {
         use list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-        let req = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
-            ListOffsetsTopic::default()
+        let req = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
                 .with_name(topic_name(topic))
                 .with_partitions(vec![ListOffsetsPartition::default()
                     .with_partition_index(partition)
-                    .with_timestamp(timestamp)]),
-        ]);
+                    .with_timestamp(timestamp)])]);
         let resp = self.send(7, req).await;
         let p = &resp.topics[0].partitions[0];
         (p.error_code, p.offset, p.timestamp)
@@ -323,7 +383,12 @@ pub fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
 }
 
-pub fn creatable(name: &str, partitions: i32, replication: i16, configs: &[(&str, &str)]) -> CreatableTopic {
+pub fn creatable(
+    name: &str,
+    partitions: i32,
+    replication: i16,
+    configs: &[(&str, &str)],
+) -> CreatableTopic {
     use create_topics_request::CreatableTopicConfig;
     CreatableTopic::default()
         .with_name(topic_name(name))
@@ -358,7 +423,12 @@ pub fn produce_request(topic: &str, partition: i32, acks: i16, records: Bytes) -
                 .with_records(Some(records))])])
 }
 
-pub fn fetch_request(topic: &str, partition: i32, offset: i64, partition_max_bytes: i32) -> FetchRequest {
+pub fn fetch_request(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    partition_max_bytes: i32,
+) -> FetchRequest {
     FetchRequest::default()
         .with_max_wait_ms(0)
         .with_min_bytes(0)
@@ -448,7 +518,11 @@ impl Batch {
         )
         .expect("encode batch");
         let out = buf.freeze();
-        assert_eq!(batch_count(&out), 1, "test batch must be a single RecordBatch");
+        assert_eq!(
+            batch_count(&out),
+            1,
+            "test batch must be a single RecordBatch"
+        );
         out
     }
 }
@@ -481,13 +555,18 @@ pub fn base_offset_at(bytes: &[u8], start: usize) -> i64 {
 pub fn assert_same_batch(fetched: &[u8], sent: &[u8]) {
     assert_eq!(fetched.len(), sent.len(), "batch length");
     assert_eq!(fetched[8..12], sent[8..12], "batchLength field");
-    assert_eq!(fetched[16..], sent[16..], "bytes after partitionLeaderEpoch");
+    assert_eq!(
+        fetched[16..],
+        sent[16..],
+        "bytes after partitionLeaderEpoch"
+    );
 }
 
 /// Values of every record in a record set.
 pub fn values(records: &Bytes) -> Vec<Vec<u8>> {
     let mut buf = records.clone();
-    let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf).expect("decode records");
+    let sets =
+        kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf).expect("decode records");
     sets.into_iter()
         .flat_map(|s| s.records)
         .map(|r| r.value.map(|v| v.to_vec()).unwrap_or_default())
