@@ -12,14 +12,22 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 
-/// Three batches: offsets 0..=2 at t=1000..1002, 3..=4 at t=5000..5001,
-/// 5 at t=2000 (timestamps need not grow with offsets).
+/// Timestamps relative to a recent base, so retention (checked at start-up)
+/// never deletes the test's records.
+fn t(ms: i64) -> i64 {
+    use std::sync::OnceLock;
+    static BASE: OnceLock<i64> = OnceLock::new();
+    *BASE.get_or_init(|| fjord_broker::server::now_ms() - 3_600_000) + ms
+}
+
+/// Three batches: offsets 0..=2 at t(1000..1002), 3..=4 at t(5000..5001),
+/// 5 at t(2000) (timestamps need not grow with offsets).
 async fn topic_with_timestamps(c: &mut Client) {
     c.create_topic("times", 1).await;
     for batch in [
-        Batch::of(&["a", "b", "c"]).timestamps_from(1000),
-        Batch::of(&["d", "e"]).timestamps_from(5000),
-        Batch::of(&["f"]).timestamps_from(2000),
+        Batch::of(&["a", "b", "c"]).timestamps_from(t(1000)),
+        Batch::of(&["d", "e"]).timestamps_from(t(5000)),
+        Batch::of(&["f"]).timestamps_from(t(2000)),
     ] {
         assert_eq!(c.produce("times", 0, 1, batch.encode()).await.0, 0);
     }
@@ -59,13 +67,13 @@ async fn by_timestamp_finds_the_first_offset_at_or_after_it() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
     topic_with_timestamps(&mut c).await;
-    assert_eq!(c.list_offset("times", 0, 0).await, (0, 0, 1000));
-    assert_eq!(c.list_offset("times", 0, 1000).await, (0, 0, 1000));
-    assert_eq!(c.list_offset("times", 0, 1001).await, (0, 1, 1001));
-    assert_eq!(c.list_offset("times", 0, 1500).await, (0, 3, 5000));
-    assert_eq!(c.list_offset("times", 0, 5001).await, (0, 4, 5001));
+    assert_eq!(c.list_offset("times", 0, 0).await, (0, 0, t(1000)));
+    assert_eq!(c.list_offset("times", 0, t(1000)).await, (0, 0, t(1000)));
+    assert_eq!(c.list_offset("times", 0, t(1001)).await, (0, 1, t(1001)));
+    assert_eq!(c.list_offset("times", 0, t(1500)).await, (0, 3, t(5000)));
+    assert_eq!(c.list_offset("times", 0, t(5001)).await, (0, 4, t(5001)));
     // Nothing that late: offset -1.
-    assert_eq!(c.list_offset("times", 0, 9000).await, (0, -1, -1));
+    assert_eq!(c.list_offset("times", 0, t(9000)).await, (0, -1, -1));
 }
 
 #[tokio::test]
@@ -75,5 +83,8 @@ async fn max_timestamp() {
     c.create_topic("empty", 1).await;
     assert_eq!(c.list_offset("empty", 0, MAX_TIMESTAMP).await, (0, -1, -1));
     topic_with_timestamps(&mut c).await;
-    assert_eq!(c.list_offset("times", 0, MAX_TIMESTAMP).await, (0, 4, 5001));
+    assert_eq!(
+        c.list_offset("times", 0, MAX_TIMESTAMP).await,
+        (0, 4, t(5001))
+    );
 }

@@ -83,7 +83,7 @@ async fn fetch_returns_stored_bytes_exactly() {
     let sent: Vec<_> = (0..3)
         .map(|i| {
             Batch::sized(i + 2, 50 + i)
-                .timestamps_from(1_700_000_000_000 + i as i64 * 1000)
+                .timestamps_from(fjord_broker::server::now_ms() - 60_000 + i as i64 * 1000)
                 .encode()
         })
         .collect();

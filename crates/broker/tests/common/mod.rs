@@ -451,14 +451,16 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// A non-idempotent batch of `values`, all stamped `timestamp`
-    /// (or each a millisecond after the previous, see `timestamps_from`).
+    /// A non-idempotent batch of `values`, stamped from the current time,
+    /// each record a millisecond after the previous (see `timestamps_from`).
     pub fn of<V: AsRef<[u8]>>(values: &[V]) -> Batch {
         Batch {
             producer_id: -1,
             producer_epoch: -1,
             base_sequence: -1,
-            timestamp: 1_700_000_000_000,
+            // Now: retention (7 days by default, checked at start-up) would
+            // delete a fixed timestamp's batches once it is old enough.
+            timestamp: fjord_broker::server::now_ms(),
             values: values.iter().map(|v| v.as_ref().to_vec()).collect(),
         }
     }
