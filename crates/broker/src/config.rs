@@ -18,8 +18,9 @@ pub struct BrokerConfig {
     pub data_dir: PathBuf,
     /// This broker's node id in Metadata responses.
     pub node_id: i32,
-    /// Create a topic when a client asks for metadata of or produces to an
-    /// unknown one (Kafka's auto.create.topics.enable, on by default).
+    /// Create a topic when a client asks for metadata of an unknown one
+    /// (Kafka's auto.create.topics.enable, on by default). As in Kafka, a
+    /// Produce to an unknown topic is refused; clients ask Metadata first.
     pub auto_create_topics: bool,
     /// Partition count for auto-created topics and for CreateTopics with -1.
     pub num_partitions: i32,

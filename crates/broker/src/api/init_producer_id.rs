@@ -12,8 +12,13 @@ pub fn handle(broker: &Broker, req: InitProducerIdRequest) -> InitProducerIdResp
     let resp = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
-    if req.transactional_id.is_some() {
-        return resp.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+    match req.transactional_id.as_ref().map(|id| id.as_str()) {
+        None => {}
+        // Kafka: an empty transactional id is a malformed request.
+        Some("") => return resp.with_error_code(ResponseError::InvalidRequest.code()),
+        Some(_) => {
+            return resp.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
+        }
     }
     // An existing producer bumping its epoch keeps its id until the epoch
     // would overflow, then gets a new id.
