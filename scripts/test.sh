@@ -56,6 +56,7 @@ apt_install() {
 sha() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
 mkdir -p "$CACHE"
+rm -f "$CACHE/nextest.log" "$CACHE/pytest.log"
 
 # ---------------------------------------------------------------------------
 section "system packages"
@@ -143,8 +144,9 @@ else
     cargo build --workspace --all-targets
 
     section "cargo nextest run --workspace"
-    # A crate with no tests yet is not a failure.
-    if ! cargo nextest run --workspace --no-tests=warn; then
+    # A crate with no tests yet is not a failure; run every test even when
+    # one fails, so one run shows the whole picture.
+    if ! cargo nextest run --workspace --no-tests=warn --no-fail-fast 2>&1 | tee "$CACHE/nextest.log"; then
         FAILED+=("cargo nextest")
     fi
 fi
@@ -157,14 +159,34 @@ export FJORD_KP_PYTHONS="$(IFS=:; echo "${KP_VENVS[*]}")"
 # Missing tools fail the run here instead of skipping tests.
 export FJORD_TEST_STRICT=1
 [ -x "$FJORD_BIN" ] || die "no broker binary at $FJORD_BIN"
-if ! "$VENV/bin/python" -m pytest -c tests/conformance/pytest.ini tests/conformance "$@"; then
+if ! "$VENV/bin/python" -m pytest -c tests/conformance/pytest.ini tests/conformance "$@" 2>&1 | tee "$CACHE/pytest.log"; then
     FAILED+=("pytest tests/conformance")
 fi
 
 # ---------------------------------------------------------------------------
 section "done"
-if [ ${#FAILED[@]} -gt 0 ]; then
-    echo "FAILED: ${FAILED[*]}"
-    exit 1
-fi
-echo "all test sections passed"
+[ ${#FAILED[@]} -eq 0 ] || echo "FAILED: ${FAILED[*]}"
+# One closing line over both runners: nextest's "Summary ... N passed, N
+# failed, N skipped" and pytest's "== N passed, N failed, N skipped in ...".
+"$VENV/bin/python" - "$CACHE/nextest.log" "$CACHE/pytest.log" <<'PY' || true
+import re, sys
+total = {"passed": 0, "failed": 0, "skipped": 0}
+for path in sys.argv[1:]:
+    try:
+        text = open(path, errors="replace").read()
+    except FileNotFoundError:
+        continue
+    lines = [l for l in text.splitlines() if re.search(r"Summary \[|^=+ .* in [0-9.]+s", l)]
+    if not lines:
+        continue
+    last = lines[-1]
+    for word in total:
+        m = re.search(r"(\d+) " + word, last)
+        if m:
+            total[word] += int(m.group(1))
+    m = re.search(r"(\d+) errors?\b", last)
+    if m and "Summary" not in last:
+        total["failed"] += int(m.group(1))
+print(f"\nsummary: {total['passed']} passed, {total['failed']} failed, {total['skipped']} skipped")
+PY
+[ ${#FAILED[@]} -eq 0 ] || exit 1
