@@ -355,7 +355,11 @@ impl<'a> JsonRecord<'a> {
                 hs.iter()
                     .map(|h| {
                         let (value, value_encoding) = text_or_base64(h.value);
-                        JsonHeader { key: h.key, value, value_encoding }
+                        JsonHeader {
+                            key: h.key,
+                            value,
+                            value_encoding,
+                        }
                     })
                     .collect()
             })

@@ -302,7 +302,11 @@ fn print_describe_json(name: &str, partitions: &[PartitionInfo], configs: &[Conf
             sensitive: c.is_sensitive,
         })
         .collect();
-    let doc = DescribeJson { topic: name, partitions, configs };
+    let doc = DescribeJson {
+        topic: name,
+        partitions,
+        configs,
+    };
     match serde_json::to_string(&doc) {
         Ok(line) => println!("{line}"),
         Err(err) => eprintln!("cannot encode JSON: {err}"),
@@ -400,10 +404,7 @@ fn alter(args: AlterArgs) -> Result<()> {
             .with_context(|| format!("cannot alter configs of topic `{}`", args.name))?;
         for result in results {
             if let Err((_, code)) = result {
-                bail!(
-                    "cannot alter configs of topic `{}`: {code}",
-                    args.name
-                );
+                bail!("cannot alter configs of topic `{}`: {code}", args.name);
             }
         }
         println!("updated configs of topic {}", args.name);

@@ -51,7 +51,11 @@ impl Broker {
             if let Ok(Some(status)) = broker.child.try_wait() {
                 panic!("fjord serve exited with {status}: {}", broker.log());
             }
-            assert!(Instant::now() < deadline, "broker did not listen: {}", broker.log());
+            assert!(
+                Instant::now() < deadline,
+                "broker did not listen: {}",
+                broker.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         broker
@@ -71,7 +75,11 @@ impl Broker {
             .args(args)
             .env("FJORD_BOOTSTRAP_SERVERS", self.addr.to_string())
             .env_remove("RUST_BACKTRACE")
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -100,7 +108,11 @@ impl Broker {
             String::from_utf8_lossy(&out.stdout)
         );
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!stderr.contains("panicked"), "`fjord {}` panicked: {stderr}", args.join(" "));
+        assert!(
+            !stderr.contains("panicked"),
+            "`fjord {}` panicked: {stderr}",
+            args.join(" ")
+        );
         (out.status.code().unwrap_or(-1), stderr)
     }
 }
@@ -149,7 +161,10 @@ fn tail(text: &str, lines: usize) -> String {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 fn json_lines(stdout: &str) -> Vec<Value> {
@@ -184,14 +199,23 @@ fn write_file(dir: &Path, name: &str, content: &str) -> String {
 fn topic_create_list_describe_alter_delete() {
     let broker = Broker::start();
     let out = broker.ok(&[
-        "topic", "create", "streamPayment", "--partitions", "2", "--config", "retention.ms=3600000",
+        "topic",
+        "create",
+        "streamPayment",
+        "--partitions",
+        "2",
+        "--config",
+        "retention.ms=3600000",
     ]);
     assert!(out.contains("streamPayment"), "{out}");
     broker.ok(&["topic", "create", "other"]);
 
     let listed = broker.ok(&["topic", "list"]);
     let names: Vec<&str> = listed.lines().collect();
-    assert!(names.contains(&"streamPayment") && names.contains(&"other"), "{listed}");
+    assert!(
+        names.contains(&"streamPayment") && names.contains(&"other"),
+        "{listed}"
+    );
 
     let doc = describe(&broker, "streamPayment");
     assert_eq!(doc["topic"], "streamPayment");
@@ -217,8 +241,15 @@ fn topic_create_list_describe_alter_delete() {
 
     // Grow to 3 partitions; swap one config override for another.
     broker.ok(&[
-        "topic", "alter", "streamPayment", "--partitions", "3",
-        "--config", "cleanup.policy=compact", "--delete-config", "retention.ms",
+        "topic",
+        "alter",
+        "streamPayment",
+        "--partitions",
+        "3",
+        "--config",
+        "cleanup.policy=compact",
+        "--delete-config",
+        "retention.ms",
     ]);
     let doc = describe(&broker, "streamPayment");
     assert_eq!(doc["partitions"].as_array().map(Vec::len), Some(3), "{doc}");
@@ -238,7 +269,10 @@ fn topic_create_list_describe_alter_delete() {
     let out = broker.ok(&["topic", "delete", "streamPayment", "other"]);
     assert!(out.contains("deleted topic streamPayment"), "{out}");
     let listed = broker.ok(&["topic", "list"]);
-    assert!(!listed.lines().any(|l| l == "streamPayment" || l == "other"), "{listed}");
+    assert!(
+        !listed.lines().any(|l| l == "streamPayment" || l == "other"),
+        "{listed}"
+    );
     broker.fail(&["topic", "delete", "streamPayment"]);
     broker.ok(&["topic", "delete", "streamPayment", "--if-exists"]);
 }
@@ -254,24 +288,48 @@ fn produce_file_with_keys_and_headers_then_consume_json() {
     );
     let before = now_ms();
     let out = broker.ok(&[
-        "produce", "bids", "--file", &input, "--key-separator", ":", "--partition", "1",
-        "--header", "source=cli", "--header", "trace=a=b", "--acks", "all",
+        "produce",
+        "bids",
+        "--file",
+        &input,
+        "--key-separator",
+        ":",
+        "--partition",
+        "1",
+        "--header",
+        "source=cli",
+        "--header",
+        "trace=a=b",
+        "--acks",
+        "all",
     ]);
     let after = now_ms();
     assert!(out.contains("3 records acknowledged"), "{out}");
 
     let out = broker.ok(&[
-        "consume", "bids", "--from-beginning", "--format", "json", "--exit-at-end",
+        "consume",
+        "bids",
+        "--from-beginning",
+        "--format",
+        "json",
+        "--exit-at-end",
     ]);
     let records = json_lines(&out);
     assert_eq!(records.len(), 3, "{out}");
-    let expected = [("lamp", "{\"price\": 12}"), ("vase", "ünïcode: with separator"), ("chair", "")];
+    let expected = [
+        ("lamp", "{\"price\": 12}"),
+        ("vase", "ünïcode: with separator"),
+        ("chair", ""),
+    ];
     for (i, (record, (key, value))) in records.iter().zip(expected).enumerate() {
         assert_eq!(record["topic"], "bids");
         assert_eq!(record["partition"], 1);
         assert_eq!(record["offset"], i as i64);
         let ts = record["timestamp"].as_i64().expect("timestamp");
-        assert!((before..=after).contains(&ts), "timestamp {ts} not in [{before}, {after}]");
+        assert!(
+            (before..=after).contains(&ts),
+            "timestamp {ts} not in [{before}, {after}]"
+        );
         assert_eq!(record["timestamp_type"], "create");
         assert_eq!(record["key"], key);
         assert_eq!(record["value"], value);
@@ -283,13 +341,28 @@ fn produce_file_with_keys_and_headers_then_consume_json() {
 
     // Plain output, with keys, from partition 1 only.
     let out = broker.ok(&[
-        "consume", "bids", "--from-beginning", "--partition", "1", "--count", "2",
-        "--print-key", "--key-separator", "=",
+        "consume",
+        "bids",
+        "--from-beginning",
+        "--partition",
+        "1",
+        "--count",
+        "2",
+        "--print-key",
+        "--key-separator",
+        "=",
     ]);
     assert_eq!(out, "lamp={\"price\": 12}\nvase=ünïcode: with separator\n");
 
     // Partition 0 is empty: --exit-at-end returns at once with nothing.
-    let out = broker.ok(&["consume", "bids", "--from-beginning", "--partition", "0", "--exit-at-end"]);
+    let out = broker.ok(&[
+        "consume",
+        "bids",
+        "--from-beginning",
+        "--partition",
+        "0",
+        "--exit-at-end",
+    ]);
     assert_eq!(out, "");
 }
 
@@ -297,20 +370,41 @@ fn produce_file_with_keys_and_headers_then_consume_json() {
 fn produce_from_stdin_without_keys() {
     let broker = Broker::start();
     broker.ok(&["topic", "create", "lines", "--partitions", "1"]);
-    let out = broker.run_with_stdin(&["produce", "lines", "--acks", "1", "--compression", "zstd"], Some(b"a\nb\nc"));
+    let out = broker.run_with_stdin(
+        &["produce", "lines", "--acks", "1", "--compression", "zstd"],
+        Some(b"a\nb\nc"),
+    );
     assert_success(&out, &["produce"], &broker);
     assert!(String::from_utf8_lossy(&out.stdout).contains("3 records acknowledged"));
-    let out = broker.ok(&["consume", "lines", "--from-beginning", "--format", "json", "--count", "3"]);
+    let out = broker.ok(&[
+        "consume",
+        "lines",
+        "--from-beginning",
+        "--format",
+        "json",
+        "--count",
+        "3",
+    ]);
     let records = json_lines(&out);
-    let values: Vec<&str> = records.iter().map(|r| r["value"].as_str().unwrap()).collect();
+    let values: Vec<&str> = records
+        .iter()
+        .map(|r| r["value"].as_str().unwrap())
+        .collect();
     assert_eq!(values, ["a", "b", "c"]);
     assert!(records.iter().all(|r| r["key"].is_null()), "{out}");
-    assert!(records.iter().all(|r| r["headers"] == serde_json::json!([])), "{out}");
+    assert!(
+        records
+            .iter()
+            .all(|r| r["headers"] == serde_json::json!([])),
+        "{out}"
+    );
 
     // Bytes that are not UTF-8 come out as base64, flagged.
     let out = broker.run_with_stdin(&["produce", "lines"], Some(b"\xff\xfe\n"));
     assert_success(&out, &["produce"], &broker);
-    let out = broker.ok(&["consume", "lines", "--offset", "3", "--format", "json", "--count", "1"]);
+    let out = broker.ok(&[
+        "consume", "lines", "--offset", "3", "--format", "json", "--count", "1",
+    ]);
     let record = &json_lines(&out)[0];
     assert_eq!(record["value"], "//4=", "{out}");
     assert_eq!(record["value_encoding"], "base64", "{out}");
@@ -320,7 +414,15 @@ fn produce_from_stdin_without_keys() {
     assert_eq!(out.stdout, b"\xff\xfe\n");
 
     // Plain is the default format; naming it works too.
-    let out = broker.ok(&["consume", "lines", "--from-beginning", "--count", "2", "--format", "plain"]);
+    let out = broker.ok(&[
+        "consume",
+        "lines",
+        "--from-beginning",
+        "--count",
+        "2",
+        "--format",
+        "plain",
+    ]);
     assert_eq!(out, "a\nb\n");
 }
 
@@ -343,13 +445,23 @@ fn consume_from_offset_and_from_timestamp() {
     assert_eq!(out, "v8\nv9\n");
 
     let out = broker.ok(&[
-        "consume", "events", "--from-timestamp", &between.to_string(), "--exit-at-end",
+        "consume",
+        "events",
+        "--from-timestamp",
+        &between.to_string(),
+        "--exit-at-end",
     ]);
     assert_eq!(out, "v5\nv6\nv7\nv8\nv9\n");
 
     // A timestamp after every record starts at the end: nothing to read.
     let later = (now_ms() + 60_000).to_string();
-    let out = broker.ok(&["consume", "events", "--from-timestamp", &later, "--exit-at-end"]);
+    let out = broker.ok(&[
+        "consume",
+        "events",
+        "--from-timestamp",
+        &later,
+        "--exit-at-end",
+    ]);
     assert_eq!(out, "");
 
     // The default start is the end; --timeout-ms stops an idle follower.
@@ -365,9 +477,15 @@ fn bad_input_gives_clear_errors() {
     let broker = Broker::start();
 
     let (_, err) = broker.fail(&["topic", "describe", "no-such-topic"]);
-    assert!(err.contains("no-such-topic") && err.contains("not"), "{err}");
+    assert!(
+        err.contains("no-such-topic") && err.contains("not"),
+        "{err}"
+    );
     // Describing must not have auto-created it.
-    assert!(!broker.ok(&["topic", "list"]).lines().any(|l| l == "no-such-topic"));
+    assert!(!broker
+        .ok(&["topic", "list"])
+        .lines()
+        .any(|l| l == "no-such-topic"));
 
     let (code, err) = broker.fail(&["topic", "create", "t", "--partitions", "0"]);
     assert_eq!(code, 2, "{err}");
@@ -391,7 +509,10 @@ fn bad_input_gives_clear_errors() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("partition 5"));
 
-    let out = broker.run_with_stdin(&["produce", "one", "--key-separator", ":"], Some(b"k:v\nnokey\n"));
+    let out = broker.run_with_stdin(
+        &["produce", "one", "--key-separator", ":"],
+        Some(b"k:v\nnokey\n"),
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2"), "{err}");
@@ -407,5 +528,4 @@ fn bad_input_gives_clear_errors() {
     let (_, err) = broker.fail(&["topic", "describe", "one", "-b", "127.0.0.1:1"]);
     assert!(err.contains("metadata"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(30));
-
 }

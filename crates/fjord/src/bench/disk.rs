@@ -55,8 +55,8 @@ pub fn run(args: DiskBenchArgs) -> Result<()> {
     let mb_per_s = written as f64 / secs / 1e6;
     let batches_per_s = batches as f64 / secs;
     println!(
-        "bench disk: {} in {}: {written} bytes in {batches} batches of {batch_size} B, {secs:.3} s",
-        path.display(),
+        "bench disk: {written} bytes to {} in {batches} batches of {batch_size} B, \
+         fsync after each, {secs:.3} s",
         args.dir.display()
     );
     println!(
