@@ -59,8 +59,10 @@ pub fn handle(
                         Some(refusal) => Err(refusal.clone()),
                         None => append(broker, &name, p.index, p.records.as_deref(), now),
                     };
+                    // A duplicate is synced too: its original may have been
+                    // written with acks=1 and not be on disk yet.
                     let sync = match (&outcome, acks) {
-                        (Ok((o, part)), -1) if !o.duplicate => Some((part.clone(), o.last_offset)),
+                        (Ok((o, part)), -1) => Some((part.clone(), o.last_offset)),
                         _ => None,
                     };
                     appended_any |= outcome.is_ok();
