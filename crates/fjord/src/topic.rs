@@ -4,6 +4,7 @@
 //! Kafka cluster as well as the embedded broker.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
@@ -174,8 +175,14 @@ fn list(args: ListArgs) -> Result<()> {
         .filter(|name| !(args.exclude_internal && name.starts_with("__")))
         .collect();
     names.sort_unstable();
+    let mut out = std::io::stdout().lock();
     for name in names {
-        println!("{name}");
+        match writeln!(out, "{name}") {
+            Ok(()) => {}
+            // The reader went away (e.g. `| head`): not an error.
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(err) => return Err(err).context("cannot write to stdout"),
+        }
     }
     Ok(())
 }
