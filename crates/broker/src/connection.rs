@@ -20,8 +20,10 @@ use crate::broker::Broker;
 use crate::codec::Reply;
 use crate::dispatch::{dispatch, ResponseFuture};
 
-/// Responses that may be pending at once per connection.
-const MAX_IN_FLIGHT: usize = 64;
+/// Responses that may be pending at once per connection. An acks=all
+/// producer with linger 0 at 10,000 records/s keeps ~80 requests waiting on
+/// an 8 ms fsync; a cap below that stalls reading and shows up as latency.
+const MAX_IN_FLIGHT: usize = 1024;
 
 pub struct Connection {
     socket: TcpStream,

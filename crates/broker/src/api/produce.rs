@@ -134,7 +134,7 @@ fn append(
 async fn sync_all(
     mut topics: Vec<(kafka_protocol::messages::TopicName, Vec<PartitionResult>)>,
 ) -> Vec<(kafka_protocol::messages::TopicName, Vec<PartitionResult>)> {
-    let work: Vec<(usize, usize, Arc<Partition>, i64)> = topics
+    let mut work: Vec<(usize, usize, Arc<Partition>, i64)> = topics
         .iter_mut()
         .enumerate()
         .flat_map(|(ti, (_, parts))| {
@@ -144,6 +144,8 @@ async fn sync_all(
                 .filter_map(move |(pi, p)| p.sync.take().map(|(part, off)| (ti, pi, part, off)))
         })
         .collect();
+    // Already on disk (another request's fsync covered it): nothing to wait for.
+    work.retain(|(_, _, part, off)| part.durable_offset() <= *off);
     if work.is_empty() {
         return topics;
     }
