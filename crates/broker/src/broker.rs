@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::config::BrokerConfig;
 use crate::durable_file::write_atomic;
 use crate::error::{BrokerError, Result};
+use crate::group::{GroupConfig, GroupCoordinator};
 use crate::producer_ids::ProducerIds;
 use crate::topics::Topics;
 
@@ -23,6 +24,8 @@ pub struct Broker {
     /// host and port that clients are told to connect to.
     pub advertised: (String, u16),
     pub producer_ids: ProducerIds,
+    /// Consumer groups and committed offsets (kept in `__consumer_offsets`).
+    pub groups: Arc<GroupCoordinator>,
     /// Bumped after every successful append; fetches waiting for data
     /// (max_wait_ms / min_bytes) wake on it and re-read.
     data_arrived: watch::Sender<u64>,
@@ -54,6 +57,16 @@ impl Broker {
         let cluster_id = load_or_create_cluster_id(&data_dir)?;
         let producer_ids = ProducerIds::open(&data_dir.join("meta").join("producer_ids.json"))?;
         let topics = Topics::open(&data_dir, config.log_defaults.clone(), fs)?;
+        let groups = GroupCoordinator::open(
+            &topics,
+            GroupConfig {
+                initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+                min_session_timeout_ms: config.group_min_session_timeout_ms,
+                max_session_timeout_ms: config.group_max_session_timeout_ms,
+                max_metadata_bytes: 4096,
+            },
+            config.offsets_topic_num_partitions,
+        )?;
         let advertised = config
             .advertised_listener
             .clone()
@@ -65,6 +78,7 @@ impl Broker {
             cluster_id,
             advertised,
             producer_ids,
+            groups,
             data_arrived,
             shutting_down: AtomicBool::new(false),
         }))
@@ -79,6 +93,7 @@ impl Broker {
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
         self.notify_data_arrived();
+        self.groups.shutdown();
     }
 
     pub fn is_shutting_down(&self) -> bool {

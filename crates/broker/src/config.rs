@@ -38,6 +38,18 @@ pub struct BrokerConfig {
     pub max_request_bytes: usize,
     /// Connections served at once; more wait in the accept queue.
     pub max_connections: usize,
+    /// How long the first rebalance of a new (empty) consumer group waits
+    /// for more members to join (Kafka's group.initial.rebalance.delay.ms),
+    /// so a group starting several consumers at once rebalances once.
+    pub group_initial_rebalance_delay_ms: u64,
+    /// Session timeouts a member may ask for (Kafka's
+    /// group.min.session.timeout.ms / group.max.session.timeout.ms).
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
+    /// Partitions of the internal `__consumer_offsets` topic when it is
+    /// created (Kafka's offsets.topic.num.partitions; one suffices for a
+    /// single node).
+    pub offsets_topic_num_partitions: i32,
 }
 
 impl BrokerConfig {
@@ -56,6 +68,10 @@ impl BrokerConfig {
             retention_check_interval_ms: 30_000,
             max_request_bytes: 104_857_600,
             max_connections: 10_000,
+            group_initial_rebalance_delay_ms: 3000,
+            group_min_session_timeout_ms: 6000,
+            group_max_session_timeout_ms: 1_800_000,
+            offsets_topic_num_partitions: 1,
         }
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::broker::Broker;
 use crate::codec::Reply;
-use crate::dispatch::{dispatch, ResponseFuture};
+use crate::dispatch::{dispatch_from, ResponseFuture};
 
 /// Responses that may be pending at once per connection. An acks=all
 /// producer with linger 0 at 10,000 records/s keeps ~80 requests waiting on
@@ -58,7 +58,7 @@ impl Connection {
             // Take every complete frame already buffered.
             loop {
                 match next_frame(&mut buf, max_frame) {
-                    Ok(Some(frame)) => match dispatch(&self.broker, frame) {
+                    Ok(Some(frame)) => match dispatch_from(&self.broker, frame, Some(peer)) {
                         Ok(resp) => {
                             if tx.send(resp).await.is_err() {
                                 return; // writer gone: the peer closed

@@ -59,6 +59,25 @@ requests! {
     DescribeCluster => DescribeClusterRequest,
     DescribeLogDirs => DescribeLogDirsRequest,
     InitProducerId => InitProducerIdRequest,
+    FindCoordinator => FindCoordinatorRequest,
+    JoinGroup => JoinGroupRequest,
+    SyncGroup => SyncGroupRequest,
+    Heartbeat => HeartbeatRequest,
+    LeaveGroup => LeaveGroupRequest,
+    OffsetCommit => OffsetCommitRequest,
+    OffsetFetch => OffsetFetchRequest,
+    OffsetDelete => OffsetDeleteRequest,
+    DescribeGroups => DescribeGroupsRequest,
+    ListGroups => ListGroupsRequest,
+    DeleteGroups => DeleteGroupsRequest,
+}
+
+/// Who sent a request, as group members are described (DescribeGroups):
+/// the header's client id and the peer's address in Kafka's "/ip" form.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub client_id: String,
+    pub host: String,
 }
 
 /// The outcome of decoding a frame.
@@ -67,6 +86,8 @@ pub enum Decoded {
     Request {
         version: i16,
         correlation_id: i32,
+        /// The header's client id ("" when null).
+        client_id: String,
         request: Request,
     },
     /// An ApiVersions request of a version we do not know (KIP-511).
@@ -92,18 +113,34 @@ pub fn decode_request(frame: Bytes) -> Result<Decoded, FrameError> {
     Ok(Decoded::Request {
         version,
         correlation_id: frame.header.correlation_id,
+        client_id: frame
+            .header
+            .client_id
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
         request,
     })
 }
 
-/// Decodes and handles one request frame.
+/// Decodes and handles one request frame from an unknown peer.
 pub fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<ResponseFuture, FrameError> {
-    let (version, cid, request) = match decode_request(frame)? {
+    dispatch_from(broker, frame, None)
+}
+
+/// Decodes and handles one request frame that arrived from `peer`.
+pub fn dispatch_from(
+    broker: &Arc<Broker>,
+    frame: Bytes,
+    peer: Option<std::net::SocketAddr>,
+) -> Result<ResponseFuture, FrameError> {
+    let (version, cid, client_id, request) = match decode_request(frame)? {
         Decoded::Request {
             version,
             correlation_id,
+            client_id,
             request,
-        } => (version, correlation_id, request),
+        } => (version, correlation_id, client_id, request),
         Decoded::ApiVersionsTooNew { correlation_id } => {
             return Ok(ready(api::api_versions::unsupported_version_response(
                 correlation_id,
@@ -129,6 +166,27 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<ResponseFuture, Fr
         Request::DescribeCluster(r) => now(reply(&api::describe_cluster::handle(b, r, version))),
         Request::DescribeLogDirs(r) => now(reply(&api::describe_log_dirs::handle(b, r))),
         Request::InitProducerId(r) => now(reply(&api::init_producer_id::handle(b, r))),
+        Request::FindCoordinator(r) => {
+            now(reply(&api::find_coordinator::handle(b, r, version)))
+        }
+        Request::Heartbeat(r) => now(reply(&api::heartbeat::handle(b, r))),
+        Request::LeaveGroup(r) => now(reply(&api::leave_group::handle(b, r, version))),
+        Request::OffsetFetch(r) => now(reply(&api::offset_fetch::handle(b, r, version))),
+        Request::DescribeGroups(r) => now(reply(&api::describe_groups::handle(b, r, version))),
+        Request::ListGroups(r) => now(reply(&api::list_groups::handle(b, r, version))),
+        Request::JoinGroup(r) => {
+            let client = ClientInfo {
+                client_id,
+                host: peer.map(|p| format!("/{}", p.ip())).unwrap_or_default(),
+            };
+            later(cid, version, api::join_group::handle(broker, r, version, &client))
+        }
+        Request::SyncGroup(r) => later(cid, version, api::sync_group::handle(broker, r, version)),
+        Request::OffsetCommit(r) => {
+            later(cid, version, api::offset_commit::handle(broker, r, version))
+        }
+        Request::OffsetDelete(r) => later(cid, version, api::offset_delete::handle(broker, r)),
+        Request::DeleteGroups(r) => later(cid, version, api::delete_groups::handle(broker, r)),
         Request::Produce(r) => {
             let pending = api::produce::handle(broker, r, version);
             Ok(Box::pin(async move {
@@ -146,6 +204,20 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<ResponseFuture, Fr
             }))
         }
     }
+}
+
+/// A response that waits (a rebalance, an fsync), encoded when it is ready.
+fn later<R>(
+    cid: i32,
+    version: i16,
+    pending: impl Future<Output = R> + Send + 'static,
+) -> Result<ResponseFuture, FrameError>
+where
+    R: kafka_protocol::protocol::Encodable + kafka_protocol::protocol::HeaderVersion,
+{
+    Ok(Box::pin(async move {
+        encode_response(cid, version, &pending.await)
+    }))
 }
 
 /// Lets `dispatch` encode any response type through one closure.

@@ -3,7 +3,8 @@
 //! Layout: `server` accepts connections, `connection` frames them,
 //! `dispatch` routes each request to its handler in `api/` (one file per
 //! Kafka API), `codec` is the only place wire bytes become typed messages,
-//! `topics` is the persisted topic catalogue over `fjord-log` partitions.
+//! `topics` is the persisted topic catalogue over `fjord-log` partitions,
+//! `group` the consumer-group coordinator and committed offsets.
 
 pub mod api;
 pub mod broker;
@@ -13,6 +14,7 @@ pub mod connection;
 pub mod dispatch;
 mod durable_file;
 pub mod error;
+pub mod group;
 pub mod huge_alloc;
 pub mod producer_ids;
 pub mod server;

@@ -103,11 +103,11 @@ pub struct GroupCoordinator {
 }
 
 impl GroupCoordinator {
-    /// Opens `__consumer_offsets` (creating it if needed) and rebuilds the
-    /// groups and their committed offsets from it. Members are not
-    /// restored: every group comes back Empty.
+    /// Rebuilds the groups and their committed offsets from
+    /// `__consumer_offsets`, if it exists. Members are not restored: every
+    /// group comes back Empty.
     pub fn open(topics: &Topics, config: GroupConfig, partitions: i32) -> Result<Arc<Self>> {
-        let log = OffsetsLog::open(topics, partitions)?;
+        let log = OffsetsLog::open(topics, partitions);
         let mut groups: HashMap<String, Group> = HashMap::new();
         let now = now_ms();
         log.replay(|key, value| replay_one(&mut groups, key, value, now))?;
@@ -140,6 +140,16 @@ impl GroupCoordinator {
                 }
             }
         }
+    }
+
+    /// Creates `__consumer_offsets` if it does not exist yet; called by the
+    /// requests that start using groups (FindCoordinator, JoinGroup,
+    /// OffsetCommit).
+    pub fn ensure_offsets_topic(&self, topics: &Topics) -> std::result::Result<(), GroupError> {
+        self.log.ensure(topics).map_err(|e| {
+            tracing::error!(error = %e, "cannot create __consumer_offsets");
+            GroupError::CoordinatorNotAvailable(e.to_string())
+        })
     }
 
     fn next_id(&self) -> u64 {

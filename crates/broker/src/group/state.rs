@@ -142,10 +142,6 @@ impl Group {
         self.state_since_ms = now_ms;
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
-    }
-
     /// Every member has a JoinGroup waiting and no handed-out member id is
     /// still expected.
     pub fn all_joined(&self) -> bool {
@@ -181,18 +177,27 @@ impl Group {
 
     /// Whether `protocols` has a protocol every current member supports
     /// (the check a joining member must pass).
-    pub fn supports_protocols(&self, protocol_type: &str, protocols: &[(String, Bytes)]) -> bool {
-        if self.members.is_empty() {
+    /// `except` is the joining member itself, whose old protocols do not count.
+    pub fn supports_protocols(
+        &self,
+        protocol_type: &str,
+        protocols: &[(String, Bytes)],
+        except: Option<&str>,
+    ) -> bool {
+        let others: Vec<&Member> = self
+            .members
+            .values()
+            .filter(|m| Some(m.id.as_str()) != except)
+            .collect();
+        if others.is_empty() {
             return true;
         }
-        if self.protocol_type.as_deref().is_some_and(|t| t != protocol_type)
-            || self.members.values().any(|m| m.protocol_type != protocol_type)
-        {
+        if others.iter().any(|m| m.protocol_type != protocol_type) {
             return false;
         }
         protocols
             .iter()
-            .any(|(n, _)| self.members.values().all(|m| m.supports(n)))
+            .any(|(n, _)| others.iter().all(|m| m.supports(n)))
     }
 
     /// Kafka's protocol selection: among the protocols every member

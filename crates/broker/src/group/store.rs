@@ -1,13 +1,17 @@
 //! `__consumer_offsets`: the compacted internal topic that keeps committed
 //! offsets and group metadata across restarts.
 //!
+//! Like Kafka, the topic is created when groups are first used (the first
+//! FindCoordinator for a group, JoinGroup or OffsetCommit), not before: a
+//! broker that never sees a consumer group has no internal topic.
+//!
 //! Writes go through fjord-log like any produce (one RecordBatch per
 //! change); a change is acknowledged only after `Pending::durable` has
 //! fsynced it (acks=all semantics). On start the topic is read from its
 //! start and replayed; the last record per key wins, a tombstone deletes.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use fjord_log::Partition;
@@ -26,7 +30,10 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 const REPLAY_CHUNK: usize = 1 << 20;
 
 pub struct OffsetsLog {
-    partitions: Vec<Arc<Partition>>,
+    /// Set once the topic exists.
+    partitions: OnceLock<Vec<Arc<Partition>>>,
+    /// Partition count to create the topic with.
+    create_partitions: i32,
 }
 
 /// A write that is in the log but maybe not yet on disk.
@@ -51,29 +58,35 @@ impl Pending {
 }
 
 impl OffsetsLog {
-    /// Opens the internal topic, creating it (compacted, `partitions`
-    /// partitions) if it does not exist yet.
-    pub fn open(topics: &Topics, partitions: i32) -> Result<OffsetsLog> {
-        let topic = match topics.get(OFFSETS_TOPIC) {
-            Some(t) => t,
-            None => {
-                let configs = BTreeMap::from([(
-                    "cleanup.policy".to_string(),
-                    "compact".to_string(),
-                )]);
-                match topics.create(OFFSETS_TOPIC, partitions.max(1), configs, i32::MAX, false) {
-                    Ok(t) => t,
-                    // Created concurrently: use the one that won.
-                    Err(BrokerError::TopicExists(_)) => topics
-                        .get(OFFSETS_TOPIC)
-                        .ok_or_else(|| BrokerError::UnknownTopic(OFFSETS_TOPIC.to_string()))?,
-                    Err(e) => return Err(e),
-                }
-            }
+    /// Opens the internal topic if it exists.
+    pub fn open(topics: &Topics, create_partitions: i32) -> OffsetsLog {
+        let log = OffsetsLog {
+            partitions: OnceLock::new(),
+            create_partitions: create_partitions.max(1),
         };
-        Ok(OffsetsLog {
-            partitions: topic.partitions.clone(),
-        })
+        if let Some(t) = topics.get(OFFSETS_TOPIC) {
+            let _ = log.partitions.set(t.partitions.clone());
+        }
+        log
+    }
+
+    /// Creates the internal topic (compacted) unless it exists.
+    pub fn ensure(&self, topics: &Topics) -> Result<()> {
+        if self.partitions.get().is_some() {
+            return Ok(());
+        }
+        let configs = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
+        let topic = match topics.create(OFFSETS_TOPIC, self.create_partitions, configs, i32::MAX, false)
+        {
+            Ok(t) => t,
+            // Created concurrently: use the one that won.
+            Err(BrokerError::TopicExists(_)) => topics
+                .get(OFFSETS_TOPIC)
+                .ok_or_else(|| BrokerError::UnknownTopic(OFFSETS_TOPIC.to_string()))?,
+            Err(e) => return Err(e),
+        };
+        let _ = self.partitions.set(topic.partitions.clone());
+        Ok(())
     }
 
     /// Appends one batch of (key, value-or-tombstone) records for `group`.
@@ -87,7 +100,10 @@ impl OffsetsLog {
             .map(|(k, v)| (k.encode(), v.clone()))
             .collect();
         let batch = records::batch(&encoded, now_ms());
-        let partition = self.partitions[records::partition_for(group, self.partitions.len())].clone();
+        let partitions = self.partitions.get().ok_or_else(|| {
+            GroupError::CoordinatorNotAvailable(format!("{OFFSETS_TOPIC} does not exist yet"))
+        })?;
+        let partition = partitions[records::partition_for(group, partitions.len())].clone();
         let outcome = partition
             .append(&batch, now_ms())
             .map_err(|e| GroupError::Storage(e.to_string()))?;
@@ -100,7 +116,10 @@ impl OffsetsLog {
     /// Every record of the topic, oldest first, per partition. Undecodable
     /// records are skipped with a warning (a newer format, or damage).
     pub fn replay(&self, mut apply: impl FnMut(Key, Option<Bytes>)) -> Result<()> {
-        for (index, partition) in self.partitions.iter().enumerate() {
+        let Some(partitions) = self.partitions.get() else {
+            return Ok(());
+        };
+        for (index, partition) in partitions.iter().enumerate() {
             let mut offset = partition.log_start_offset();
             while offset < partition.log_end_offset() {
                 let slice = partition.read(offset, REPLAY_CHUNK, true)?;
