@@ -59,6 +59,10 @@ pub struct ConsumeBenchArgs {
     /// Compression of the records produced first (without --topic).
     #[arg(long, value_enum, default_value = "none")]
     compression: Compression,
+    /// Client that reads (raw: counts records from batch headers, see
+    /// bench/raw.rs). With --topic, --partitions must match the topic.
+    #[arg(long, value_enum, default_value = "librdkafka")]
+    client_kind: super::ClientKind,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -89,6 +93,27 @@ pub fn run(args: ConsumeBenchArgs) -> Result<()> {
         }
     };
 
+    if args.client_kind == super::ClientKind::Raw {
+        let bootstrap = &args.client.bootstrap_servers;
+        let target = match args.count {
+            Some(n) => n,
+            None => super::raw::available(bootstrap, &topic, args.partitions)?,
+        };
+        println!("bench consume (raw client): reading {target} records from {topic}");
+        let (records, bytes, secs) =
+            super::raw::consume(bootstrap, &topic, args.partitions, target)?;
+        let rate = records as f64 / secs;
+        println!(
+            "  {records} records in {secs:.3} s: {} records/s, {:.1} MB/s (of batches fetched)",
+            thousands(rate),
+            bytes as f64 / secs / 1e6
+        );
+        print_summary(json!({
+            "bench": "consume", "client": "raw", "topic": topic, "records": records, "bytes": bytes,
+            "elapsed_s": secs, "records_per_s": rate, "mb_per_s": bytes as f64 / secs / 1e6,
+        }));
+        return Ok(());
+    }
     let config = args.client.config_with(CONSUME_SETTINGS);
     let settings = reported_settings(&config);
     let consumer: BaseConsumer = config

@@ -11,6 +11,7 @@ mod disk;
 mod e2e;
 mod histogram;
 mod produce;
+mod raw;
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -45,6 +46,24 @@ enum BenchCommand {
     /// Measure sequential writes with an fsync per batch in a directory
     /// (plain files, no Kafka): the ceiling for acks=all throughput.
     Disk(disk::DiskBenchArgs),
+}
+
+/// Which client drives the load.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ClientKind {
+    /// librdkafka (the rdkafka crate), as applications use it.
+    Librdkafka,
+    /// Fjord's minimal protocol client sending pre-built batches: measures
+    /// the broker without librdkafka's per-record client cost.
+    Raw,
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Runs `fjord bench ...`.

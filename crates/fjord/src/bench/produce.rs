@@ -53,12 +53,19 @@ pub struct ProduceBenchArgs {
     /// Compression codec for record batches.
     #[arg(long, value_enum, default_value = "none")]
     compression: Compression,
-    /// Partitions of the topic the bench creates (ignored with --topic).
+    /// Partitions of the topic the bench creates (with --topic and
+    /// --client-kind raw: how many of its partitions to write).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
     partitions: i32,
     /// Parallel producer instances, each its own librdkafka client and thread.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     producers: u32,
+    /// Client that drives the load (raw: pre-built batches, see bench/raw.rs).
+    #[arg(long, value_enum, default_value = "librdkafka")]
+    client_kind: super::ClientKind,
+    /// Bytes per batch with --client-kind raw.
+    #[arg(long, default_value = "1000000", value_parser = super::parse_size)]
+    batch_bytes: u64,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -156,6 +163,9 @@ pub fn run(args: ProduceBenchArgs) -> Result<()> {
         (Some(count), None) => Limit::Count(count),
         (None, None) => Limit::Count(1_000_000),
     };
+    if args.client_kind == super::ClientKind::Raw {
+        return run_raw(&args, &topic, limit);
+    }
     let load = Load {
         topic: &topic,
         record_size: args.record_size as usize,
@@ -197,6 +207,47 @@ pub fn run(args: ProduceBenchArgs) -> Result<()> {
         "mb_per_s": mb_per_s,
         "latency_ms": outcome.latency,
         "client_config": outcome.settings,
+    }));
+    Ok(())
+}
+
+/// `--client-kind raw`: one connection, pre-built batches, 16 requests in flight.
+fn run_raw(args: &ProduceBenchArgs, topic: &str, limit: Limit) -> Result<()> {
+    let Limit::Count(count) = limit else {
+        bail!("--duration is not supported with --client-kind raw; use --count");
+    };
+    // With --topic, --partitions says how many of its partitions to write.
+    let partitions = args.partitions;
+    let acks = match args.acks {
+        Acks::None => 0,
+        Acks::Leader => 1,
+        Acks::All => -1,
+    };
+    println!(
+        "bench produce (raw client): topic {topic}, {} B records, acks={}, batches of {} B",
+        args.record_size,
+        args.acks.as_config(),
+        args.batch_bytes
+    );
+    let (records, secs) = super::raw::produce(&super::raw::RawProduce {
+        bootstrap: &args.client.bootstrap_servers,
+        topic,
+        partitions,
+        record_size: args.record_size as usize,
+        count,
+        acks,
+        batch_bytes: args.batch_bytes as usize,
+    })?;
+    let rate = records as f64 / secs;
+    let mb_per_s = records as f64 * args.record_size as f64 / secs / 1e6;
+    println!(
+        "  {records} records in {secs:.3} s: {} records/s, {mb_per_s:.1} MB/s (of record values)",
+        thousands(rate)
+    );
+    print_summary(json!({
+        "bench": "produce", "client": "raw", "topic": topic, "record_size": args.record_size,
+        "acks": args.acks.as_config(), "batch_bytes": args.batch_bytes, "records": records,
+        "elapsed_s": secs, "records_per_s": rate, "mb_per_s": mb_per_s,
     }));
     Ok(())
 }
