@@ -62,6 +62,7 @@ struct BrokerSection {
     retention_check_interval_ms: Option<u64>,
     max_request_bytes: Option<usize>,
     max_connections: Option<usize>,
+    group_initial_rebalance_delay_ms: Option<u64>,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
@@ -144,6 +145,9 @@ fn resolve(args: &ServeArgs) -> Result<BrokerConfig> {
         .unwrap_or(config.retention_check_interval_ms);
     config.max_request_bytes = b.max_request_bytes.unwrap_or(config.max_request_bytes);
     config.max_connections = b.max_connections.unwrap_or(config.max_connections);
+    config.group_initial_rebalance_delay_ms = b
+        .group_initial_rebalance_delay_ms
+        .unwrap_or(config.group_initial_rebalance_delay_ms);
     if config.num_partitions < 1 || config.num_partitions > config.max_partitions_per_topic {
         bail!(
             "num_partitions must be between 1 and {}, got {}",
