@@ -14,7 +14,11 @@ use crate::broker::Broker;
 const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
 
-pub fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+pub fn handle(
+    broker: &Broker,
+    req: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
     if version >= 4 {
         let coordinators = req
             .coordinator_keys
@@ -59,17 +63,20 @@ fn lookup(broker: &Broker, key_type: i8) -> (i16, Option<StrBytes>, BrokerId, St
         GROUP => match broker.groups.ensure_offsets_topic(&broker.topics) {
             Err(e) => refuse(e.code(), &e.to_string()),
             Ok(()) => (
-            0,
-            None,
-            BrokerId(broker.node_id()),
-            StrBytes::from_string(broker.advertised.0.clone()),
-            broker.advertised.1 as i32,
+                0,
+                None,
+                BrokerId(broker.node_id()),
+                StrBytes::from_string(broker.advertised.0.clone()),
+                broker.advertised.1 as i32,
             ),
         },
         TRANSACTION => refuse(
             ResponseError::CoordinatorNotAvailable,
             "transactions are not supported by this broker yet",
         ),
-        _ => refuse(ResponseError::InvalidRequest, "unknown coordinator key type"),
+        _ => refuse(
+            ResponseError::InvalidRequest,
+            "unknown coordinator key type",
+        ),
     }
 }

@@ -25,7 +25,11 @@ pub fn handle(
         client_id: client.client_id.clone(),
         client_host: client.host.clone(),
         session_timeout_ms: req.session_timeout_ms,
-        rebalance_timeout_ms: if version >= 1 { req.rebalance_timeout_ms } else { -1 },
+        rebalance_timeout_ms: if version >= 1 {
+            req.rebalance_timeout_ms
+        } else {
+            -1
+        },
         protocol_type: req.protocol_type.to_string(),
         protocols: req
             .protocols

@@ -31,11 +31,14 @@ pub fn handle(
         let topic = broker.topics.get(t.name.as_str());
         let mut slots = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
-            let exists = topic
-                .as_ref()
-                .is_some_and(|tp| p.partition_index >= 0 && (p.partition_index as usize) < tp.partitions.len());
+            let exists = topic.as_ref().is_some_and(|tp| {
+                p.partition_index >= 0 && (p.partition_index as usize) < tp.partitions.len()
+            });
             if !exists {
-                slots.push((p.partition_index, Slot::Refused(ResponseError::UnknownTopicOrPartition.code())));
+                slots.push((
+                    p.partition_index,
+                    Slot::Refused(ResponseError::UnknownTopicOrPartition.code()),
+                ));
                 continue;
             }
             slots.push((p.partition_index, Slot::Committed(offsets.len())));
@@ -43,8 +46,15 @@ pub fn handle(
                 t.name.to_string(),
                 p.partition_index,
                 p.committed_offset,
-                if version >= 6 { p.committed_leader_epoch } else { -1 },
-                p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+                if version >= 6 {
+                    p.committed_leader_epoch
+                } else {
+                    -1
+                },
+                p.committed_metadata
+                    .as_ref()
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
             ));
         }
         layout.push((t.name.clone(), slots));

@@ -24,7 +24,10 @@ pub fn handle(
         let mut slots = Vec::new();
         for p in &t.partitions {
             let i = p.partition_index;
-            if topic.as_ref().is_some_and(|tp| i >= 0 && (i as usize) < tp.partitions.len()) {
+            if topic
+                .as_ref()
+                .is_some_and(|tp| i >= 0 && (i as usize) < tp.partitions.len())
+            {
                 slots.push((i, Some(asked.len())));
                 asked.push((t.name.to_string(), i));
             } else {

@@ -30,9 +30,7 @@ pub fn handle(
     };
     let rx = broker.groups.sync(sync);
     async move {
-        let outcome = rx
-            .await
-            .unwrap_or(Err(GroupError::RebalanceInProgress));
+        let outcome = rx.await.unwrap_or(Err(GroupError::RebalanceInProgress));
         match outcome {
             Ok((assignment, protocol_type, protocol_name)) => {
                 let resp = SyncGroupResponse::default().with_assignment(assignment);

@@ -96,7 +96,7 @@ pub struct GroupCoordinator {
     pub(super) log: OffsetsLog,
     pub(super) groups: Mutex<HashMap<String, Group>>,
     /// For timers, which must not keep the coordinator alive.
-    me: Weak<GroupCoordinator>,
+    pub(super) me: Weak<GroupCoordinator>,
     /// Source of member timer tokens and rebalance ids.
     next_id: AtomicU64,
     shutting_down: AtomicBool,
@@ -206,7 +206,11 @@ impl GroupCoordinator {
             let _ = tx.send(JoinOutcome::failed(e, id));
         };
         if group.state == GroupState::Dead {
-            return fail(tx, GroupError::CoordinatorNotAvailable("group is being deleted".into()), &req.member_id);
+            return fail(
+                tx,
+                GroupError::CoordinatorNotAvailable("group is being deleted".into()),
+                &req.member_id,
+            );
         }
         let except = (!req.member_id.is_empty()).then_some(req.member_id.as_str());
         if !group.supports_protocols(&req.protocol_type, &req.protocols, except) {
@@ -241,7 +245,11 @@ impl GroupCoordinator {
         if let Some(instance) = &req.instance_id {
             match group.static_members.get(instance) {
                 Some(current) if *current != req.member_id => {
-                    return fail(tx, GroupError::FencedInstanceId(req.member_id.clone()), &req.member_id);
+                    return fail(
+                        tx,
+                        GroupError::FencedInstanceId(req.member_id.clone()),
+                        &req.member_id,
+                    );
                 }
                 _ => {}
             }
@@ -253,7 +261,11 @@ impl GroupCoordinator {
         let is_leader = group.leader.as_deref() == Some(req.member_id.as_str());
         let state = group.state;
         let Some(member) = group.members.get_mut(&req.member_id) else {
-            return fail(tx, GroupError::UnknownMemberId(req.member_id.clone()), &req.member_id);
+            return fail(
+                tx,
+                GroupError::UnknownMemberId(req.member_id.clone()),
+                &req.member_id,
+            );
         };
         let changed = member.protocols != req.protocols;
         member.protocols = req.protocols;
@@ -263,7 +275,10 @@ impl GroupCoordinator {
         match state {
             GroupState::PreparingRebalance => {
                 if let Some(old) = member.awaiting_join.replace(tx) {
-                    let _ = old.send(JoinOutcome::failed(GroupError::RebalanceInProgress, &req.member_id));
+                    let _ = old.send(JoinOutcome::failed(
+                        GroupError::RebalanceInProgress,
+                        &req.member_id,
+                    ));
                 }
                 self.try_complete_join(group, now);
             }
@@ -278,9 +293,11 @@ impl GroupCoordinator {
                 self.prepare_rebalance(group, now);
                 self.try_complete_join(group, now);
             }
-            GroupState::Empty | GroupState::Dead => {
-                fail(tx, GroupError::UnknownMemberId(req.member_id.clone()), &req.member_id)
-            }
+            GroupState::Empty | GroupState::Dead => fail(
+                tx,
+                GroupError::UnknownMemberId(req.member_id.clone()),
+                &req.member_id,
+            ),
         }
     }
 
@@ -320,7 +337,9 @@ impl GroupCoordinator {
             *id = new_id.clone();
         }
         if let Some(instance) = &req.instance_id {
-            group.static_members.insert(instance.clone(), new_id.clone());
+            group
+                .static_members
+                .insert(instance.clone(), new_id.clone());
         }
         let is_leader = group.leader.as_deref() == Some(old_id);
         if is_leader {
@@ -334,13 +353,21 @@ impl GroupCoordinator {
                 let _ = tx.send(current_generation(group, &new_id, skip, skip));
             }
             GroupState::PreparingRebalance => {
-                group.members.get_mut(&new_id).expect("just inserted").awaiting_join = Some(tx);
+                group
+                    .members
+                    .get_mut(&new_id)
+                    .expect("just inserted")
+                    .awaiting_join = Some(tx);
                 self.try_complete_join(group, now);
             }
             _ => {
                 // CompletingRebalance: the old id may already be in the
                 // leader's assignment, so a new round is needed.
-                group.members.get_mut(&new_id).expect("just inserted").awaiting_join = Some(tx);
+                group
+                    .members
+                    .get_mut(&new_id)
+                    .expect("just inserted")
+                    .awaiting_join = Some(tx);
                 self.prepare_rebalance(group, now);
                 self.try_complete_join(group, now);
             }
@@ -431,7 +458,7 @@ impl GroupCoordinator {
 
     /// Completes the join phase if it may: everyone rejoined and the
     /// initial delay is over, or the rebalance timeout has passed.
-    fn try_complete_join(&self, group: &mut Group, now: Instant) {
+    pub(super) fn try_complete_join(&self, group: &mut Group, now: Instant) {
         if group.state != GroupState::PreparingRebalance {
             return;
         }
@@ -465,10 +492,18 @@ impl GroupCoordinator {
             }
             return;
         }
-        if !group.leader.as_ref().is_some_and(|l| group.members.contains_key(l)) {
+        if !group
+            .leader
+            .as_ref()
+            .is_some_and(|l| group.members.contains_key(l))
+        {
             group.leader = group.join_order.first().cloned();
         }
-        group.protocol_type = group.members.values().next().map(|m| m.protocol_type.clone());
+        group.protocol_type = group
+            .members
+            .values()
+            .next()
+            .map(|m| m.protocol_type.clone());
         group.protocol_name = group.select_protocol();
         group.set_state(GroupState::CompletingRebalance, now_ms());
         let protocol = group.protocol_name.clone().unwrap_or_default();
@@ -499,7 +534,11 @@ impl GroupCoordinator {
                     leader: leader.clone(),
                     member_id: m.id.clone(),
                     skip_assignment: false,
-                    members: if m.id == leader { all.clone() } else { Vec::new() },
+                    members: if m.id == leader {
+                        all.clone()
+                    } else {
+                        Vec::new()
+                    },
                 });
             }
         }
@@ -545,9 +584,15 @@ impl GroupCoordinator {
         rx
     }
 
-    fn validate_sync(&self, group: &Group, req: &SyncRequest) -> std::result::Result<(), GroupError> {
+    fn validate_sync(
+        &self,
+        group: &Group,
+        req: &SyncRequest,
+    ) -> std::result::Result<(), GroupError> {
         if group.state == GroupState::Dead {
-            return Err(GroupError::CoordinatorNotAvailable("group is being deleted".into()));
+            return Err(GroupError::CoordinatorNotAvailable(
+                "group is being deleted".into(),
+            ));
         }
         validate_member(group, &req.member_id, req.instance_id.as_deref())?;
         if req.generation != group.generation {
@@ -624,7 +669,9 @@ impl GroupCoordinator {
             .get_mut(group_id)
             .ok_or_else(|| GroupError::UnknownMemberId(member_id.to_string()))?;
         if group.state == GroupState::Dead {
-            return Err(GroupError::CoordinatorNotAvailable("group is being deleted".into()));
+            return Err(GroupError::CoordinatorNotAvailable(
+                "group is being deleted".into(),
+            ));
         }
         validate_member(group, member_id, instance_id)?;
         if generation != group.generation {
@@ -654,7 +701,9 @@ impl GroupCoordinator {
             .get_mut(group_id)
             .ok_or_else(|| GroupError::UnknownMemberId(String::new()))?;
         if group.state == GroupState::Dead {
-            return Err(GroupError::CoordinatorNotAvailable("group is being deleted".into()));
+            return Err(GroupError::CoordinatorNotAvailable(
+                "group is being deleted".into(),
+            ));
         }
         let mut out = Vec::with_capacity(members.len());
         let mut removed = false;
@@ -692,7 +741,7 @@ impl GroupCoordinator {
 
     /// After a member is gone: a settled group rebalances; a rebalancing
     /// one may now be complete.
-    fn member_removed(&self, group: &mut Group, now: Instant) {
+    pub(super) fn member_removed(&self, group: &mut Group, now: Instant) {
         if matches!(
             group.state,
             GroupState::Stable | GroupState::CompletingRebalance
@@ -700,93 +749,6 @@ impl GroupCoordinator {
             self.prepare_rebalance(group, now);
         }
         self.try_complete_join(group, now);
-    }
-
-    // ---- timers ----
-
-    fn spawn_session_timer(&self, group: &str, member: &str, token: u64, first: Instant) {
-        let me = self.me.clone();
-        let (group, member) = (group.to_string(), member.to_string());
-        tokio::spawn(async move {
-            let mut wake = first;
-            loop {
-                tokio::time::sleep_until(wake).await;
-                let Some(c) = me.upgrade() else { return };
-                match c.check_session(&group, &member, token) {
-                    Some(next) => wake = next,
-                    None => return,
-                }
-            }
-        });
-    }
-
-    /// The next time to look again, or None once the timer is done.
-    fn check_session(&self, group_id: &str, member_id: &str, token: u64) -> Option<Instant> {
-        let mut groups = self.groups.lock().unwrap();
-        let group = groups.get_mut(group_id)?;
-        let m = group.members.get(member_id).filter(|m| m.timer_token == token)?;
-        let now = Instant::now();
-        if m.is_waiting() {
-            return Some(now + m.session_timeout);
-        }
-        if m.expires_at > now {
-            return Some(m.expires_at);
-        }
-        tracing::info!(group = %group_id, member = %member_id, "member session expired");
-        if let Some(m) = group.remove_member(member_id) {
-            answer_removed(m, GroupError::UnknownMemberId(member_id.to_string()));
-        }
-        self.member_removed(group, now);
-        None
-    }
-
-    fn spawn_pending_timer(&self, group: &str, member: &str, timeout: Duration) {
-        let me = self.me.clone();
-        let (group, member) = (group.to_string(), member.to_string());
-        tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            let Some(c) = me.upgrade() else { return };
-            let mut groups = c.groups.lock().unwrap();
-            if let Some(g) = groups.get_mut(&group) {
-                if g.pending.remove(&member) {
-                    c.try_complete_join(g, Instant::now());
-                }
-            }
-            drop_if_unused(&mut groups, &group);
-        });
-    }
-
-    fn spawn_rebalance_timer(&self, group: &str, id: u64, first: Instant) {
-        let me = self.me.clone();
-        let group = group.to_string();
-        tokio::spawn(async move {
-            let mut wake = first;
-            loop {
-                tokio::time::sleep_until(wake).await;
-                let Some(c) = me.upgrade() else { return };
-                match c.check_rebalance(&group, id) {
-                    Some(next) => wake = next,
-                    None => return,
-                }
-            }
-        });
-    }
-
-    fn check_rebalance(&self, group_id: &str, id: u64) -> Option<Instant> {
-        let mut groups = self.groups.lock().unwrap();
-        let group = groups.get_mut(group_id)?;
-        let rb = group.rebalance.as_ref().filter(|rb| rb.id == id)?;
-        let (deadline, not_before) = (rb.deadline, rb.not_before);
-        let now = Instant::now();
-        self.try_complete_join(group, now);
-        if group.rebalance.is_none() {
-            return None;
-        }
-        Some(if now < not_before {
-            not_before.min(deadline)
-        } else {
-            deadline
-        })
     }
 
     // ---- persistence ----
@@ -829,7 +791,12 @@ impl GroupCoordinator {
 
 /// The answer for a member that rejoins without changing anything: the
 /// current generation (and, for the leader, every member's metadata).
-fn current_generation(group: &Group, member_id: &str, with_members: bool, skip: bool) -> JoinOutcome {
+fn current_generation(
+    group: &Group,
+    member_id: &str,
+    with_members: bool,
+    skip: bool,
+) -> JoinOutcome {
     let protocol = group.protocol_name.clone().unwrap_or_default();
     let members = if with_members {
         group
@@ -878,7 +845,7 @@ pub(super) fn validate_member(
 }
 
 /// Answers the requests a removed member still had waiting.
-fn answer_removed(mut m: Member, e: GroupError) {
+pub(super) fn answer_removed(mut m: Member, e: GroupError) {
     if let Some(tx) = m.awaiting_join.take() {
         let _ = tx.send(JoinOutcome::failed(e.clone(), &m.id));
     }

@@ -23,6 +23,7 @@ mod offsets;
 pub mod records;
 mod state;
 pub mod store;
+mod timers;
 
 use kafka_protocol::error::ResponseError;
 

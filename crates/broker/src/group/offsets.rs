@@ -327,7 +327,11 @@ impl GroupCoordinator {
         Ok(GroupSummary {
             state: g.state,
             protocol_type: g.protocol_type.clone().unwrap_or_default(),
-            protocol: if stable { protocol.clone() } else { String::new() },
+            protocol: if stable {
+                protocol.clone()
+            } else {
+                String::new()
+            },
             members: g
                 .join_order
                 .iter()
@@ -337,8 +341,16 @@ impl GroupCoordinator {
                     instance_id: m.instance_id.clone(),
                     client_id: m.client_id.clone(),
                     client_host: m.client_host.clone(),
-                    metadata: if stable { m.metadata_for(&protocol) } else { Bytes::new() },
-                    assignment: if stable { m.assignment.clone() } else { Bytes::new() },
+                    metadata: if stable {
+                        m.metadata_for(&protocol)
+                    } else {
+                        Bytes::new()
+                    },
+                    assignment: if stable {
+                        m.assignment.clone()
+                    } else {
+                        Bytes::new()
+                    },
                 })
                 .collect(),
         })

@@ -217,7 +217,11 @@ impl Group {
             .collect();
         let mut votes: HashMap<&str, usize> = HashMap::new();
         for m in self.members.values() {
-            if let Some((n, _)) = m.protocols.iter().find(|(n, _)| candidates.contains(&n.as_str())) {
+            if let Some((n, _)) = m
+                .protocols
+                .iter()
+                .find(|(n, _)| candidates.contains(&n.as_str()))
+            {
                 *votes.entry(n.as_str()).or_default() += 1;
             }
         }

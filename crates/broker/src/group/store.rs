@@ -76,8 +76,13 @@ impl OffsetsLog {
             return Ok(());
         }
         let configs = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
-        let topic = match topics.create(OFFSETS_TOPIC, self.create_partitions, configs, i32::MAX, false)
-        {
+        let topic = match topics.create(
+            OFFSETS_TOPIC,
+            self.create_partitions,
+            configs,
+            i32::MAX,
+            false,
+        ) {
             Ok(t) => t,
             // Created concurrently: use the one that won.
             Err(BrokerError::TopicExists(_)) => topics

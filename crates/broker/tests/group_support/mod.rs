@@ -61,7 +61,13 @@ pub fn subscription(topics: &[&str]) -> Bytes {
 }
 
 /// JoinGroup with protocol type "consumer" and one "range" protocol.
-pub fn join_req(group: &str, member: &str, instance: Option<&str>, session_ms: i32, meta: Bytes) -> JoinGroupRequest {
+pub fn join_req(
+    group: &str,
+    member: &str,
+    instance: Option<&str>,
+    session_ms: i32,
+    meta: Bytes,
+) -> JoinGroupRequest {
     JoinGroupRequest::default()
         .with_group_id(gid(group))
         .with_session_timeout_ms(session_ms)
@@ -74,7 +80,12 @@ pub fn join_req(group: &str, member: &str, instance: Option<&str>, session_ms: i
             .with_metadata(meta)])
 }
 
-pub fn sync_req(group: &str, generation: i32, member: &str, assignments: &[(&str, &[u8])]) -> SyncGroupRequest {
+pub fn sync_req(
+    group: &str,
+    generation: i32,
+    member: &str,
+    assignments: &[(&str, &[u8])],
+) -> SyncGroupRequest {
     SyncGroupRequest::default()
         .with_group_id(gid(group))
         .with_generation_id(generation)
@@ -101,27 +112,34 @@ pub fn heartbeat_req(group: &str, generation: i32, member: &str) -> HeartbeatReq
 }
 
 pub async fn heartbeat(c: &mut Client, group: &str, generation: i32, member: &str) -> i16 {
-    c.send(4, heartbeat_req(group, generation, member)).await.error_code
+    c.send(4, heartbeat_req(group, generation, member))
+        .await
+        .error_code
 }
 
 pub fn leave_req(group: &str, members: &[(&str, Option<&str>)]) -> LeaveGroupRequest {
-    LeaveGroupRequest::default().with_group_id(gid(group)).with_members(
-        members
-            .iter()
-            .map(|(m, i)| {
-                MemberIdentity::default()
-                    .with_member_id(s(m))
-                    .with_group_instance_id(i.map(s))
-            })
-            .collect(),
-    )
+    LeaveGroupRequest::default()
+        .with_group_id(gid(group))
+        .with_members(
+            members
+                .iter()
+                .map(|(m, i)| {
+                    MemberIdentity::default()
+                        .with_member_id(s(m))
+                        .with_group_instance_id(i.map(s))
+                })
+                .collect(),
+        )
 }
 
 /// The two-step join of a new dynamic member: returns its member id after
 /// MEMBER_ID_REQUIRED, without sending the second JoinGroup.
 pub async fn member_id(c: &mut Client, group: &str, session_ms: i32, topics: &[&str]) -> String {
     let resp = c
-        .send(9, join_req(group, "", None, session_ms, subscription(topics)))
+        .send(
+            9,
+            join_req(group, "", None, session_ms, subscription(topics)),
+        )
         .await;
     assert_eq!(resp.error_code, MEMBER_ID_REQUIRED);
     assert!(!resp.member_id.is_empty());
@@ -129,9 +147,18 @@ pub async fn member_id(c: &mut Client, group: &str, session_ms: i32, topics: &[&
 }
 
 /// Sends a JoinGroup v9 without waiting for it.
-pub async fn start_join(c: &mut Client, group: &str, member: &str, session_ms: i32, topics: &[&str]) {
-    c.send_only(9, &join_req(group, member, None, session_ms, subscription(topics)))
-        .await;
+pub async fn start_join(
+    c: &mut Client,
+    group: &str,
+    member: &str,
+    session_ms: i32,
+    topics: &[&str],
+) {
+    c.send_only(
+        9,
+        &join_req(group, member, None, session_ms, subscription(topics)),
+    )
+    .await;
 }
 
 pub async fn finish_join(c: &mut Client) -> JoinGroupResponse {
@@ -143,7 +170,12 @@ pub async fn finish_sync(c: &mut Client) -> SyncGroupResponse {
 }
 
 /// OffsetCommit v9 of (topic, partition, offset, metadata).
-pub fn commit_req(group: &str, generation: i32, member: &str, offsets: &[(&str, i32, i64, &str)]) -> OffsetCommitRequest {
+pub fn commit_req(
+    group: &str,
+    generation: i32,
+    member: &str,
+    offsets: &[(&str, i32, i64, &str)],
+) -> OffsetCommitRequest {
     let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
     for (t, p, o, m) in offsets {
         let part = OffsetCommitRequestPartition::default()
@@ -204,7 +236,10 @@ pub async fn fetch_offsets(
                     t.name.to_string(),
                     p.partition_index,
                     p.committed_offset,
-                    p.metadata.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+                    p.metadata
+                        .as_ref()
+                        .map(|m| m.to_string())
+                        .unwrap_or_default(),
                 )
             })
         })
@@ -213,21 +248,32 @@ pub async fn fetch_offsets(
 
 pub async fn describe(c: &mut Client, group: &str) -> describe_groups_response::DescribedGroup {
     let resp = c
-        .send(5, DescribeGroupsRequest::default().with_groups(vec![gid(group)]))
+        .send(
+            5,
+            DescribeGroupsRequest::default().with_groups(vec![gid(group)]),
+        )
         .await;
     resp.groups[0].clone()
 }
 
 /// Polls heartbeats every 50 ms until one answers something other than
 /// success; returns that code.
-pub async fn heartbeat_until_error(c: &mut Client, group: &str, generation: i32, member: &str) -> i16 {
+pub async fn heartbeat_until_error(
+    c: &mut Client,
+    group: &str,
+    generation: i32,
+    member: &str,
+) -> i16 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let code = heartbeat(c, group, generation, member).await;
         if code != 0 {
             return code;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no rebalance signalled");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no rebalance signalled"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
