@@ -1,0 +1,159 @@
+//! The test harness shared by the fjord binary's integration tests: a real
+//! `fjord serve` child process on a free port with a fresh data dir.
+#![allow(dead_code)] // each test file uses part of it
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub const FJORD: &str = env!("CARGO_BIN_EXE_fjord");
+
+/// A broker child process; killed when dropped.
+pub struct Broker {
+    child: Child,
+    pub addr: SocketAddr,
+    pub dir: TempDir,
+}
+
+impl Broker {
+    pub fn start() -> Broker {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // Ask the OS for a free port, then hand it to the broker. Another
+        // process could take it in between; that is rare enough for tests.
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port");
+        let child = Command::new(FJORD)
+            .arg("serve")
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            // No ./fjord.toml or FJORD_* settings from the caller's environment.
+            .current_dir(dir.path())
+            .env_remove("FJORD_CONFIG")
+            .env_remove("FJORD_DATA_DIR")
+            .env_remove("FJORD_LISTEN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("broker.log")).expect("log file"),
+            ))
+            .spawn()
+            .expect("start fjord serve");
+        let mut broker = Broker { child, addr, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if let Ok(Some(status)) = broker.child.try_wait() {
+                panic!("fjord serve exited with {status}: {}", broker.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "broker did not listen: {}",
+                broker.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        broker
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default()
+    }
+
+    /// `fjord ARGS` against this broker.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with_stdin(args, None)
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut child = Command::new(FJORD)
+            .args(args)
+            .env("FJORD_BOOTSTRAP_SERVERS", self.addr.to_string())
+            .env_remove("RUST_BACKTRACE")
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run fjord");
+        if let Some(input) = stdin {
+            let mut pipe = child.stdin.take().expect("stdin");
+            pipe.write_all(input).expect("write stdin");
+        }
+        wait_with_timeout(child, Duration::from_secs(60), args)
+    }
+
+    /// Runs and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_success(&out, args, self);
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// Runs and expects failure; returns (exit code, stderr).
+    pub fn fail(&self, args: &[&str]) -> (i32, String) {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "`fjord {}` should have failed; stdout: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !stderr.contains("panicked"),
+            "`fjord {}` panicked: {stderr}",
+            args.join(" ")
+        );
+        (out.status.code().unwrap_or(-1), stderr)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn wait_with_timeout(mut child: Child, limit: Duration, args: &[&str]) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return child.wait_with_output().expect("collect output"),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("collect output");
+                panic!(
+                    "`fjord {}` did not finish in {limit:?}; stderr: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+}
+
+pub fn assert_success(out: &Output, args: &[&str], broker: &Broker) {
+    assert!(
+        out.status.success(),
+        "`fjord {}` failed ({}):\nstdout: {}\nstderr: {}\nbroker log tail: {}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        tail(&broker.log(), 20)
+    );
+}
+
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
