@@ -1,15 +1,14 @@
 //! `fjord topic create|list|describe|alter|delete`: topic administration over
 //! the Kafka admin APIs (CreateTopics, Metadata, ListOffsets, DescribeConfigs,
-//! CreatePartitions, AlterConfigs, DeleteTopics), so it works against any
-//! Kafka cluster as well as the embedded broker.
+//! CreatePartitions, IncrementalAlterConfigs, DeleteTopics), so it works
+//! against any Kafka cluster as well as the embedded broker.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use rdkafka::admin::{
-    AdminClient, AdminOptions, AlterConfig, ConfigEntry, ConfigSource, NewPartitions, NewTopic,
+    AdminClient, AdminOptions, ConfigEntry, ConfigSource, NewPartitions, NewTopic,
     ResourceSpecifier, TopicReplication,
 };
 use rdkafka::client::DefaultClientContext;
@@ -18,6 +17,7 @@ use rdkafka::util::Timeout;
 use serde::Serialize;
 
 use crate::client::{self, block_on, parse_key_value, ClientArgs, REQUEST_TIMEOUT};
+use crate::kafka_client::{incremental_alter_topic_configs, ConfigChange, KafkaConnection};
 
 /// Arguments of `fjord topic`.
 #[derive(Args, Debug)]
@@ -358,10 +358,9 @@ fn alter(args: AlterArgs) -> Result<()> {
     if args.partitions.is_none() && args.configs.is_empty() && args.delete_configs.is_empty() {
         bail!("nothing to alter: give --partitions, --config or --delete-config");
     }
-    let admin = args.client.admin()?;
-    let opts = admin_options();
-
     if let Some(count) = args.partitions {
+        let admin = args.client.admin()?;
+        let opts = admin_options();
         let new = NewPartitions::new(&args.name, count as usize);
         let results = block_on(admin.create_partitions([&new], &opts))?
             .with_context(|| format!("cannot add partitions to topic `{}`", args.name))?;
@@ -374,46 +373,23 @@ fn alter(args: AlterArgs) -> Result<()> {
     }
 
     if !args.configs.is_empty() || !args.delete_configs.is_empty() {
-        // rdkafka 0.39 exposes AlterConfigs but not IncrementalAlterConfigs.
-        // AlterConfigs replaces the topic's whole set of overrides, so read
-        // the current overrides, apply the changes, and send the full set.
-        // (Another writer changing configs between the two calls would lose
-        // its change; the same holds for kafka-configs with AlterConfigs.)
-        let current = describe_configs(&admin, &args.name)?;
-        let mut desired = BTreeMap::new();
-        for entry in current.iter().filter(|c| is_topic_override(c)) {
-            match &entry.value {
-                Some(value) if !entry.is_sensitive => {
-                    desired.insert(entry.name.clone(), value.clone());
-                }
-                // Sending the full set without it would erase it.
-                _ => bail!(
-                    "topic `{}` has a hidden (sensitive) override `{}` that AlterConfigs \
-                     would erase; change it with a Kafka tool that uses IncrementalAlterConfigs",
-                    args.name,
-                    entry.name
-                ),
-            }
-        }
-        for key in &args.delete_configs {
-            if desired.remove(key).is_none() {
-                eprintln!("note: `{key}` was not set on topic {}", args.name);
-            }
-        }
+        // IncrementalAlterConfigs changes only the named keys, so concurrent
+        // changes to other keys survive (AlterConfigs would replace the whole
+        // set). rdkafka 0.39 lacks it; kafka_client.rs fills the gap.
+        let mut changes: Vec<ConfigChange> = args
+            .delete_configs
+            .iter()
+            .map(|key| ConfigChange::Delete(key.clone()))
+            .collect();
         for (key, value) in &args.configs {
-            desired.insert(key.clone(), value.clone());
-        }
-        let mut change = AlterConfig::new(ResourceSpecifier::Topic(&args.name));
-        for (key, value) in &desired {
-            change = change.set(key, value);
-        }
-        let results = block_on(admin.alter_configs([&change], &opts))?
-            .with_context(|| format!("cannot alter configs of topic `{}`", args.name))?;
-        for result in results {
-            if let Err((_, code)) = result {
-                bail!("cannot alter configs of topic `{}`: {code}", args.name);
+            if args.delete_configs.contains(key) {
+                bail!("`{key}` is given to both --config and --delete-config");
             }
+            changes.push(ConfigChange::Set(key.clone(), value.clone()));
         }
+        let mut conn = KafkaConnection::connect_client(&args.client)?;
+        incremental_alter_topic_configs(&mut conn, &args.name, &changes)
+            .with_context(|| format!("cannot alter configs of topic `{}`", args.name))?;
         println!("updated configs of topic {}", args.name);
     }
     Ok(())

@@ -128,6 +128,62 @@ fn topic_create_list_describe_alter_delete() {
     broker.ok(&["topic", "delete", "streamPayment", "--if-exists"]);
 }
 
+// `topic alter --config` read every override and wrote the whole set back
+// with AlterConfigs, so a change made by someone else in between was lost.
+// It now sends IncrementalAlterConfigs, which touches only the named keys.
+#[test]
+fn topic_alter_changes_only_the_named_configs() {
+    let broker = Broker::start();
+    broker.ok(&[
+        "topic",
+        "create",
+        "ledger",
+        "--config",
+        "retention.ms=3600000",
+        "--config",
+        "segment.bytes=1048576",
+    ]);
+    broker.ok(&[
+        "topic",
+        "alter",
+        "ledger",
+        "--config",
+        "retention.ms=7200000",
+    ]);
+    let doc = describe(&broker, "ledger");
+    assert_eq!(config(&doc, "retention.ms")["value"], "7200000", "{doc}");
+    assert_eq!(config(&doc, "segment.bytes")["value"], "1048576", "{doc}");
+    assert_eq!(config(&doc, "segment.bytes")["is_default"], false, "{doc}");
+
+    broker.ok(&[
+        "topic",
+        "alter",
+        "ledger",
+        "--delete-config",
+        "segment.bytes",
+    ]);
+    let doc = describe(&broker, "ledger");
+    assert_eq!(config(&doc, "segment.bytes")["is_default"], true, "{doc}");
+    assert_eq!(config(&doc, "retention.ms")["value"], "7200000", "{doc}");
+
+    let (_, err) = broker.fail(&["topic", "alter", "nosuch", "--config", "retention.ms=1"]);
+    assert!(err.contains("nosuch"), "{err}");
+    let (_, err) = broker.fail(&["topic", "alter", "ledger", "--config", "retention.ms=abc"]);
+    assert!(err.contains("retention.ms"), "{err}");
+    let (_, err) = broker.fail(&[
+        "topic",
+        "alter",
+        "ledger",
+        "--config",
+        "retention.ms=1",
+        "-X",
+        "security.protocol=SASL_PLAINTEXT",
+        "-X",
+        "sasl.mechanism=PLAIN",
+    ]);
+    assert!(err.contains("PLAINTEXT"), "{err}");
+}
+
 #[test]
 fn produce_file_with_keys_and_headers_then_consume_json() {
     let broker = Broker::start();
