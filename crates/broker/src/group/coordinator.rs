@@ -349,8 +349,18 @@ impl GroupCoordinator {
         tracing::info!(group = %group.id, old = old_id, new = %new_id, "static member rejoined");
         match group.state {
             GroupState::Stable if !changed => {
+                // A leader on JoinGroup v9+ (KIP-814) is told it leads,
+                // with every member's metadata, and to skip the assignment.
+                // An older leader is told the old leader id, as Kafka does:
+                // its new id does not match, so it syncs as a follower
+                // instead of computing an assignment from no members (which
+                // made kafka-python rebalance the whole group).
                 let skip = is_leader && req.supports_skip_assignment;
-                let _ = tx.send(current_generation(group, &new_id, skip, skip));
+                let mut answer = current_generation(group, &new_id, skip, skip);
+                if is_leader && !skip {
+                    answer.leader = old_id.to_string();
+                }
+                let _ = tx.send(answer);
             }
             GroupState::PreparingRebalance => {
                 group

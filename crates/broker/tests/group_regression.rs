@@ -1,0 +1,55 @@
+//! Regression tests for the group coordinator: one per bug that real
+//! clients found (tests/conformance/test_groups.py), each named after what
+//! broke, with the symptom in a comment.
+
+mod common;
+mod group_support;
+
+use group_support::*;
+
+// Symptom: kafka-python (JoinGroup v5) as a static leader restarted within
+// its session timeout was told it was the leader but given no member
+// metadata; it assigned from an empty member list and then rejoined,
+// rebalancing the whole group (the other member saw revoke + assign).
+#[tokio::test]
+async fn restarted_static_leader_before_v9_is_not_told_it_leads() {
+    let b = group_broker(0).await;
+    let mut a = b.client().await;
+    let join = |member: &str| join_req("g", member, Some("inst-a"), 10_000, subscription(&["t"]));
+    let ja = a.send(5, join("")).await;
+    assert_eq!(ja.error_code, 0);
+    let ma = ja.member_id.to_string();
+    assert_eq!((ja.leader.as_str(), ja.generation_id), (ma.as_str(), 1));
+    let mut sync = sync_req("g", 1, &ma, &[(&ma, b"A")]);
+    sync.group_instance_id = Some(s("inst-a"));
+    assert_eq!(a.send(5, sync).await.assignment.as_ref(), b"A");
+
+    // Restart on JoinGroup v5: a new member id that is not the leader id
+    // returned, so the client syncs as a follower and gets its assignment.
+    let mut a2 = b.client().await;
+    let j2 = a2.send(5, join("")).await;
+    let ma2 = j2.member_id.to_string();
+    assert_eq!((j2.error_code, j2.generation_id), (0, 1));
+    assert_ne!(ma2, ma);
+    assert_eq!(
+        j2.leader.as_str(),
+        ma,
+        "the old leader id, as Kafka answers"
+    );
+    assert!(j2.members.is_empty());
+    let mut sync = sync_req("g", 1, &ma2, &[]);
+    sync.group_instance_id = Some(s("inst-a"));
+    let s2 = a2.send(5, sync).await;
+    assert_eq!((s2.error_code, s2.assignment.as_ref()), (0, &b"A"[..]));
+
+    // Restart on JoinGroup v9 (KIP-814): it leads, sees the members and
+    // skips the assignment.
+    let mut a3 = b.client().await;
+    let j3 = a3.send(9, join("")).await;
+    let ma3 = j3.member_id.to_string();
+    assert_eq!((j3.error_code, j3.generation_id), (0, 1));
+    assert_eq!(j3.leader.as_str(), ma3);
+    assert!(j3.skip_assignment);
+    assert_eq!(j3.members.len(), 1);
+    assert_eq!(describe(&mut a3, "g").await.group_state.as_str(), "Stable");
+}
