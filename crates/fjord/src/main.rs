@@ -7,6 +7,7 @@
 mod bench;
 mod client;
 mod consume;
+mod group;
 mod kafka_client;
 mod logging;
 mod produce;
@@ -41,6 +42,8 @@ enum Command {
     Produce(produce::ProduceArgs),
     /// Print records of a topic (no consumer group; nothing is committed).
     Consume(consume::ConsumeArgs),
+    /// List, describe, reset the offsets of, and delete consumer groups.
+    Group(group::GroupArgs),
     /// Benchmarks: produce, consume, end-to-end latency, disk fsync rate.
     Bench(bench::BenchArgs),
 }
@@ -52,6 +55,7 @@ fn main() -> std::process::ExitCode {
         Command::Topic(args) => topic::run(args),
         Command::Produce(args) => produce::run(args),
         Command::Consume(args) => consume::run(args),
+        Command::Group(args) => group::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

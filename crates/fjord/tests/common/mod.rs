@@ -20,7 +20,16 @@ pub struct Broker {
 
 impl Broker {
     pub fn start() -> Broker {
+        Broker::start_with_config("")
+    }
+
+    /// A broker that reads `fjord_toml` as its ./fjord.toml (e.g.
+    /// `[broker]\ngroup_initial_rebalance_delay_ms = 0` for fast group tests).
+    pub fn start_with_config(fjord_toml: &str) -> Broker {
         let dir = tempfile::tempdir().expect("temp dir");
+        if !fjord_toml.is_empty() {
+            std::fs::write(dir.path().join("fjord.toml"), fjord_toml).expect("write fjord.toml");
+        }
         // Ask the OS for a free port, then hand it to the broker. Another
         // process could take it in between; that is rare enough for tests.
         let addr = TcpListener::bind("127.0.0.1:0")

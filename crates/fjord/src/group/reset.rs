@@ -1,0 +1,306 @@
+//! `fjord group reset-offsets GROUP --topic T ...`: compute new committed
+//! offsets for a topic's partitions, print the plan, and with `--execute`
+//! commit them.
+//!
+//! As kafka-consumer-groups does, it refuses while the group has members
+//! (their own commits would overwrite the reset, and the broker rejects a
+//! commit from outside the generation anyway), and keeps every new offset
+//! within the partition's [log start, log end] so a consumer never starts
+//! at an offset the log does not have.
+
+use std::collections::BTreeSet;
+
+use anyhow::{bail, Context, Result};
+use clap::{ArgGroup, Args};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::util::Timeout;
+use serde::Serialize;
+
+use super::{committed, fetch_group, group_consumer, print_json, print_table, OutputFormat};
+use crate::client::{self, ClientArgs, REQUEST_TIMEOUT};
+
+#[derive(Args, Debug)]
+#[command(group(
+    ArgGroup::new("target")
+        .required(true)
+        .args(["to_earliest", "to_latest", "to_offset", "to_timestamp", "shift_by"])
+))]
+pub struct ResetArgs {
+    /// Id of the group whose offsets to reset.
+    group: String,
+    /// Topic whose committed offsets to reset.
+    #[arg(long)]
+    topic: String,
+    /// Reset only this partition. Repeatable [default: every partition].
+    #[arg(long, value_parser = clap::value_parser!(i32).range(0..))]
+    partition: Vec<i32>,
+    /// To the earliest offset still in the log (log start).
+    #[arg(long)]
+    to_earliest: bool,
+    /// To the log end: the group skips everything written so far.
+    #[arg(long)]
+    to_latest: bool,
+    /// To offset N (kept within log start..log end).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    to_offset: Option<i64>,
+    /// To the first record with a timestamp at or after MS (milliseconds
+    /// since the Unix epoch); the log end when there is none.
+    #[arg(long, value_name = "MS")]
+    to_timestamp: Option<i64>,
+    /// Move each committed offset by N (negative: back), kept within log
+    /// start..log end. Every partition needs a committed offset.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    shift_by: Option<i64>,
+    /// Commit the new offsets. Without it the command only prints the plan.
+    #[arg(long)]
+    execute: bool,
+    /// Output format of the plan.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+/// Where the offsets go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Earliest,
+    Latest,
+    Offset(i64),
+    Timestamp(i64),
+    Shift(i64),
+}
+
+impl ResetArgs {
+    fn target(&self) -> Target {
+        if self.to_earliest {
+            Target::Earliest
+        } else if self.to_latest {
+            Target::Latest
+        } else if let Some(n) = self.to_offset {
+            Target::Offset(n)
+        } else if let Some(ms) = self.to_timestamp {
+            Target::Timestamp(ms)
+        } else if let Some(n) = self.shift_by {
+            Target::Shift(n)
+        } else {
+            // clap requires one of the "target" group.
+            unreachable!("no reset target")
+        }
+    }
+}
+
+/// One partition of the plan.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+struct Planned {
+    topic: String,
+    partition: i32,
+    /// None: nothing committed yet.
+    current_offset: Option<i64>,
+    new_offset: i64,
+}
+
+#[derive(Serialize)]
+struct PlanJson<'a> {
+    group: &'a str,
+    executed: bool,
+    partitions: &'a [Planned],
+}
+
+pub fn run(args: ResetArgs) -> Result<()> {
+    let consumer = group_consumer(&args.client, &args.group)?;
+    // A group the cluster does not know is fine: resetting creates its offsets.
+    if let Some(group) = fetch_group(consumer.client(), &args.group)? {
+        if group.is_active() {
+            bail!(
+                "cannot reset offsets of group `{}`: it is {} with {} active member(s); \
+                 offsets can be reset only while the group is inactive, so stop its \
+                 consumers first",
+                args.group,
+                group.state,
+                group.members.len()
+            );
+        }
+    }
+
+    let metadata = client::topic_metadata(consumer.client(), &args.topic)?;
+    let existing: BTreeSet<i32> = metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| p.id())
+        .collect();
+    let partitions: BTreeSet<i32> = if args.partition.is_empty() {
+        existing
+    } else {
+        for p in &args.partition {
+            if !existing.contains(p) {
+                bail!(
+                    "topic `{}` has {} partition(s); partition {p} does not exist",
+                    args.topic,
+                    existing.len()
+                );
+            }
+        }
+        args.partition.iter().copied().collect()
+    };
+    let list: Vec<(String, i32)> = partitions
+        .iter()
+        .map(|&p| (args.topic.clone(), p))
+        .collect();
+    let current = committed(&consumer, &list)?;
+
+    let target = args.target();
+    let by_time = match target {
+        Target::Timestamp(ms) => Some(offsets_for_time(&consumer, &args.topic, &partitions, ms)?),
+        _ => None,
+    };
+    let mut plan = Vec::with_capacity(partitions.len());
+    for &p in &partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(&args.topic, p, Timeout::After(REQUEST_TIMEOUT))
+            .with_context(|| format!("cannot list offsets of {}-{p}", args.topic))?;
+        let committed = current.get(&(args.topic.clone(), p)).copied().flatten();
+        let wanted = match target {
+            Target::Earliest => low,
+            Target::Latest => high,
+            Target::Offset(n) => n,
+            Target::Timestamp(_) => by_time
+                .as_ref()
+                .and_then(|found| found.iter().find(|(fp, _)| *fp == p))
+                .and_then(|(_, o)| *o)
+                .unwrap_or(high),
+            Target::Shift(n) => match committed {
+                Some(c) => c.saturating_add(n),
+                None => bail!(
+                    "cannot shift partition {}-{p}: group `{}` has no committed offset for it",
+                    args.topic,
+                    args.group
+                ),
+            },
+        };
+        let new_offset = wanted.clamp(low, high.max(low));
+        if new_offset != wanted {
+            eprintln!(
+                "note: {}-{p}: offset {wanted} is outside the log ({low}..{high}); using {new_offset}",
+                args.topic
+            );
+        }
+        plan.push(Planned {
+            topic: args.topic.clone(),
+            partition: p,
+            current_offset: committed,
+            new_offset,
+        });
+    }
+
+    if args.execute {
+        commit(&consumer, &args.group, &plan)?;
+    }
+    match args.format {
+        OutputFormat::Json => print_json(&PlanJson {
+            group: &args.group,
+            executed: args.execute,
+            partitions: &plan,
+        })?,
+        OutputFormat::Text => {
+            let rows: Vec<Vec<String>> = plan
+                .iter()
+                .map(|r| {
+                    vec![
+                        args.group.clone(),
+                        r.topic.clone(),
+                        r.partition.to_string(),
+                        r.current_offset
+                            .map_or_else(|| "-".into(), |c| c.to_string()),
+                        r.new_offset.to_string(),
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "GROUP",
+                    "TOPIC",
+                    "PARTITION",
+                    "CURRENT-OFFSET",
+                    "NEW-OFFSET",
+                ],
+                &rows,
+            );
+        }
+    }
+    if args.execute {
+        eprintln!("committed the new offsets of group {}", args.group);
+    } else {
+        eprintln!("dry run: nothing was changed; add --execute to commit these offsets");
+    }
+    Ok(())
+}
+
+/// The first offset at or after `ms` in each partition (None: no such record).
+fn offsets_for_time(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partitions: &BTreeSet<i32>,
+    ms: i64,
+) -> Result<Vec<(i32, Option<i64>)>> {
+    let mut tpl = TopicPartitionList::new();
+    for &p in partitions {
+        tpl.add_partition_offset(topic, p, Offset::Offset(ms))?;
+    }
+    let found = consumer
+        .offsets_for_times(tpl, Timeout::After(REQUEST_TIMEOUT))
+        .with_context(|| format!("cannot look up offsets of `{topic}` by timestamp"))?;
+    found
+        .elements()
+        .iter()
+        .map(|e| {
+            if let Err(err) = e.error() {
+                bail!(
+                    "cannot look up {topic}-{} by timestamp: {err}",
+                    e.partition()
+                );
+            }
+            Ok((
+                e.partition(),
+                match e.offset() {
+                    Offset::Offset(n) if n >= 0 => Some(n),
+                    _ => None,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Commits the plan as a simple commit and reads it back, so a partial
+/// failure is reported rather than assumed away.
+fn commit(consumer: &BaseConsumer, group: &str, plan: &[Planned]) -> Result<()> {
+    let mut tpl = TopicPartitionList::new();
+    for r in plan {
+        tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.new_offset))?;
+    }
+    consumer.commit(&tpl, CommitMode::Sync).map_err(|err| {
+        anyhow::anyhow!(
+            "cannot commit offsets of group `{group}`: {err} (a consumer may have joined \
+             the group meanwhile)"
+        )
+    })?;
+    let list: Vec<(String, i32)> = plan
+        .iter()
+        .map(|r| (r.topic.clone(), r.partition))
+        .collect();
+    let now = committed(consumer, &list)?;
+    for r in plan {
+        let got = now.get(&(r.topic.clone(), r.partition)).copied().flatten();
+        if got != Some(r.new_offset) {
+            bail!(
+                "committed {}-{} at {} but the group now reports {}",
+                r.topic,
+                r.partition,
+                r.new_offset,
+                got.map_or_else(|| "nothing".into(), |o| o.to_string())
+            );
+        }
+    }
+    Ok(())
+}
