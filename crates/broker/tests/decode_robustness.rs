@@ -44,7 +44,12 @@ fn valid_frame(api: ApiKey, version: i16) -> Option<Bytes> {
         DeleteRecords => DeleteRecordsRequest, DescribeConfigs => DescribeConfigsRequest,
         AlterConfigs => AlterConfigsRequest, IncrementalAlterConfigs => IncrementalAlterConfigsRequest,
         DescribeCluster => DescribeClusterRequest, DescribeLogDirs => DescribeLogDirsRequest,
-        InitProducerId => InitProducerIdRequest
+        InitProducerId => InitProducerIdRequest, FindCoordinator => FindCoordinatorRequest,
+        JoinGroup => JoinGroupRequest, SyncGroup => SyncGroupRequest, Heartbeat => HeartbeatRequest,
+        LeaveGroup => LeaveGroupRequest, OffsetCommit => OffsetCommitRequest,
+        OffsetFetch => OffsetFetchRequest, OffsetDelete => OffsetDeleteRequest,
+        DescribeGroups => DescribeGroupsRequest, ListGroups => ListGroupsRequest,
+        DeleteGroups => DeleteGroupsRequest
     );
     Some(buf.freeze())
 }
@@ -110,6 +115,14 @@ fn every_valid_default_request_decodes() {
         decoded > 50,
         "only {decoded} API versions could be exercised"
     );
+    // Every advertised API must be in this file's list, or the mutation test
+    // below would silently skip its decoder.
+    for &(api, min, max) in SUPPORTED {
+        assert!(
+            (min..=max).any(|v| valid_frame(api, v).is_some()),
+            "{api:?} is advertised but missing from valid_frame's list"
+        );
+    }
 }
 
 #[test]
