@@ -330,11 +330,11 @@ fn delete(args: DeleteArgs) -> Result<()> {
                 println!("group {id} does not exist");
             }
             Err((id, RDKafkaErrorCode::GroupIdNotFound)) => {
-                failures.push(format!("group `{id}` does not exist"))
+                failures.push(format!("group `{id}`: it does not exist"))
             }
             Err((id, RDKafkaErrorCode::NonEmptyGroup)) => failures.push(format!(
-                "group `{id}` is not empty: it has active members; stop its consumers \
-                 (or wait for their session timeout) and try again"
+                "group `{id}`: it is not empty; stop its consumers (or wait for their \
+                 session timeout) and try again"
             )),
             Err((id, code)) => failures.push(format!("group `{id}`: {code}")),
         }

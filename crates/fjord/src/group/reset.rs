@@ -161,25 +161,18 @@ pub fn run(args: ResetArgs) -> Result<()> {
             .fetch_watermarks(&args.topic, p, Timeout::After(REQUEST_TIMEOUT))
             .with_context(|| format!("cannot list offsets of {}-{p}", args.topic))?;
         let committed = current.get(&(args.topic.clone(), p)).copied().flatten();
-        let wanted = match target {
-            Target::Earliest => low,
-            Target::Latest => high,
-            Target::Offset(n) => n,
-            Target::Timestamp(_) => by_time
-                .as_ref()
-                .and_then(|found| found.iter().find(|(fp, _)| *fp == p))
-                .and_then(|(_, o)| *o)
-                .unwrap_or(high),
-            Target::Shift(n) => match committed {
-                Some(c) => c.saturating_add(n),
-                None => bail!(
-                    "cannot shift partition {}-{p}: group `{}` has no committed offset for it",
-                    args.topic,
-                    args.group
-                ),
-            },
+        let at_time = by_time
+            .as_ref()
+            .and_then(|found| found.iter().find(|(fp, _)| *fp == p))
+            .and_then(|(_, o)| *o);
+        let Some(wanted) = wanted_offset(target, low, high, committed, at_time) else {
+            bail!(
+                "cannot shift partition {}-{p}: group `{}` has no committed offset for it",
+                args.topic,
+                args.group
+            );
         };
-        let new_offset = wanted.clamp(low, high.max(low));
+        let new_offset = within_log(wanted, low, high);
         if new_offset != wanted {
             eprintln!(
                 "note: {}-{p}: offset {wanted} is outside the log ({low}..{high}); using {new_offset}",
@@ -235,6 +228,32 @@ pub fn run(args: ResetArgs) -> Result<()> {
         eprintln!("dry run: nothing was changed; add --execute to commit these offsets");
     }
     Ok(())
+}
+
+/// The offset a partition should move to, before it is kept within the log;
+/// None for a shift of a partition with nothing committed. `at_time` is the
+/// first offset at or after the target timestamp, if any record is that late.
+fn wanted_offset(
+    target: Target,
+    low: i64,
+    high: i64,
+    committed: Option<i64>,
+    at_time: Option<i64>,
+) -> Option<i64> {
+    Some(match target {
+        Target::Earliest => low,
+        Target::Latest => high,
+        Target::Offset(n) => n,
+        // No record that late: the log end, as Kafka does.
+        Target::Timestamp(_) => at_time.unwrap_or(high),
+        Target::Shift(n) => committed?.saturating_add(n),
+    })
+}
+
+/// Keeps an offset within [log start, log end], so a consumer resumes at a
+/// record the log has (or at the end).
+fn within_log(offset: i64, low: i64, high: i64) -> i64 {
+    offset.clamp(low, high.max(low))
 }
 
 /// The first offset at or after `ms` in each partition (None: no such record).
@@ -303,4 +322,43 @@ fn commit(consumer: &BaseConsumer, group: &str, plan: &[Planned]) -> Result<()> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_target_picks_its_offset() {
+        let (low, high) = (10, 50);
+        let at = |t| wanted_offset(t, low, high, Some(20), Some(33));
+        assert_eq!(at(Target::Earliest), Some(10));
+        assert_eq!(at(Target::Latest), Some(50));
+        assert_eq!(at(Target::Offset(42)), Some(42));
+        assert_eq!(at(Target::Timestamp(1)), Some(33));
+        assert_eq!(at(Target::Shift(-5)), Some(15));
+        assert_eq!(at(Target::Shift(i64::MAX)), Some(i64::MAX));
+        // No record at or after the timestamp: the log end.
+        assert_eq!(
+            wanted_offset(Target::Timestamp(1), low, high, None, None),
+            Some(50)
+        );
+        // Nothing committed: nothing to shift from.
+        assert_eq!(wanted_offset(Target::Shift(1), low, high, None, None), None);
+        assert_eq!(
+            wanted_offset(Target::Latest, low, high, None, None),
+            Some(50)
+        );
+    }
+
+    #[test]
+    fn offsets_stay_within_the_log() {
+        assert_eq!(within_log(5, 10, 50), 10);
+        assert_eq!(within_log(70, 10, 50), 50);
+        assert_eq!(within_log(i64::MAX, 10, 50), 50);
+        assert_eq!(within_log(30, 10, 50), 30);
+        // An empty log whose start passed its end cannot panic clamp.
+        assert_eq!(within_log(3, 7, 7), 7);
+        assert_eq!(within_log(3, 8, 7), 8);
+    }
 }
