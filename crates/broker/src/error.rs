@@ -85,6 +85,7 @@ fn log_error_code(e: &LogError) -> ResponseError {
         LogError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
         LogError::UnknownProducerId { .. } => ResponseError::UnknownProducerId,
         LogError::InvalidConfig { .. } => ResponseError::InvalidConfig,
+        LogError::InvalidRecord { .. } => ResponseError::InvalidRecord,
         _ => ResponseError::KafkaStorageError,
     }
 }

@@ -127,6 +127,10 @@ fn maintain_all(broker: &Broker) {
                     tracing::error!(topic = %topic.name, partition = i, error = %e, "retention failed")
                 }
             }
+            // Compacted topics only; logs what it did itself.
+            if let Err(e) = p.compact(now) {
+                tracing::error!(topic = %topic.name, partition = i, error = %e, "compaction failed");
+            }
         }
     }
 }

@@ -15,9 +15,11 @@
 //! batchLength counts the bytes after itself, so a batch occupies
 //! `batchLength + 12` bytes. baseOffset and partitionLeaderEpoch lie before
 //! the CRC'd range: the log may rewrite them without touching the CRC, and
-//! that is all it rewrites. Records are never decoded on the append or fetch
-//! path; only the off-path timestamp lookups read record headers, and only
-//! of uncompressed batches.
+//! that is all it rewrites. Records are never decoded on the fetch path,
+//! nor on the append path of ordinary topics; the off-path timestamp
+//! lookups read record headers of uncompressed batches; appends to
+//! compacted topics check every record has a key, and the cleaner rewrites
+//! batches (both in `records`).
 
 use crate::error::{LogError, Result};
 use crate::Offset;
@@ -27,7 +29,7 @@ pub const BATCH_HEADER_LEN: usize = 61;
 /// Bytes before the batchLength-counted part: baseOffset + batchLength.
 pub const LOG_OVERHEAD: usize = 12;
 /// First byte covered by the CRC (attributes).
-const CRC_START: usize = 21;
+pub(crate) const CRC_START: usize = 21;
 const MAGIC_POS: usize = 16;
 
 /// How a batch's timestamps were assigned (attributes bit 3).
@@ -235,7 +237,7 @@ pub fn stamp_log_append_time(batch: &mut [u8], now_ms: i64) {
 }
 
 /// Reads a zigzag varint (Kafka's varint/varlong) at `*pos`.
-fn read_varlong(buf: &[u8], pos: &mut usize) -> Result<i64> {
+pub(crate) fn read_varlong(buf: &[u8], pos: &mut usize) -> Result<i64> {
     let mut value: u64 = 0;
     let mut shift = 0;
     loop {

@@ -32,6 +32,11 @@ impl CleanupPolicy {
         }
     }
 
+    /// Whether the cleaner compacts segments under this policy.
+    pub fn compacts(self) -> bool {
+        matches!(self, CleanupPolicy::Compact | CleanupPolicy::CompactDelete)
+    }
+
     /// Whether retention deletes segments under this policy.
     pub fn deletes(self) -> bool {
         matches!(self, CleanupPolicy::Delete | CleanupPolicy::CompactDelete)
@@ -404,7 +409,14 @@ impl LogConfig {
     pub fn min_cleanable_dirty_ratio(&self) -> f64 {
         self.min_cleanable_dirty_ratio
     }
-    /// compression.type as configured (Fjord never recompresses).
+    /// Longest a record may stay uncompacted (i64::MAX: no limit).
+    pub fn max_compaction_lag_ms(&self) -> i64 {
+        self.get("max.compaction.lag.ms")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(i64::MAX)
+    }
+    /// compression.type as configured. Fjord stores batches as producers
+    /// compressed them; the cleaner keeps each rewritten batch's codec.
     pub fn compression_type(&self) -> &str {
         self.get("compression.type").unwrap_or("producer")
     }

@@ -47,6 +47,10 @@ pub enum LogError {
     /// producer ids themselves.
     #[error("unknown producer id {producer_id}")]
     UnknownProducerId { producer_id: i64 },
+    /// A well-formed batch the topic refuses: a record without a key on a
+    /// compacted topic (Kafka's INVALID_RECORD).
+    #[error("invalid record: {reason}")]
+    InvalidRecord { reason: String },
     /// A topic config key is unknown or its value is invalid.
     #[error("invalid config {key}: {reason}")]
     InvalidConfig { key: String, reason: String },

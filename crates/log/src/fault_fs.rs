@@ -74,6 +74,8 @@ struct Shared {
     fail_syncs: AtomicBool,
     fail_writes: AtomicBool,
     sync_delay_us: AtomicU64,
+    /// When set, the crash image after every fsync and directory sync.
+    images: Mutex<Option<Vec<FaultFs>>>,
 }
 
 /// In-memory file system for crash tests. Clones share one image.
@@ -125,6 +127,7 @@ impl FaultFs {
                 fail_syncs: AtomicBool::new(false),
                 fail_writes: AtomicBool::new(false),
                 sync_delay_us: AtomicU64::new(0),
+                images: Mutex::new(None),
             }),
         }
     }
@@ -176,53 +179,82 @@ impl FaultFs {
     /// returned image is independent: this one keeps working (threads still
     /// writing to it do not affect the image).
     pub fn crash(&self) -> FaultFs {
-        let state = lock(&self.shared.state);
-        let mut rng = match state.torn {
-            TornWrite::Random(seed) => seed | 1,
-            _ => 1,
-        };
-        let mut image = BTreeMap::new();
-        for (path, file) in &state.durable {
-            let data = lock(&file.data);
-            let synced = &data.synced;
-            let intact =
-                data.current.len() >= synced.len() && data.current[..synced.len()] == synced[..];
-            let mut bytes = synced.clone();
-            if intact {
-                let tail = &data.current[synced.len()..];
-                let keep = match state.torn {
-                    TornWrite::DropAll => 0,
-                    TornWrite::KeepAll => tail.len(),
-                    TornWrite::KeepHalf => tail.len() / 2,
-                    TornWrite::Zeros => {
-                        bytes.resize(bytes.len() + tail.len(), 0);
-                        0
-                    }
-                    TornWrite::Random(_) => {
-                        rng ^= rng << 13;
-                        rng ^= rng >> 7;
-                        rng ^= rng << 17;
-                        (rng % (tail.len() as u64 + 1)) as usize
-                    }
-                };
-                bytes.extend_from_slice(&tail[..keep]);
-            }
-            let file = Arc::new(MemFile {
-                data: Mutex::new(FileData {
-                    current: bytes.clone(),
-                    synced: bytes,
-                }),
-            });
-            image.insert(path.clone(), file);
-        }
-        FaultFs::with_state(State {
-            live: image.clone(),
-            durable: image,
-            dirty: HashMap::new(),
-            dirs: state.dirs.clone(),
-            torn: state.torn,
-        })
+        image_of(&lock(&self.shared.state))
     }
+
+    /// Starts (or stops) recording the crash image after every
+    /// `sync_data` and `sync_dir`: the only moments what a crash leaves can
+    /// change under [`TornWrite::DropAll`]. Replaying an operation against
+    /// each image tests a crash at every point of it.
+    pub fn record_crash_images(&self, on: bool) {
+        *lock(&self.shared.images) = on.then(Vec::new);
+    }
+
+    /// The images recorded since `record_crash_images(true)`, oldest first.
+    pub fn take_crash_images(&self) -> Vec<FaultFs> {
+        lock(&self.shared.images)
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+}
+
+/// Records a crash image if recording is on. Takes the state lock: call
+/// without holding it or any file's lock.
+fn capture(shared: &Shared) {
+    let mut images = lock(&shared.images);
+    if let Some(images) = images.as_mut() {
+        images.push(image_of(&lock(&shared.state)));
+    }
+}
+
+/// The file system a power loss would leave, given the current state.
+fn image_of(state: &State) -> FaultFs {
+    let mut rng = match state.torn {
+        TornWrite::Random(seed) => seed | 1,
+        _ => 1,
+    };
+    let mut image = BTreeMap::new();
+    for (path, file) in &state.durable {
+        let data = lock(&file.data);
+        let synced = &data.synced;
+        let intact =
+            data.current.len() >= synced.len() && data.current[..synced.len()] == synced[..];
+        let mut bytes = synced.clone();
+        if intact {
+            let tail = &data.current[synced.len()..];
+            let keep = match state.torn {
+                TornWrite::DropAll => 0,
+                TornWrite::KeepAll => tail.len(),
+                TornWrite::KeepHalf => tail.len() / 2,
+                TornWrite::Zeros => {
+                    bytes.resize(bytes.len() + tail.len(), 0);
+                    0
+                }
+                TornWrite::Random(_) => {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    (rng % (tail.len() as u64 + 1)) as usize
+                }
+            };
+            bytes.extend_from_slice(&tail[..keep]);
+        }
+        let file = Arc::new(MemFile {
+            data: Mutex::new(FileData {
+                current: bytes.clone(),
+                synced: bytes,
+            }),
+        });
+        image.insert(path.clone(), file);
+    }
+    FaultFs::with_state(State {
+        live: image.clone(),
+        durable: image,
+        dirty: HashMap::new(),
+        dirs: state.dirs.clone(),
+        torn: state.torn,
+    })
 }
 
 impl State {
@@ -276,9 +308,12 @@ impl LogFile for Handle {
         if self.shared.fail_syncs.load(Ordering::SeqCst) {
             return Err(io::Error::other("injected: fsync failed"));
         }
-        let mut data = lock(&self.file.data);
-        data.synced = data.current.clone();
+        {
+            let mut data = lock(&self.file.data);
+            data.synced = data.current.clone();
+        }
         self.shared.fsyncs.fetch_add(1, Ordering::SeqCst);
+        capture(&self.shared);
         Ok(())
     }
 
@@ -370,6 +405,8 @@ impl FileSystem for FaultFs {
             };
         }
         self.shared.dir_syncs.fetch_add(1, Ordering::SeqCst);
+        drop(state);
+        capture(&self.shared);
         Ok(())
     }
 

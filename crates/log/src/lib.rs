@@ -16,8 +16,16 @@
 //! 00000000000000000000.timeindex  time index, same
 //! 00000000000000001234.snapshot   producer state below offset 1234 (JSON)
 //! meta                            log start offset (JSON)
+//! cleaner-checkpoint              offset below which compaction has run (JSON)
+//! 00000000000000000000.log.cleaned  a segment being compacted (discarded on open)
+//! 00000000000000000000.log.swap     a compacted segment committed but not yet
+//!                                   renamed into place (completed on open)
 //! .clean_shutdown                 present only between close() and the next open
 //! ```
+//!
+//! Compaction ([`Partition::compact`], module `cleaner`) is the one place
+//! records are decoded and decompressed, besides the null-key check that
+//! appends to compacted topics make (module `records`).
 //!
 //! Durability contract: `append` writes; `sync_to(offset)` returns once
 //! everything up to `offset` is fsynced, sharing fsyncs between concurrent
@@ -25,6 +33,8 @@
 //! synced and cuts any torn tail. See each module's docs for its invariants.
 
 pub mod batch;
+mod cleaner;
+pub mod compression;
 pub mod config;
 pub mod error;
 pub mod fault_fs;
@@ -34,6 +44,7 @@ mod index;
 mod meta;
 pub mod partition;
 mod producer_state;
+pub mod records;
 mod recovery;
 mod retention;
 mod segment;
@@ -44,6 +55,8 @@ mod time_lookup;
 pub type Offset = i64;
 
 pub use batch::{BatchHeader, TimestampType, BATCH_HEADER_LEN};
+pub use cleaner::CompactionReport;
+pub use compression::Codec;
 pub use config::{CleanupPolicy, ConfigEntry, ConfigSource, LogConfig};
 pub use error::{LogError, Result};
 pub use fault_fs::{FaultFs, TornWrite};

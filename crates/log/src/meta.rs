@@ -16,6 +16,7 @@ use crate::Offset;
 
 const META_FILE: &str = "meta";
 const CLEAN_SHUTDOWN_FILE: &str = ".clean_shutdown";
+const CLEANER_CHECKPOINT_FILE: &str = "cleaner-checkpoint";
 const SNAPSHOT_SUFFIX: &str = "snapshot";
 /// Snapshots kept besides the newest, in case the newest turns out to lie
 /// beyond the recovered log end.
@@ -57,6 +58,36 @@ pub(crate) fn write_log_start(fs: &dyn FileSystem, dir: &Path, log_start: Offset
         log_start_offset: log_start,
     };
     let bytes = serde_json::to_vec(&meta).unwrap_or_default();
+    write_atomic(fs, &path, &bytes).map_err(io_err("writing", &path))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CleanerCheckpoint {
+    /// On-disk format version; bump (never reuse) on change.
+    version: u32,
+    /// Everything below this offset has been compacted at least once.
+    clean_end: Offset,
+}
+
+/// The cleaner's checkpoint: the offset below which the log is clean.
+/// Missing or unreadable means "nothing is clean" (the next pass cleans
+/// everything, which is only slower).
+pub(crate) fn read_clean_end(fs: &dyn FileSystem, dir: &Path) -> Option<Offset> {
+    let path = dir.join(CLEANER_CHECKPOINT_FILE);
+    let bytes = fs.open(&path, false).and_then(|f| f.read_all()).ok()?;
+    match serde_json::from_slice::<CleanerCheckpoint>(&bytes) {
+        Ok(c) if c.version == 1 => Some(c.clean_end),
+        _ => None,
+    }
+}
+
+pub(crate) fn write_clean_end(fs: &dyn FileSystem, dir: &Path, clean_end: Offset) -> Result<()> {
+    let path = dir.join(CLEANER_CHECKPOINT_FILE);
+    let c = CleanerCheckpoint {
+        version: 1,
+        clean_end,
+    };
+    let bytes = serde_json::to_vec(&c).unwrap_or_default();
     write_atomic(fs, &path, &bytes).map_err(io_err("writing", &path))
 }
 

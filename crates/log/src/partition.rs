@@ -29,6 +29,7 @@ use crate::fs::{FileSystem, LogFile};
 use crate::group_commit::GroupCommit;
 use crate::meta;
 use crate::producer_state::{next_seq, Check, ProducerStates};
+use crate::records;
 use crate::segment::{locate, read_batches, ActiveSegment, Segment};
 use crate::Offset;
 
@@ -76,6 +77,9 @@ pub(crate) struct LogState {
     pub closed: bool,
     /// Offsets of the producer snapshots on disk, ascending.
     pub snapshots: Vec<Offset>,
+    /// The cleaner's checkpoint: offsets below it were compacted at least
+    /// once (see `crate::cleaner`).
+    pub clean_end: Offset,
 }
 
 /// One partition's log. Send + Sync; share it as `Arc<Partition>`.
@@ -85,6 +89,8 @@ pub struct Partition {
     pub(crate) config: RwLock<Arc<LogConfig>>,
     pub(crate) log: Mutex<LogState>,
     pub(crate) group: GroupCommit,
+    /// Held by the one compaction pass allowed at a time.
+    pub(crate) cleaner: Mutex<()>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -114,6 +120,7 @@ impl Partition {
             config: RwLock::new(Arc::new(config)),
             log: Mutex::new(state),
             group: GroupCommit::new(durable_end),
+            cleaner: Mutex::new(()),
         })
     }
 
@@ -146,6 +153,19 @@ impl Partition {
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendOutcome> {
         let config = self.config_arc();
         let batches = validate_client_batches(records, config.max_message_bytes())?;
+        if config.cleanup_policy().compacts() {
+            // Compaction keeps the latest record per key, so a record
+            // without one has no meaning here; Kafka refuses it too. The
+            // one place the produce path reads (and may decompress)
+            // records, and only for compacted topics.
+            for (h, range) in &batches {
+                if records::has_null_key(h, &records[range.clone()])? {
+                    return Err(LogError::InvalidRecord {
+                        reason: "compacted topic refuses a record with a null key".into(),
+                    });
+                }
+            }
+        }
         let mut buf = records.to_vec();
         if config.message_timestamp_type() == TimestampType::LogAppendTime {
             for (_, range) in &batches {
@@ -345,8 +365,8 @@ impl Partition {
         })
     }
 
-    /// The segment that should hold `offset`, then the next one (in case
-    /// the offset fell in a gap).
+    /// The segment that should hold `offset`, then the next ones up to one
+    /// that is not empty (in case the offset fell in a gap).
     fn read_targets(log: &LogState, offset: Offset) -> Vec<ReadTarget> {
         let active = ReadTarget {
             file: log.active.file.clone(),
@@ -372,13 +392,18 @@ impl Partition {
         if let Some((_, seg)) = log.segments.range(..=offset).next_back() {
             out.push(closed(seg));
         }
-        match log.segments.range(offset + 1..).next() {
-            Some((_, seg)) => out.push(closed(seg)),
-            None => out.push(ReadTarget {
-                pos_hint: 0,
-                ..active
-            }),
+        // Compaction can leave segments with no batches at all: skip past
+        // them to the first that has one.
+        for (_, seg) in log.segments.range(offset + 1..) {
+            out.push(closed(seg));
+            if seg.size > 0 {
+                return out;
+            }
         }
+        out.push(ReadTarget {
+            pos_hint: 0,
+            ..active
+        });
         out
     }
 

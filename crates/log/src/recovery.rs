@@ -55,9 +55,14 @@ pub(crate) fn recover(
         }
     }
     let clean = fs.exists(&meta::clean_marker_path(dir));
-    let files = fs
+    let mut files = fs
         .list_dir(dir)
         .map_err(io_err(format!("listing {}", dir.display())))?;
+    if crate::cleaner::complete_interrupted_swaps(&**fs, dir, &files)? {
+        files = fs
+            .list_dir(dir)
+            .map_err(io_err(format!("listing {}", dir.display())))?;
+    }
     for tmp in files
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
@@ -116,6 +121,7 @@ pub(crate) fn recover(
         closed_bytes,
         closed: false,
         snapshots: Vec::new(),
+        clean_end: meta::read_clean_end(&**fs, dir).unwrap_or(log_start),
     };
     (state.producers, state.snapshots) = recover_producers(fs, dir, &files, &state)?;
     if truncated {

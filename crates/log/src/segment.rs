@@ -242,6 +242,43 @@ impl Segment {
         seg
     }
 
+    /// A segment the cleaner just wrote, with the indexes built while
+    /// writing it.
+    pub fn from_cleaned(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        end_offset: Offset,
+        file: Arc<dyn LogFile>,
+        size: u64,
+        index: IndexBuilder,
+    ) -> Segment {
+        let seg = Segment {
+            base_offset: index.base,
+            end_offset,
+            size,
+            file,
+            dir: dir.to_path_buf(),
+            fs,
+            index_interval: index.interval,
+            offset_index: OnceLock::new(),
+            time_index: OnceLock::new(),
+        };
+        let _ = seg.offset_index.set(index.offset_index);
+        let _ = seg.time_index.set(index.time_index);
+        seg
+    }
+
+    /// Writes both indexes atomically (for a segment whose indexes were
+    /// built in memory).
+    pub fn persist_indexes(&self) -> Result<()> {
+        let [_, index_path, time_path] = self.paths();
+        write_atomic(&*self.fs, &index_path, &self.offset_index().to_bytes())
+            .map_err(|e| LogError::io(format!("writing {}", index_path.display()), e))?;
+        write_atomic(&*self.fs, &time_path, &self.time_index().to_bytes())
+            .map_err(|e| LogError::io(format!("writing {}", time_path.display()), e))?;
+        Ok(())
+    }
+
     pub fn offset_index(&self) -> &OffsetIndex {
         self.offset_index.get_or_init(|| {
             let path = segment_path(&self.dir, self.base_offset, INDEX_SUFFIX);

@@ -4,8 +4,16 @@
 
 use crate::batch::{BatchHeader, BATCH_HEADER_LEN};
 
-/// (key, value, timestamp) of one record; None is a null key or value.
-type TestRecord = (Option<Vec<u8>>, Option<Vec<u8>>, i64);
+use crate::compression::Codec;
+
+/// One record; None is a null key or value.
+#[derive(Debug, Clone)]
+struct TestRecord {
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    timestamp: i64,
+    headers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
 
 /// Builds one uncompressed v2 RecordBatch.
 #[derive(Debug, Clone)]
@@ -14,6 +22,7 @@ pub struct BatchBuilder {
     producer_epoch: i16,
     base_sequence: i32,
     attributes: i16,
+    codec: Codec,
     records: Vec<TestRecord>,
 }
 
@@ -50,6 +59,7 @@ impl BatchBuilder {
             producer_epoch: -1,
             base_sequence: -1,
             attributes: 0,
+            codec: Codec::None,
             records: Vec::new(),
         }
     }
@@ -70,28 +80,64 @@ impl BatchBuilder {
     }
 
     /// Adds a record with a key (empty means null) and a value.
-    pub fn record(mut self, key: &[u8], value: &[u8], timestamp: i64) -> Self {
-        let key = (!key.is_empty()).then(|| key.to_vec());
-        self.records.push((key, Some(value.to_vec()), timestamp));
+    pub fn record(self, key: &[u8], value: &[u8], timestamp: i64) -> Self {
+        let key = (!key.is_empty()).then_some(key);
+        self.keyed(key, Some(value), timestamp)
+    }
+
+    /// Adds a record; None is a null key, or a null value (a tombstone).
+    pub fn keyed(mut self, key: Option<&[u8]>, value: Option<&[u8]>, timestamp: i64) -> Self {
+        self.records.push(TestRecord {
+            key: key.map(<[u8]>::to_vec),
+            value: value.map(<[u8]>::to_vec),
+            timestamp,
+            headers: Vec::new(),
+        });
+        self
+    }
+
+    /// Adds a header to the last record added.
+    pub fn header(mut self, key: &[u8], value: Option<&[u8]>) -> Self {
+        let last = self.records.last_mut().expect("header() after a record");
+        last.headers.push((key.to_vec(), value.map(<[u8]>::to_vec)));
+        self
+    }
+
+    /// Compresses the records with `codec`, as a client would. Written
+    /// straight on the codec crates, independently of the log's own
+    /// `compression` module, so tests check one against the other.
+    pub fn compressed(mut self, codec: Codec) -> Self {
+        self.codec = codec;
         self
     }
 
     /// The encoded batch, baseOffset 0, with a correct CRC.
     pub fn build(&self) -> Vec<u8> {
         assert!(!self.records.is_empty(), "a batch needs a record");
-        let base_ts = self.records[0].2;
-        let max_ts = self.records.iter().map(|r| r.2).max().unwrap_or(base_ts);
+        let base_ts = self.records[0].timestamp;
+        let max_ts = self
+            .records
+            .iter()
+            .map(|r| r.timestamp)
+            .max()
+            .unwrap_or(base_ts);
         let mut body = Vec::new();
-        for (i, (key, value, ts)) in self.records.iter().enumerate() {
+        for (i, r) in self.records.iter().enumerate() {
             let mut rec = vec![0u8]; // attributes
-            put_varlong(&mut rec, ts - base_ts);
+            put_varlong(&mut rec, r.timestamp - base_ts);
             put_varlong(&mut rec, i as i64);
-            put_bytes(&mut rec, key);
-            put_bytes(&mut rec, value);
-            put_varlong(&mut rec, 0); // no headers
+            put_bytes(&mut rec, &r.key);
+            put_bytes(&mut rec, &r.value);
+            put_varlong(&mut rec, r.headers.len() as i64);
+            for (k, v) in &r.headers {
+                put_bytes(&mut rec, &Some(k.clone()));
+                put_bytes(&mut rec, v);
+            }
             put_varlong(&mut body, rec.len() as i64);
             body.extend_from_slice(&rec);
         }
+        let body = client_compress(self.codec, &body);
+        let attributes = (self.attributes & !0x07) | self.codec.id() as i16;
         let n = self.records.len() as i32;
         let mut b = Vec::with_capacity(BATCH_HEADER_LEN + body.len());
         b.extend_from_slice(&0i64.to_be_bytes());
@@ -99,7 +145,7 @@ impl BatchBuilder {
         b.extend_from_slice(&(-1i32).to_be_bytes()); // leader epoch, set by the log
         b.push(2);
         b.extend_from_slice(&[0; 4]); // crc, below
-        b.extend_from_slice(&self.attributes.to_be_bytes());
+        b.extend_from_slice(&attributes.to_be_bytes());
         b.extend_from_slice(&(n - 1).to_be_bytes());
         b.extend_from_slice(&base_ts.to_be_bytes());
         b.extend_from_slice(&max_ts.to_be_bytes());
@@ -112,6 +158,65 @@ impl BatchBuilder {
         b[17..21].copy_from_slice(&crc.to_be_bytes());
         b
     }
+}
+
+/// `body` compressed the way clients do it, straight on the codec crates.
+fn client_compress(codec: Codec, body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    match codec {
+        Codec::None => body.to_vec(),
+        Codec::Gzip => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(body).expect("gzip");
+            e.finish().expect("gzip")
+        }
+        // librdkafka: one raw block.
+        Codec::Snappy { xerial: false } => snap::raw::Encoder::new()
+            .compress_vec(body)
+            .expect("snappy"),
+        // The Java client: xerial's header, then length-prefixed blocks
+        // (small ones here, so a batch spans several).
+        Codec::Snappy { xerial: true } => {
+            let mut out = vec![
+                0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1,
+            ];
+            for chunk in body.chunks(100) {
+                let block = snap::raw::Encoder::new()
+                    .compress_vec(chunk)
+                    .expect("snappy");
+                out.extend_from_slice(&(block.len() as u32).to_be_bytes());
+                out.extend_from_slice(&block);
+            }
+            out
+        }
+        Codec::Lz4 => {
+            let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            e.write_all(body).expect("lz4");
+            e.finish().expect("lz4")
+        }
+        Codec::Zstd => zstd::encode_all(body, 1).expect("zstd"),
+    }
+}
+
+/// (offset, key, value) of every record in stored bytes (any number of
+/// batches, any codec), decoded with the log's own record parser.
+pub type KeyedRecord = (crate::Offset, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Decodes every record of `bytes`; panics on anything malformed.
+pub fn decode_records(bytes: &[u8]) -> Vec<KeyedRecord> {
+    let mut out = Vec::new();
+    for (h, b) in split_batches(bytes) {
+        h.verify_crc(&b).expect("stored batch CRC");
+        let (_, section) = crate::records::records_section(&h, &b).expect("records section");
+        for r in crate::records::parse_records(&section, h.records_count).expect("records") {
+            out.push((
+                r.offset(&h),
+                r.key.map(<[u8]>::to_vec),
+                r.value.map(<[u8]>::to_vec),
+            ));
+        }
+    }
+    out
 }
 
 /// A one-record batch with `value`, timestamp `ts`.

@@ -98,7 +98,11 @@ fn compact_only_topics_are_not_deleted_by_retention() {
             .unwrap(),
     );
     for i in 0..10 {
-        put(&p, &format!("v{i}"), i);
+        // Keyed: a compacted topic refuses records without a key.
+        let batch = fjord_log::testing::BatchBuilder::new()
+            .record(format!("k{i}").as_bytes(), format!("v{i}").as_bytes(), i)
+            .build();
+        p.append(&batch, i).unwrap();
     }
     assert_eq!(p.maintain(DAY).unwrap().segments_deleted, 0);
 }
