@@ -62,6 +62,9 @@ rm -f "$CACHE/nextest.log" "$CACHE/pytest.log"
 section "system packages"
 need_apt=()
 command -v kcat >/dev/null || need_apt+=(kcat)
+# Build dependencies: librdkafka (rdkafka-sys) links the system OpenSSL.
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev)
 command -v javac >/dev/null || need_apt+=(openjdk-17-jdk-headless)
 # A Debian python3 without ensurepip cannot make venvs.
 if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
