@@ -511,3 +511,28 @@ fn hundred_thousand_updates_over_hundred_keys_fit_in_two_mib() {
         assert_eq!(last[&format!("key-{k:03}").into_bytes()], Some(want));
     }
 }
+
+#[test]
+fn leftover_cleaned_files_are_discarded_on_open() {
+    use fjord_log::FileSystem;
+    let fs = FaultFs::new();
+    let p = open(&fs, compact_config(300));
+    for i in 0..30 {
+        put_kv(&p, &format!("k{}", i % 4), Some(&format!("v{i}")), 1000 + i);
+    }
+    p.close().unwrap();
+    let before = {
+        let p = open(&fs, compact_config(300));
+        all_records(&p)
+    };
+    // A pass that died before its commit point left a half-written file.
+    let junk = dir().join("00000000000000000000.log.cleaned");
+    fs.open(&junk, true)
+        .unwrap()
+        .write_at(b"half a batch", 0)
+        .unwrap();
+    let p = open(&fs, compact_config(300));
+    assert!(!fs.exists(&junk));
+    assert_eq!(all_records(&p), before);
+    assert!(p.compact(DAY).unwrap().segments_cleaned > 0);
+}

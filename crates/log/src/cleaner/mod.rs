@@ -525,3 +525,18 @@ pub(crate) fn complete_interrupted_swaps(
     }
     Ok(changed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn side_file_names_round_trip() {
+        let p = side_path(Path::new("/d"), 42, SWAP_SUFFIX);
+        assert_eq!(p, PathBuf::from("/d/00000000000000000042.log.swap"));
+        assert_eq!(parse_side(&p, SWAP_SUFFIX), Some(42));
+        assert_eq!(parse_side(&p, CLEANED_SUFFIX), None);
+        // Never mistaken for a segment.
+        assert_eq!(parse_segment_name(&p, LOG_SUFFIX), None);
+    }
+}
