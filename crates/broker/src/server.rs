@@ -74,27 +74,44 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Starts the periodic background work. The flusher and the log
+/// maintenance (retention, segment.ms rolls, compaction) run as separate
+/// loops, so a long compaction pass never delays the acks=0/1 fsync.
 fn spawn_background(
     broker: Arc<Broker>,
+    shutdown: broadcast::Receiver<()>,
+) -> tokio::task::JoinHandle<()> {
+    let flush_every = Duration::from_millis(broker.config.flush_interval_ms.max(1));
+    let maintain_every = Duration::from_millis(broker.config.retention_check_interval_ms.max(1));
+    let flusher = every(
+        flush_every,
+        broker.clone(),
+        shutdown.resubscribe(),
+        flush_all,
+    );
+    let maintainer = every(maintain_every, broker, shutdown, maintain_all);
+    tokio::spawn(async move {
+        let _ = tokio::join!(flusher, maintainer);
+    })
+}
+
+/// Runs `work` on the blocking pool every `period` until shutdown; a run
+/// that takes longer than the period delays the next one (no overlap).
+fn every(
+    period: Duration,
+    broker: Arc<Broker>,
     mut shutdown: broadcast::Receiver<()>,
+    work: fn(&Broker),
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut flush = tokio::time::interval(Duration::from_millis(
-            broker.config.flush_interval_ms.max(1),
-        ));
-        let mut retention = tokio::time::interval(Duration::from_millis(
-            broker.config.retention_check_interval_ms.max(1),
-        ));
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = shutdown.recv() => break,
-                _ = flush.tick() => {
+                _ = ticks.tick() => {
                     let b = broker.clone();
-                    let _ = tokio::task::spawn_blocking(move || flush_all(&b)).await;
-                }
-                _ = retention.tick() => {
-                    let b = broker.clone();
-                    let _ = tokio::task::spawn_blocking(move || maintain_all(&b)).await;
+                    let _ = tokio::task::spawn_blocking(move || work(&b)).await;
                 }
             }
         }
