@@ -77,7 +77,9 @@ def run_kafka_python(a, stop: threading.Event) -> None:
             for p, o in recs:
                 upto[p] = max(upto.get(p, -1), o + 1)
             try:
-                c.commit({TopicPartition(a.topic, p): OffsetAndMetadata(o, "", -1) for p, o in upto.items()})
+                # (offset, metadata[, leader_epoch]): the epoch came with kafka-python 2.1.
+                extra = ("", -1) if len(OffsetAndMetadata._fields) == 3 else ("",)
+                c.commit({TopicPartition(a.topic, p): OffsetAndMetadata(o, *extra) for p, o in upto.items()})
                 emit("committed", offsets={str(p): o for p, o in upto.items()})
             except Exception as e:  # a rebalance in between: redelivered later
                 emit("commit_failed", error=repr(e))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,6 +28,13 @@ from helpers import REPO, create_topic
 
 WORKER = Path(__file__).with_name("groups_worker.py")
 CLIENTS = ["kafka-python", "confluent", "java"]
+# The old kafka-python releases scripts/test.sh installs (FJORD_KP_PYTHONS):
+# they speak older JoinGroup/OffsetCommit/OffsetFetch versions.
+OLD_KP = {
+    f"kafka-python-{m.group(1)}": py
+    for py in filter(None, os.environ.get("FJORD_KP_PYTHONS", "").split(":"))
+    if (m := re.search(r"kp([0-9][0-9.]*)", py))
+}
 SESSION_MS = 6000  # the broker's group.min.session.timeout.ms
 
 
@@ -92,6 +100,8 @@ class Worker:
         opts += ["--client-id", self.name]
         if client == "java":
             cmd = ["java", "-cp", classpath, "GroupConformance", bootstrap, topic, group, *opts]
+        elif client in OLD_KP:
+            cmd = [OLD_KP[client], str(WORKER), "kafka-python", bootstrap, topic, group, *opts]
         else:
             cmd = [sys.executable, str(WORKER), client, bootstrap, topic, group, *opts]
         self.events: list[dict] = []
@@ -292,7 +302,7 @@ def check_no_redelivery_past_commit(ws) -> None:
 # scenarios
 
 
-@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("client", CLIENTS + list(OLD_KP))
 def test_seed000_two_groups(broker, topic, workers, client):
     """Seed 000 at the broker's defaults: group "db" of two members splits a
     4-partition topic (2 each, disjoint) and together gets each of 10,000
@@ -327,6 +337,7 @@ def test_seed000_two_groups(broker, topic, workers, client):
 
 REBALANCE = [
     ("kafka-python", "range"),
+    *((old, "range") for old in OLD_KP),
     ("confluent", "range"),
     ("confluent", "cooperative-sticky"),
     ("java", "range"),
@@ -418,7 +429,7 @@ def test_static_member_restart_keeps_partitions(fast_broker, topic, workers, cli
         w.stop()
 
 
-@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("client", CLIENTS + list(OLD_KP))
 def test_stop_and_resume(broker_factory, tmp_path, topic, workers, client):
     """A member commits, stops, and a new one continues from the committed
     offsets: with the broker left running, across a clean broker restart
@@ -468,3 +479,34 @@ def test_auto_offset_reset_new_group(fast_broker, topic, workers, client, reset)
     time.sleep(0.3)
     w.stop()
     assert sorted(w.records()) == sorted(want)
+
+
+@pytest.mark.parametrize("how", ["clean", "kill9"])
+@pytest.mark.parametrize("client", CLIENTS)
+def test_live_group_across_broker_restart(fast_broker, topic, workers, client, how):
+    """Two members keep running while the broker restarts (members are not
+    persisted: the group comes back Empty with its committed offsets). They
+    find the coordinator again, rejoin, split the partitions and continue
+    from the committed offsets; nothing below a commit is redelivered."""
+    b = fast_broker
+    create_topic(b.bootstrap, topic, 4)
+    ms = [workers(client, b.bootstrap, topic, "live", session_ms=SESSION_MS, name=f"{client}-live{i}") for i in (1, 2)]
+    wait_until(lambda: split_evenly(ms, 4), 30, "two members splitting 4 partitions", ms)
+    acks = set(produce(b.bootstrap, topic, 400))
+    end = end_offsets(b.bootstrap, topic, 4)
+    committed = lambda: {p: o for w in ms for p, o in w.committed().items()}
+    wait_until(lambda: committed() == end, 20, "commits up to the end", ms)
+    if how == "clean":
+        b.restart(clean=True)
+    else:
+        b.kill9()
+        b.start()
+    acks |= set(produce(b.bootstrap, topic, 400, start=400))
+    end = end_offsets(b.bootstrap, topic, 4)
+    wait_until(lambda: set(ms[0].records()) | set(ms[1].records()) >= acks, 40,
+               "every record after the restart", ms)
+    wait_until(lambda: split_evenly(ms, 4) and committed() == end, 30, "the group settled and committed", ms)
+    for w in ms:
+        w.stop()
+    check_no_redelivery_past_commit(ms)
+    assert committed_offsets(b.bootstrap, "live", topic, 4) == end
