@@ -282,6 +282,24 @@ def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -
         c.close()
 
 
+def check_described(bootstrap: str, group: str, topic: str, assignments: list[set[int]]) -> None:
+    """ListGroups and DescribeGroups through librdkafka's admin client: the
+    group is listed, Stable, on the range assignor, and each member's
+    assignment is what the members hold."""
+    from confluent_kafka import ConsumerGroupState
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    listed = admin.list_consumer_groups(request_timeout=10).result()
+    assert group in {g.group_id for g in listed.valid}, f"{group} not listed: {listed.valid} {listed.errors}"
+    d = admin.describe_consumer_groups([group], request_timeout=10)[group].result()
+    assert d.state == ConsumerGroupState.STABLE, d.state
+    assert d.partition_assignor == "range" and not d.is_simple_consumer_group
+    got = sorted(({tp.partition for tp in m.assignment.topic_partitions if tp.topic == topic} for m in d.members),
+                 key=sorted)
+    assert got == assignments, f"DescribeGroups shows {got}, the members hold {assignments}"
+
+
 def check_no_redelivery_past_commit(ws) -> None:
     """Over every member's events in time order: no partition hands out an
     offset below what some member committed for it before."""
@@ -321,6 +339,8 @@ def test_seed000_two_groups(broker, topic, workers, client):
     wait_until(lambda: set(db[0].records()) | set(db[1].records()) >= acks and set(backup.records()) >= acks,
                60, "every record in db and backup", everyone)
     held = {w.name: w.assignment() for w in db}
+    check_described(broker.bootstrap, "db", topic, sorted(held.values(), key=sorted))
+    check_described(broker.bootstrap, "backup", topic, [{0, 1, 2, 3}])
     for w in everyone:
         w.stop()
 
