@@ -1,9 +1,11 @@
-//! Regression tests for the group coordinator: one per bug that real
-//! clients found (tests/conformance/test_groups.py), each named after what
-//! broke, with the symptom in a comment.
+//! Regression tests for the group coordinator: one per bug found while
+//! testing it with real clients (tests/conformance/test_groups.py), each
+//! named after what broke, with the symptom in a comment.
 
 mod common;
 mod group_support;
+
+use std::time::Duration;
 
 use group_support::*;
 
@@ -52,4 +54,46 @@ async fn restarted_static_leader_before_v9_is_not_told_it_leads() {
     assert!(j3.skip_assignment);
     assert_eq!(j3.members.len(), 1);
     assert_eq!(describe(&mut a3, "g").await.group_state.as_str(), "Stable");
+}
+
+// Symptom: when a leader died between JoinGroup and SyncGroup, the
+// follower waiting in SyncGroup was told REBALANCE_IN_PROGRESS as the
+// leader's session ended, and its own session, counted from its SyncGroup,
+// ended a moment later: its rejoin got UNKNOWN_MEMBER_ID and it had to
+// join again as a new member (one more rebalance for the group).
+#[tokio::test]
+async fn follower_told_to_rejoin_after_the_leader_expired_has_time_to_rejoin() {
+    let b = group_broker(0).await;
+    let (mut leader, mut follower) = (b.client().await, b.client().await);
+    let session = 500;
+    let m1 = member_id(&mut leader, "g", session, &["t"]).await;
+    start_join(&mut leader, "g", &m1, session, &["t"]).await;
+    assert_eq!(finish_join(&mut leader).await.generation_id, 1);
+    let m2 = member_id(&mut follower, "g", session, &["t"]).await;
+    start_join(&mut follower, "g", &m2, session, &["t"]).await;
+    start_join(&mut leader, "g", &m1, session, &["t"]).await;
+    let (j1, j2) = (
+        finish_join(&mut leader).await,
+        finish_join(&mut follower).await,
+    );
+    assert_eq!((j1.generation_id, j2.generation_id), (2, 2));
+    assert_eq!(j2.leader.as_str(), m1);
+
+    // The leader never syncs; the follower waits for its assignment.
+    follower.send_only(5, &sync_req("g", 2, &m2, &[])).await;
+    let synced = tokio::time::timeout(Duration::from_secs(5), finish_sync(&mut follower))
+        .await
+        .expect("SyncGroup answered once the leader's session ends");
+    assert_eq!(synced.error_code, REBALANCE_IN_PROGRESS);
+    // A client that takes a moment to rejoin (well within its session).
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    start_join(&mut follower, "g", &m2, session, &["t"]).await;
+    let rejoined = tokio::time::timeout(Duration::from_secs(5), finish_join(&mut follower))
+        .await
+        .expect("JoinGroup answered");
+    assert_eq!(rejoined.error_code, 0, "the follower is still a member");
+    assert_eq!(
+        (rejoined.generation_id, rejoined.leader.as_str()),
+        (3, m2.as_str())
+    );
 }

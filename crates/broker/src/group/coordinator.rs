@@ -212,6 +212,17 @@ impl GroupCoordinator {
                 &req.member_id,
             );
         }
+        if let Some(cg) = &group.consumer {
+            if !cg.members.is_empty() {
+                let e = GroupError::InconsistentGroupProtocol(format!(
+                    "group '{}' uses the consumer protocol (KIP-848): join it with group.protocol=consumer",
+                    group.id
+                ));
+                return fail(tx, e, &req.member_id);
+            }
+            // An empty consumer group becomes a classic group again.
+            group.consumer = None;
+        }
         let except = (!req.member_id.is_empty()).then_some(req.member_id.as_str());
         if !group.supports_protocols(&req.protocol_type, &req.protocols, except) {
             return fail(
@@ -437,6 +448,10 @@ impl GroupCoordinator {
             for m in group.members.values_mut() {
                 if let Some(tx) = m.awaiting_sync.take() {
                     let _ = tx.send(Err(GroupError::RebalanceInProgress));
+                    // Its session restarts with the answer, as in Kafka: a
+                    // member that waited for the leader must have time to
+                    // rejoin, not expire a moment after being told to.
+                    m.expires_at = now + m.session_timeout;
                 }
             }
         }
@@ -650,7 +665,12 @@ impl GroupCoordinator {
                 let waiters: Vec<_> = group
                     .members
                     .values_mut()
-                    .filter_map(|m| m.awaiting_sync.take().map(|tx| (tx, m.assignment.clone())))
+                    .filter_map(|m| {
+                        let tx = m.awaiting_sync.take()?;
+                        // The session restarts with the answer (as in Kafka).
+                        m.expires_at = now + m.session_timeout;
+                        Some((tx, m.assignment.clone()))
+                    })
                     .collect();
                 tokio::spawn(async move {
                     let stored = pending.durable().await;
@@ -872,6 +892,7 @@ pub(super) fn drop_if_unused(groups: &mut HashMap<String, Group>, id: &str) {
             && g.pending.is_empty()
             && g.offsets.is_empty()
             && g.generation == 0
+            && g.consumer.is_none()
     }) {
         groups.remove(id);
     }
