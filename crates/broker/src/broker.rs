@@ -64,6 +64,8 @@ impl Broker {
                 min_session_timeout_ms: config.group_min_session_timeout_ms,
                 max_session_timeout_ms: config.group_max_session_timeout_ms,
                 max_metadata_bytes: 4096,
+                consumer_session_timeout_ms: config.group_consumer_session_timeout_ms,
+                consumer_heartbeat_interval_ms: config.group_consumer_heartbeat_interval_ms,
             },
             config.offsets_topic_num_partitions,
         )?;

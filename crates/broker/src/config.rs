@@ -50,6 +50,11 @@ pub struct BrokerConfig {
     /// created (Kafka's offsets.topic.num.partitions; one suffices for a
     /// single node).
     pub offsets_topic_num_partitions: i32,
+    /// Consumer-protocol (KIP-848) members: session timeout and heartbeat
+    /// interval, set by the broker (Kafka's group.consumer.session.timeout.ms
+    /// and group.consumer.heartbeat.interval.ms).
+    pub group_consumer_session_timeout_ms: i32,
+    pub group_consumer_heartbeat_interval_ms: i32,
 }
 
 impl BrokerConfig {
@@ -72,6 +77,8 @@ impl BrokerConfig {
             group_min_session_timeout_ms: 6000,
             group_max_session_timeout_ms: 1_800_000,
             offsets_topic_num_partitions: 1,
+            group_consumer_session_timeout_ms: 45_000,
+            group_consumer_heartbeat_interval_ms: 5_000,
         }
     }
 }

@@ -70,6 +70,8 @@ requests! {
     DescribeGroups => DescribeGroupsRequest,
     ListGroups => ListGroupsRequest,
     DeleteGroups => DeleteGroupsRequest,
+    ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest,
+    ConsumerGroupDescribe => ConsumerGroupDescribeRequest,
 }
 
 /// Who sent a request, as group members are described (DescribeGroups):
@@ -175,6 +177,16 @@ pub fn dispatch_from(
         Request::OffsetFetch(r) => now(reply(&api::offset_fetch::handle(b, r, version))),
         Request::DescribeGroups(r) => now(reply(&api::describe_groups::handle(b, r, version))),
         Request::ListGroups(r) => now(reply(&api::list_groups::handle(b, r, version))),
+        Request::ConsumerGroupHeartbeat(r) => {
+            let client = ClientInfo {
+                client_id,
+                host: peer.map(|p| format!("/{}", p.ip())).unwrap_or_default(),
+            };
+            now(reply(&api::consumer_group_heartbeat::handle(b, r, &client)))
+        }
+        Request::ConsumerGroupDescribe(r) => {
+            now(reply(&api::consumer_group_describe::handle(b, r)))
+        }
         Request::JoinGroup(r) => {
             let client = ClientInfo {
                 client_id,

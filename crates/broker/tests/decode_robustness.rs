@@ -49,7 +49,9 @@ fn valid_frame(api: ApiKey, version: i16) -> Option<Bytes> {
         LeaveGroup => LeaveGroupRequest, OffsetCommit => OffsetCommitRequest,
         OffsetFetch => OffsetFetchRequest, OffsetDelete => OffsetDeleteRequest,
         DescribeGroups => DescribeGroupsRequest, ListGroups => ListGroupsRequest,
-        DeleteGroups => DeleteGroupsRequest
+        DeleteGroups => DeleteGroupsRequest,
+        ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest,
+        ConsumerGroupDescribe => ConsumerGroupDescribeRequest
     );
     Some(buf.freeze())
 }

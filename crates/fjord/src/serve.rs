@@ -63,6 +63,8 @@ struct BrokerSection {
     max_request_bytes: Option<usize>,
     max_connections: Option<usize>,
     group_initial_rebalance_delay_ms: Option<u64>,
+    group_consumer_session_timeout_ms: Option<i32>,
+    group_consumer_heartbeat_interval_ms: Option<i32>,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
@@ -148,6 +150,21 @@ fn resolve(args: &ServeArgs) -> Result<BrokerConfig> {
     config.group_initial_rebalance_delay_ms = b
         .group_initial_rebalance_delay_ms
         .unwrap_or(config.group_initial_rebalance_delay_ms);
+    config.group_consumer_session_timeout_ms = b
+        .group_consumer_session_timeout_ms
+        .unwrap_or(config.group_consumer_session_timeout_ms);
+    config.group_consumer_heartbeat_interval_ms = b
+        .group_consumer_heartbeat_interval_ms
+        .unwrap_or(config.group_consumer_heartbeat_interval_ms);
+    if config.group_consumer_heartbeat_interval_ms < 1
+        || config.group_consumer_heartbeat_interval_ms >= config.group_consumer_session_timeout_ms
+    {
+        bail!(
+            "group_consumer_heartbeat_interval_ms ({}) must be at least 1 and below group_consumer_session_timeout_ms ({})",
+            config.group_consumer_heartbeat_interval_ms,
+            config.group_consumer_session_timeout_ms
+        );
+    }
     if config.num_partitions < 1 || config.num_partitions > config.max_partitions_per_topic {
         bail!(
             "num_partitions must be between 1 and {}, got {}",

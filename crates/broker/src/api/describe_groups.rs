@@ -26,7 +26,7 @@ pub fn handle(broker: &Broker, req: DescribeGroupsRequest, version: i16) -> Desc
                     .with_error_code(ResponseError::GroupIdNotFound.code())
                     .with_error_message(Some(s(e.to_string()))),
                 Ok(g) => described
-                    .with_group_state(s(g.state.name().into()))
+                    .with_group_state(s(g.state_name.into()))
                     .with_protocol_type(s(g.protocol_type))
                     .with_protocol_data(s(g.protocol))
                     .with_members(

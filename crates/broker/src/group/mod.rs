@@ -8,7 +8,10 @@
 //!   timers for session and rebalance timeouts;
 //! - `offsets`: committed offsets and the admin operations;
 //! - `store` / `records`: persistence in `__consumer_offsets` in Kafka's
-//!   record layout, and its replay on start.
+//!   record layout, and its replay on start;
+//! - `consumer_protocol`: the KIP-848 consumer protocol
+//!   (ConsumerGroupHeartbeat, broker-side assignors); such a group is the
+//!   same `Group` with its `consumer` part set.
 //!
 //! Invariants a reader must keep: every group lives in one map under one
 //! mutex, and nothing awaits while holding it; waiting requests (JoinGroup,
@@ -18,6 +21,7 @@
 //! re-check the state they were started for (a token per member, an id per
 //! rebalance) before acting.
 
+pub mod consumer_protocol;
 mod coordinator;
 mod offsets;
 pub mod records;
@@ -46,6 +50,12 @@ pub struct GroupConfig {
     pub max_session_timeout_ms: i32,
     /// Largest committed-offset metadata string (offset.metadata.max.bytes).
     pub max_metadata_bytes: usize,
+    /// Session timeout of consumer-protocol members
+    /// (group.consumer.session.timeout.ms; the broker sets it, not the client).
+    pub consumer_session_timeout_ms: i32,
+    /// Heartbeat interval told to consumer-protocol members
+    /// (group.consumer.heartbeat.interval.ms).
+    pub consumer_heartbeat_interval_ms: i32,
 }
 
 /// Why a group operation was refused. `code` is the one mapping to Kafka
@@ -80,6 +90,20 @@ pub enum GroupError {
     CoordinatorNotAvailable(String),
     #[error("__consumer_offsets write failed: {0}")]
     Storage(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    InvalidRegex(String),
+    #[error("assignor '{0}' is not supported: use 'uniform' or 'range'")]
+    UnsupportedAssignor(String),
+    #[error("instance id '{0}' is still used by another member: it must leave first")]
+    UnreleasedInstanceId(String),
+    #[error("group '{0}' is not a consumer-protocol group (it uses the classic protocol)")]
+    NotConsumerGroup(String),
+    #[error("member epoch {got} is fenced: the member's epoch is {current}; rejoin")]
+    FencedMemberEpoch { got: i32, current: i32 },
+    #[error("member epoch {got} is stale: the member's epoch is {current}")]
+    StaleMemberEpoch { got: i32, current: i32 },
 }
 
 impl GroupError {
@@ -100,6 +124,13 @@ impl GroupError {
             OffsetMetadataTooLarge(_) => ResponseError::OffsetMetadataTooLarge,
             // Clients rediscover the coordinator and retry on these.
             CoordinatorNotAvailable(_) | Storage(_) => ResponseError::CoordinatorNotAvailable,
+            InvalidRequest(_) => ResponseError::InvalidRequest,
+            InvalidRegex(_) => ResponseError::InvalidRegularExpression,
+            UnsupportedAssignor(_) => ResponseError::UnsupportedAssignor,
+            UnreleasedInstanceId(_) => ResponseError::UnreleasedInstanceId,
+            NotConsumerGroup(_) => ResponseError::GroupIdNotFound,
+            FencedMemberEpoch { .. } => ResponseError::FencedMemberEpoch,
+            StaleMemberEpoch { .. } => ResponseError::StaleMemberEpoch,
         }
     }
 

@@ -9,6 +9,7 @@ use std::future::Future;
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use super::consumer_protocol::{self, ConsumerGroup};
 use super::coordinator::{drop_if_unused, validate_member, GroupCoordinator};
 use super::records::{Key, OffsetValue};
 use super::state::{Group, GroupState};
@@ -54,6 +55,9 @@ pub struct CommitRequest {
 /// DescribeGroups' view of a group.
 pub struct GroupSummary {
     pub state: GroupState,
+    /// The state as clients see it: a classic state's name, or a consumer
+    /// group's (Empty, Assigning, Reconciling, Stable).
+    pub state_name: &'static str,
     pub protocol_type: String,
     /// The chosen protocol, once the group is Stable.
     pub protocol: String,
@@ -75,6 +79,10 @@ pub struct GroupListing {
     pub group_id: String,
     pub protocol_type: String,
     pub state: GroupState,
+    /// As `GroupSummary::state_name`.
+    pub state_name: &'static str,
+    /// "classic" or "consumer" (ListGroups v5).
+    pub group_type: &'static str,
 }
 
 impl GroupCoordinator {
@@ -277,7 +285,11 @@ impl GroupCoordinator {
                     Some(g) if g.state == GroupState::Dead => {
                         Err(GroupError::GroupIdNotFound(id.clone()))
                     }
-                    Some(g) if !g.members.is_empty() || g.state != GroupState::Empty => {
+                    Some(g)
+                        if !g.members.is_empty()
+                            || g.state != GroupState::Empty
+                            || g.consumer.as_ref().is_some_and(|c| !c.members.is_empty()) =>
+                    {
                         Err(GroupError::NonEmptyGroup)
                     }
                     Some(g) => {
@@ -322,10 +334,14 @@ impl GroupCoordinator {
         let g = groups
             .get(group_id)
             .ok_or_else(|| GroupError::GroupIdNotFound(group_id.to_string()))?;
+        if let Some(cg) = &g.consumer {
+            return Ok(consumer_summary(cg));
+        }
         let stable = g.state == GroupState::Stable;
         let protocol = g.protocol_name.clone().unwrap_or_default();
         Ok(GroupSummary {
             state: g.state,
+            state_name: g.state.name(),
             protocol_type: g.protocol_type.clone().unwrap_or_default(),
             protocol: if stable {
                 protocol.clone()
@@ -361,10 +377,21 @@ impl GroupCoordinator {
         let groups = self.groups.lock().unwrap();
         let mut out: Vec<GroupListing> = groups
             .values()
-            .map(|g| GroupListing {
-                group_id: g.id.clone(),
-                protocol_type: g.protocol_type.clone().unwrap_or_default(),
-                state: g.state,
+            .map(|g| match &g.consumer {
+                Some(cg) => GroupListing {
+                    group_id: g.id.clone(),
+                    protocol_type: "consumer".to_string(),
+                    state: g.state,
+                    state_name: cg.state_name(),
+                    group_type: "consumer",
+                },
+                None => GroupListing {
+                    group_id: g.id.clone(),
+                    protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                    state: g.state,
+                    state_name: g.state.name(),
+                    group_type: "classic",
+                },
             })
             .collect();
         out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
@@ -377,6 +404,9 @@ fn validate_commit(group: &mut Group, req: &CommitRequest, simple: bool) -> Grou
         return Err(GroupError::CoordinatorNotAvailable(
             "group is being deleted".into(),
         ));
+    }
+    if let Some(cg) = &group.consumer {
+        return validate_consumer_commit(cg, req, simple);
     }
     if simple {
         if !group.members.is_empty() {
@@ -397,4 +427,63 @@ fn validate_commit(group: &mut Group, req: &CommitRequest, simple: bool) -> Grou
     let m = group.members.get_mut(&req.member_id).expect("validated");
     m.expires_at = Instant::now() + m.session_timeout;
     Ok(())
+}
+
+/// A commit to a consumer-protocol group (KIP-848): the generation field
+/// carries the member epoch, which must be the member's current one.
+fn validate_consumer_commit(
+    cg: &ConsumerGroup,
+    req: &CommitRequest,
+    simple: bool,
+) -> GroupResult<()> {
+    if simple {
+        if !cg.members.is_empty() {
+            return Err(GroupError::UnknownMemberId(String::new()));
+        }
+        return Ok(());
+    }
+    let m = cg
+        .members
+        .get(&req.member_id)
+        .ok_or_else(|| GroupError::UnknownMemberId(req.member_id.clone()))?;
+    if req.generation != m.epoch {
+        return Err(GroupError::StaleMemberEpoch {
+            got: req.generation,
+            current: m.epoch,
+        });
+    }
+    Ok(())
+}
+
+/// DescribeGroups' view of a consumer-protocol group: its members with
+/// their subscription and current assignment in the classic consumer
+/// protocol's encoding, so classic tools can read them.
+fn consumer_summary(cg: &ConsumerGroup) -> GroupSummary {
+    let state_name = cg.state_name();
+    GroupSummary {
+        state: if cg.members.is_empty() {
+            GroupState::Empty
+        } else {
+            GroupState::Stable
+        },
+        state_name,
+        protocol_type: "consumer".to_string(),
+        protocol: if cg.members.is_empty() {
+            String::new()
+        } else {
+            cg.choose_assignor()
+        },
+        members: cg
+            .members
+            .values()
+            .map(|m| MemberSummary {
+                member_id: m.id.clone(),
+                instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                metadata: consumer_protocol::encode_subscription(&m.subscribed),
+                assignment: consumer_protocol::encode_assignment(&m.assigned),
+            })
+            .collect(),
+    }
 }

@@ -116,6 +116,9 @@ pub(crate) struct Group {
     pub rebalance: Option<Rebalance>,
     /// Milliseconds since the epoch of the last state change.
     pub state_since_ms: i64,
+    /// Set for a KIP-848 consumer-protocol group: its members and
+    /// assignment live there, and the classic fields stay empty.
+    pub consumer: Option<super::consumer_protocol::ConsumerGroup>,
 }
 
 impl Group {
@@ -134,6 +137,7 @@ impl Group {
             offsets: BTreeMap::new(),
             rebalance: None,
             state_since_ms: now_ms,
+            consumer: None,
         }
     }
 
