@@ -1,4 +1,4 @@
-//! `fjord bench produce|consume|e2e|disk`: load generators that measure a
+//! `fjord bench produce|consume|e2e|group|disk`: load generators that measure a
 //! broker (any Kafka cluster, through librdkafka) or a data directory.
 //!
 //! A tool, not a test: each run prints a human-readable report and, as its
@@ -9,6 +9,7 @@
 mod consume;
 mod disk;
 mod e2e;
+mod group;
 mod histogram;
 mod produce;
 mod raw;
@@ -43,6 +44,10 @@ enum BenchCommand {
     /// Produce at a fixed rate while consuming; report end-to-end latency
     /// from send to receipt.
     E2e(e2e::E2eBenchArgs),
+    /// Consumer groups (subscribe with a group.id): a fresh group's time to
+    /// its first record, rebalance times when a member joins or leaves, and
+    /// a group's consume throughput against a single consumer's.
+    Group(group::GroupBenchArgs),
     /// Measure sequential writes with an fsync per batch in a directory
     /// (plain files, no Kafka): the ceiling for acks=all throughput.
     Disk(disk::DiskBenchArgs),
@@ -72,6 +77,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         BenchCommand::Produce(args) => produce::run(args),
         BenchCommand::Consume(args) => consume::run(args),
         BenchCommand::E2e(args) => e2e::run(args),
+        BenchCommand::Group(args) => group::run(args),
         BenchCommand::Disk(args) => disk::run(args),
     }
 }

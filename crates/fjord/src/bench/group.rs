@@ -1,0 +1,985 @@
+//! `fjord bench group`: what consumer groups cost, measured through
+//! librdkafka's `subscribe()` against any Kafka cluster.
+//!
+//! 1. First record: a fresh group (`auto.offset.reset=earliest`) on a topic
+//!    that already holds data; the clock runs from creating the client to
+//!    the first record polled, so it includes bootstrap, FindCoordinator,
+//!    the group's first join (and the broker's initial rebalance delay),
+//!    OffsetFetch/ListOffsets and the first Fetch.
+//! 2. Rebalance: a stable group of N members (one thread and one client
+//!    each) on a topic of P > N partitions; then one more member joins, and
+//!    separately one member leaves (closes, which sends LeaveGroup). The
+//!    clock runs from the trigger until every member has its new
+//!    assignment.
+//! 3. Throughput: a group of 2 against a single consumer reading the same
+//!    records of the same topic.
+//!
+//! Membership is observed through the rebalance callbacks (a
+//! `ConsumerContext`'s pre/post_rebalance), which every member records into
+//! one shared [`Table`]. A rebalance is over when the partitions are owned
+//! exactly once across the current members, evenly (counts differ by at
+//! most one: what range on one topic and cooperative-sticky both produce),
+//! and, with an eager assignor, every member has been handed its assignment
+//! since the trigger. P > N makes "evenly" false before any join or leave
+//! is handled, so the state before the trigger can never pass for the
+//! state after it. The end time is that of the last callback, not of the
+//! check, so the watcher's wake-up latency is not counted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::util::Timeout;
+use rdkafka::{ClientContext, TopicPartitionList};
+use serde_json::{json, Value};
+
+use super::consume::CONSUME_SETTINGS;
+use super::produce::{run_load, Limit, Load};
+use super::{create_bench_topic, now_ms, print_summary, reported_settings, thousands};
+use crate::client::{self, ClientArgs, REQUEST_TIMEOUT};
+use crate::produce::{Acks, Compression};
+
+/// Settings of every group member: read from the start of a fresh group's
+/// partitions and commit nothing (the measured paths are join, assignment
+/// and fetch; commits would only add writes to `__consumer_offsets`).
+/// Everything else is librdkafka's default, as applications run it.
+const GROUP_SETTINGS: &[(&str, &str)] = &[
+    ("auto.offset.reset", "earliest"),
+    ("enable.auto.commit", "false"),
+    ("enable.auto.offset.store", "false"),
+    ("allow.auto.create.topics", "false"),
+];
+
+/// How long one group may take to settle (form, or finish a rebalance)
+/// before the bench gives up: beyond librdkafka's default session timeout
+/// (45 s), so a member that vanished without leaving is noticed first.
+const SETTLE_LIMIT: Duration = Duration::from_secs(60);
+
+/// Give up on a throughput run when no record arrives for this long.
+const IDLE_LIMIT: Duration = Duration::from_secs(15);
+
+/// A throughput member adds its count to the shared total every this many
+/// records (and whenever its queue runs dry), so two members do not
+/// contend on one counter per record.
+const FLUSH_EVERY: u64 = 1024;
+
+/// Partition assignor (`partition.assignment.strategy`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Assignor {
+    /// Eager: every member gives up all its partitions, then gets its new set.
+    Range,
+    /// Eager, partitions dealt round-robin.
+    Roundrobin,
+    /// Cooperative (KIP-429): only the partitions that move are revoked.
+    CooperativeSticky,
+}
+
+impl Assignor {
+    fn as_config(self) -> &'static str {
+        match self {
+            Assignor::Range => "range",
+            Assignor::Roundrobin => "roundrobin",
+            Assignor::CooperativeSticky => "cooperative-sticky",
+        }
+    }
+
+    fn eager(self) -> bool {
+        self != Assignor::CooperativeSticky
+    }
+}
+
+/// A part of the bench (`--only`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Section {
+    FirstRecord,
+    Rebalance,
+    Throughput,
+}
+
+/// Arguments of `fjord bench group`.
+#[derive(Args, Debug)]
+pub struct GroupBenchArgs {
+    /// Runs of each measurement (first record, each join and leave, each
+    /// throughput pair).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Records in the topic the bench fills first (read by the first-record
+    /// and throughput parts).
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    count: u64,
+    /// Bytes of value per record.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    record_size: u32,
+    /// Partitions of that topic.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..))]
+    partitions: i32,
+    /// Members of the throughput group, compared with one consumer.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=64))]
+    group_consumers: u32,
+    /// Sizes of the stable groups whose rebalances are timed.
+    #[arg(long, value_delimiter = ',', default_values_t = [2u32, 10],
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    group_sizes: Vec<u32>,
+    /// Assignors to time rebalances with.
+    #[arg(long, value_enum, value_delimiter = ',',
+          default_values = ["range", "cooperative-sticky"])]
+    assignors: Vec<Assignor>,
+    /// Partitions of the (empty) topic the rebalance groups subscribe to;
+    /// more than the largest group size [default: largest size + 2].
+    #[arg(long, value_parser = clap::value_parser!(i32).range(2..))]
+    rebalance_partitions: Option<i32>,
+    /// Run only these parts [default: all].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Section>,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+/// Runs `fjord bench group`.
+pub fn run(args: GroupBenchArgs) -> Result<()> {
+    let wants = |s: Section| args.only.is_empty() || args.only.contains(&s);
+    let largest = args.group_sizes.iter().copied().max().unwrap_or(1) as i32;
+    let rebalance_partitions = args.rebalance_partitions.unwrap_or(largest + 2);
+    if wants(Section::Rebalance) && rebalance_partitions <= largest {
+        bail!(
+            "--rebalance-partitions ({rebalance_partitions}) must exceed the largest group size \
+             ({largest}): with as many members as partitions a join can look finished before \
+             it starts"
+        );
+    }
+    if wants(Section::Throughput) && args.group_consumers as i32 > args.partitions {
+        bail!("--group-consumers must not exceed --partitions (idle members read nothing)");
+    }
+    let settings = reported_settings(&group_config(&args.client, "<fresh per run>", None));
+    let (_, librdkafka) = rdkafka::util::get_rdkafka_version();
+    let heartbeat = heartbeat_ms(&args.client);
+    println!(
+        "bench group: librdkafka {librdkafka}, {} run(s) of each measurement",
+        args.runs
+    );
+    println!(
+        "  note: a fresh group's first join waits the broker's initial rebalance delay \
+         (Kafka's group.initial.rebalance.delay.ms; fjord.toml [broker] \
+         group_initial_rebalance_delay_ms, 3000 ms by default)"
+    );
+    let mut summary = json!({
+        "bench": "group",
+        "librdkafka": librdkafka,
+        "runs": args.runs,
+        "client_config": settings,
+        "heartbeat_interval_ms": heartbeat,
+    });
+
+    if wants(Section::FirstRecord) || wants(Section::Throughput) {
+        let topic = fill_topic(&args)?;
+        summary["topic"] = json!(topic);
+        summary["partitions"] = json!(args.partitions);
+        summary["records"] = json!(args.count);
+        summary["record_size"] = json!(args.record_size);
+        if wants(Section::FirstRecord) {
+            summary["first_record_ms"] = first_record_part(&args, &topic)?;
+        }
+        if wants(Section::Throughput) {
+            summary["throughput"] = throughput_part(&args, &topic)?;
+        }
+    }
+    if wants(Section::Rebalance) {
+        summary["rebalance"] = rebalance_part(&args, rebalance_partitions, heartbeat)?;
+    }
+    print_summary(summary);
+    Ok(())
+}
+
+/// The heartbeat interval the members use: librdkafka's 3 s unless -X sets it.
+fn heartbeat_ms(client: &ClientArgs) -> u64 {
+    client
+        .client_config
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "heartbeat.interval.ms")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(3000)
+}
+
+/// A member's settings: the group defaults, its group and assignor, then
+/// the user's -X settings, which win.
+fn group_config(client: &ClientArgs, group: &str, assignor: Option<Assignor>) -> ClientConfig {
+    let mut defaults: Vec<(&str, &str)> = GROUP_SETTINGS.to_vec();
+    defaults.push(("group.id", group));
+    if let Some(a) = assignor {
+        defaults.push(("partition.assignment.strategy", a.as_config()));
+    }
+    client.config_with(&defaults)
+}
+
+/// Creates the topic read by the first-record and throughput parts and
+/// fills it with `--count` records spread evenly over its partitions.
+fn fill_topic(args: &GroupBenchArgs) -> Result<String> {
+    let topic = create_bench_topic(&args.client, "group", args.partitions)?;
+    // One random partition per record (librdkafka's sticky partitioner off):
+    // the sticky partitioner fills one partition per batch, which can leave
+    // the two members of a group with unequal shares.
+    let mut client = args.client.clone();
+    client
+        .client_config
+        .insert(0, ("sticky.partitioning.linger.ms".into(), "0".into()));
+    let produced = run_load(&Load {
+        topic: &topic,
+        record_size: args.record_size as usize,
+        limit: Limit::Count(args.count),
+        acks: Acks::Leader,
+        compression: Compression::None,
+        producers: 1,
+        client: &client,
+    })?;
+    let reader: BaseConsumer = args
+        .client
+        .config_with(CONSUME_SETTINGS)
+        .create()
+        .context("cannot create Kafka consumer (check the -X settings)")?;
+    let metadata = client::topic_metadata(reader.client(), &topic)?;
+    let mut per_partition = Vec::new();
+    for p in metadata.topics()[0].partitions() {
+        let (low, high) = reader
+            .fetch_watermarks(&topic, p.id(), Timeout::After(REQUEST_TIMEOUT))
+            .with_context(|| format!("cannot list offsets of {topic}-{}", p.id()))?;
+        per_partition.push(high - low);
+    }
+    println!(
+        "  topic {topic}: {} records of {} B in {:.3} s, per partition {per_partition:?}",
+        produced.records,
+        args.record_size,
+        produced.elapsed.as_secs_f64()
+    );
+    Ok(topic)
+}
+
+/// Part 1: a fresh group's time to its first record, `--runs` times.
+fn first_record_part(args: &GroupBenchArgs, topic: &str) -> Result<Value> {
+    println!("first record of a fresh group (create client + subscribe -> first record polled):");
+    let (mut assigned, mut first) = (Vec::new(), Vec::new());
+    for run in 1..=args.runs {
+        let group = format!("fjord-bench-first-{}-{run}", now_ms());
+        let (to_assignment, to_record) = first_record(&args.client, topic, &group)?;
+        let (a, f) = (ms(to_assignment), ms(to_record));
+        println!("  run {run}: first record after {f:.1} ms (partitions assigned after {a:.1} ms)");
+        assigned.push(a);
+        first.push(f);
+    }
+    println!("  first record: {}", spread_line(&first, "ms"));
+    println!("  assignment:   {}", spread_line(&assigned, "ms"));
+    Ok(json!({ "first_record": spread(&first), "assigned": spread(&assigned) }))
+}
+
+/// One fresh consumer: (time to its partitions, time to its first record).
+fn first_record(client: &ClientArgs, topic: &str, group: &str) -> Result<(Duration, Duration)> {
+    let table = Arc::new(Table::default());
+    let config = group_config(client, group, None);
+    let start = Instant::now();
+    let consumer: BaseConsumer<Tracked> = config
+        .create_with_context(Tracked::new(&table, 0, false))
+        .context("cannot create Kafka consumer (check the -X settings)")?;
+    consumer
+        .subscribe(&[topic])
+        .with_context(|| format!("cannot subscribe to `{topic}`"))?;
+    loop {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(_)) => break,
+            Some(Err(err)) => eprintln!("warning: first-record consumer: {err}"),
+            None if start.elapsed() > SETTLE_LIMIT => {
+                bail!("group `{group}` read no record within {SETTLE_LIMIT:?}")
+            }
+            None => {}
+        }
+    }
+    let first = start.elapsed();
+    let assigned = table
+        .lock()
+        .get(&0)
+        .and_then(|seen| seen.assigned_at)
+        .map_or(first, |t| t.saturating_duration_since(start));
+    Ok((assigned, first))
+}
+
+/// Part 2: join and leave times of stable groups, per size and assignor.
+fn rebalance_part(args: &GroupBenchArgs, partitions: i32, heartbeat: u64) -> Result<Value> {
+    let topic = create_bench_topic(&args.client, "rebalance", partitions)?;
+    println!(
+        "rebalance (trigger -> every member has its new assignment), topic {topic} with \
+         {partitions} partitions, no records:"
+    );
+    println!(
+        "  note: members already in the group learn of a rebalance from their next heartbeat \
+         (heartbeat.interval.ms = {heartbeat} ms), so a figure includes up to one interval"
+    );
+    let mut results = Vec::new();
+    for &size in &args.group_sizes {
+        for &assignor in &args.assignors {
+            let scenario = Scenario {
+                client: &args.client,
+                topic: &topic,
+                partitions,
+                size: size as usize,
+                assignor,
+                runs: args.runs,
+                heartbeat: Duration::from_millis(heartbeat),
+            };
+            let outcome = scenario.run()?;
+            println!(
+                "  {size:>3} members, {:<18} formed in {:.1} ms\n      join:  {}\n      leave: {}",
+                assignor.as_config(),
+                outcome.formed,
+                spread_line(&outcome.join, "ms"),
+                spread_line(&outcome.leave, "ms")
+            );
+            results.push(json!({
+                "members": size,
+                "assignor": assignor.as_config(),
+                "protocol": if assignor.eager() { "eager" } else { "cooperative" },
+                "partitions": partitions,
+                "formed_ms": outcome.formed,
+                "join_ms": spread(&outcome.join),
+                "leave_ms": spread(&outcome.leave),
+            }));
+        }
+    }
+    Ok(Value::Array(results))
+}
+
+/// One group size with one assignor.
+struct Scenario<'a> {
+    client: &'a ClientArgs,
+    topic: &'a str,
+    partitions: i32,
+    size: usize,
+    assignor: Assignor,
+    runs: u32,
+    /// The members' heartbeat interval (see [`Scenario::phase`]).
+    heartbeat: Duration,
+}
+
+/// Milliseconds: the group's formation, then each run's join and leave.
+struct ScenarioOutcome {
+    formed: f64,
+    join: Vec<f64>,
+    leave: Vec<f64>,
+}
+
+impl Scenario<'_> {
+    /// Forms the group, then per run: a member joins (timed), the newcomer
+    /// leaves again (untimed), the longest-standing member leaves (timed:
+    /// often the leader), and a new member takes its place (untimed), so
+    /// every run starts from a stable group of `size`.
+    fn run(&self) -> Result<ScenarioOutcome> {
+        let group = format!(
+            "fjord-bench-rebalance-{}-{}-{}",
+            self.assignor.as_config(),
+            self.size,
+            now_ms()
+        );
+        let config = group_config(self.client, &group, Some(self.assignor));
+        let table = Arc::new(Table::default());
+        let mut members: BTreeMap<usize, Member> = BTreeMap::new();
+        let mut next = 0usize;
+        let result = (|| -> Result<ScenarioOutcome> {
+            let start = Instant::now();
+            for _ in 0..self.size {
+                members.insert(next, Member::spawn(&config, &table, next, self.topic)?);
+                next += 1;
+            }
+            let formed = self.settle(&table, &members, start, true)?;
+            let (mut join, mut leave) = (Vec::new(), Vec::new());
+            for run in 0..self.runs {
+                // A member joins.
+                self.phase(run);
+                let trigger = Instant::now();
+                members.insert(next, Member::spawn(&config, &table, next, self.topic)?);
+                join.push(self.settle(&table, &members, trigger, self.assignor.eager())?);
+                // It leaves again.
+                let newcomer = members.remove(&next).map(|m| m.leave(&table)).transpose()?;
+                self.settle(&table, &members, newcomer.unwrap_or(trigger), false)?;
+                next += 1;
+                // The longest-standing member leaves.
+                self.phase(run);
+                let oldest = *members.keys().next().context("the group has no members")?;
+                let left = members
+                    .remove(&oldest)
+                    .map(|m| m.leave(&table))
+                    .transpose()?;
+                let trigger = left.unwrap_or_else(Instant::now);
+                leave.push(self.settle(&table, &members, trigger, self.assignor.eager())?);
+                // A new member takes its place.
+                let trigger = Instant::now();
+                members.insert(next, Member::spawn(&config, &table, next, self.topic)?);
+                self.settle(&table, &members, trigger, false)?;
+                next += 1;
+            }
+            Ok(ScenarioOutcome {
+                formed,
+                join,
+                leave,
+            })
+        })();
+        // Stop everyone at once, then wait: each close rebalances the rest.
+        for member in members.values() {
+            member.stop.store(true, Ordering::Relaxed);
+        }
+        for (_, member) in members {
+            member.leave(&table)?;
+        }
+        result
+    }
+
+    /// Waits before run `run`'s trigger: (run + 1/2) / runs of a heartbeat
+    /// interval after the group settled. The members learn of a rebalance
+    /// from their next heartbeat, and their heartbeat timers restart when
+    /// a rebalance ends, so a trigger right after one would always wait a
+    /// full interval; spreading the triggers over the interval samples the
+    /// wait as a member joining or leaving at a random moment sees it.
+    fn phase(&self, run: u32) {
+        let fraction = (f64::from(run) + 0.5) / f64::from(self.runs);
+        thread::sleep(self.heartbeat.mul_f64(fraction));
+    }
+
+    /// Milliseconds from `since` until the current members own every
+    /// partition evenly (and, when `eager`, each was assigned since then).
+    fn settle(
+        &self,
+        table: &Table,
+        members: &BTreeMap<usize, Member>,
+        since: Instant,
+        eager: bool,
+    ) -> Result<f64> {
+        let active: Vec<usize> = members.keys().copied().collect();
+        let took = table
+            .wait_settled(&active, self.partitions, since, eager)
+            .with_context(|| {
+                format!(
+                    "{} members with {}",
+                    active.len(),
+                    self.assignor.as_config()
+                )
+            })?;
+        Ok(ms(took))
+    }
+}
+
+/// A group member on its own thread, polling until told to stop.
+struct Member {
+    stop: Arc<AtomicBool>,
+    /// Returns when the member began closing (the leave's trigger).
+    thread: JoinHandle<Result<Instant>>,
+    index: usize,
+}
+
+impl Member {
+    fn spawn(
+        config: &ClientConfig,
+        table: &Arc<Table>,
+        index: usize,
+        topic: &str,
+    ) -> Result<Member> {
+        let mut config = config.clone();
+        config.set("client.id", format!("fjord-bench-member-{index}"));
+        let consumer: BaseConsumer<Tracked> = config
+            .create_with_context(Tracked::new(table, index, false))
+            .context("cannot create Kafka consumer (check the -X settings)")?;
+        consumer
+            .subscribe(&[topic])
+            .with_context(|| format!("cannot subscribe to `{topic}`"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = thread::Builder::new()
+            .name(format!("bench-member-{index}"))
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    // Rebalance callbacks run inside poll(), which returns
+                    // to them as soon as they arrive.
+                    if let Some(Err(err)) = consumer.poll(Duration::from_millis(100)) {
+                        eprintln!("warning: member {index}: {err}");
+                    }
+                }
+                let closing = Instant::now();
+                // Dropping closes the consumer: LeaveGroup, after revoking.
+                drop(consumer);
+                Ok(closing)
+            })
+            .context("cannot start a member thread")?;
+        Ok(Member {
+            stop,
+            thread,
+            index,
+        })
+    }
+
+    /// Closes the member; returns when it began to leave. It no longer
+    /// counts as a member of the table.
+    fn leave(self, table: &Table) -> Result<Instant> {
+        self.stop.store(true, Ordering::Relaxed);
+        let closing = self
+            .thread
+            .join()
+            .map_err(|_| anyhow!("member {} panicked", self.index))??;
+        table.lock().remove(&self.index);
+        Ok(closing)
+    }
+}
+
+/// Every member's partitions as its rebalance callbacks report them.
+#[derive(Default)]
+struct Table {
+    members: Mutex<BTreeMap<usize, Seen>>,
+    changed: Condvar,
+}
+
+/// What one member's callbacks said.
+#[derive(Default, Debug)]
+struct Seen {
+    partitions: BTreeSet<i32>,
+    /// When the latest Assign callback returned (the assignment in force).
+    assigned_at: Option<Instant>,
+    /// When the latest callback of either kind ran.
+    changed_at: Option<Instant>,
+}
+
+impl Table {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<usize, Seen>> {
+        self.members.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn update(&self, member: usize, assigned: bool, change: impl FnOnce(&mut BTreeSet<i32>)) {
+        let now = Instant::now();
+        let mut members = self.lock();
+        let seen = members.entry(member).or_default();
+        change(&mut seen.partitions);
+        seen.changed_at = Some(now);
+        if assigned {
+            seen.assigned_at = Some(now);
+        }
+        drop(members);
+        self.changed.notify_all();
+    }
+
+    /// Waits until `active` own every partition evenly, and returns how long
+    /// after `since` the last callback that brought that about ran.
+    fn wait_settled(
+        &self,
+        active: &[usize],
+        partitions: i32,
+        since: Instant,
+        eager: bool,
+    ) -> Result<Duration> {
+        let deadline = Instant::now() + SETTLE_LIMIT;
+        let mut members = self.lock();
+        loop {
+            if let Some(end) = settled(&members, active, partitions, since, eager) {
+                return Ok(end.saturating_duration_since(since));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let owned: BTreeMap<usize, &BTreeSet<i32>> = active
+                    .iter()
+                    .map(|m| (*m, members.get(m).map(|s| &s.partitions)))
+                    .filter_map(|(m, p)| p.map(|p| (m, p)))
+                    .collect();
+                bail!("the group did not settle within {SETTLE_LIMIT:?}; partitions by member: {owned:?}");
+            }
+            members = self
+                .changed
+                .wait_timeout(members, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+/// The time of the last callback, if `active` own `0..partitions` exactly
+/// once and evenly, and (when `eager`) each was assigned at or after `since`.
+fn settled(
+    members: &BTreeMap<usize, Seen>,
+    active: &[usize],
+    partitions: i32,
+    since: Instant,
+    eager: bool,
+) -> Option<Instant> {
+    let mut owned = BTreeSet::new();
+    let (mut fewest, mut most) = (usize::MAX, 0);
+    let mut end = since;
+    for member in active {
+        let seen = members.get(member)?;
+        if eager && seen.assigned_at.is_none_or(|t| t < since) {
+            return None;
+        }
+        for p in &seen.partitions {
+            if !owned.insert(*p) {
+                return None;
+            }
+        }
+        fewest = fewest.min(seen.partitions.len());
+        most = most.max(seen.partitions.len());
+        end = end.max(seen.changed_at.unwrap_or(since));
+    }
+    let complete = owned.len() == partitions as usize && owned.iter().all(|&p| p < partitions);
+    (complete && most - fewest <= 1).then_some(end)
+}
+
+/// The consumer context of every member: records its callbacks in the
+/// table, and optionally pauses what it is given.
+struct Tracked {
+    table: Arc<Table>,
+    member: usize,
+    /// Pause partitions as they are assigned: in a throughput run nobody
+    /// reads until the whole group has its partitions.
+    pause: bool,
+}
+
+impl Tracked {
+    fn new(table: &Arc<Table>, member: usize, pause: bool) -> Tracked {
+        Tracked {
+            table: Arc::clone(table),
+            member,
+            pause,
+        }
+    }
+}
+
+fn partitions(tpl: &TopicPartitionList) -> impl Iterator<Item = i32> + '_ {
+    tpl.elements().into_iter().map(|e| e.partition())
+}
+
+impl ClientContext for Tracked {}
+
+impl ConsumerContext for Tracked {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let gone: Vec<i32> = partitions(tpl).collect();
+            self.table.update(self.member, false, |owned| {
+                for p in gone {
+                    owned.remove(&p);
+                }
+            });
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            // Eager: the whole new assignment, after a revoke of the old one;
+            // cooperative: the partitions added. Either way they add up.
+            Rebalance::Assign(tpl) => {
+                if self.pause {
+                    if let Err(err) = consumer.pause(tpl) {
+                        eprintln!("warning: member {}: pause: {err}", self.member);
+                    }
+                }
+                let added: Vec<i32> = partitions(tpl).collect();
+                self.table
+                    .update(self.member, true, |owned| owned.extend(added));
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(err) => {
+                eprintln!("warning: member {}: rebalance error: {err}", self.member)
+            }
+        }
+    }
+}
+
+/// Part 3: a group of `--group-consumers` against one consumer, `--runs`
+/// pairs, alternating so drift in the machine's speed hits both alike.
+fn throughput_part(args: &GroupBenchArgs, topic: &str) -> Result<Value> {
+    let n = args.group_consumers as usize;
+    println!(
+        "throughput: {} records of {} B, a group of {n} against one consumer (timed from the \
+         moment every member holds its partitions, paused, to the last record):",
+        args.count, args.record_size
+    );
+    let (mut single, mut group) = (Vec::new(), Vec::new());
+    for run in 1..=args.runs {
+        let one = read_as_group(args, topic, 1, run)?;
+        let many = read_as_group(args, topic, n, run)?;
+        println!(
+            "  run {run}: 1 consumer {} records/s ({:.3} s); group of {n} {} records/s ({:.3} s)",
+            thousands(one.0),
+            one.1,
+            thousands(many.0),
+            many.1
+        );
+        single.push(one.0);
+        group.push(many.0);
+    }
+    let ratio = median(&group) / median(&single);
+    println!("  1 consumer:     {}", spread_line(&single, "records/s"));
+    println!("  group of {n}:     {}", spread_line(&group, "records/s"));
+    println!("  group / single: {ratio:.2} (medians)");
+    let settings = reported_settings(&throughput_config(&args.client, "<fresh per run>"));
+    Ok(json!({
+        "records": args.count,
+        "group_consumers": n,
+        "single_records_per_s": spread(&single),
+        "group_records_per_s": spread(&group),
+        "group_over_single": ratio,
+        "client_config": settings,
+    }))
+}
+
+/// Throughput members read like `bench consume` (its prefetch settings),
+/// but through a group.
+fn throughput_config(client: &ClientArgs, group: &str) -> ClientConfig {
+    let mut defaults: Vec<(&str, &str)> = CONSUME_SETTINGS.to_vec();
+    defaults.extend_from_slice(GROUP_SETTINGS);
+    defaults.push(("group.id", group));
+    client.config_with(&defaults)
+}
+
+/// What a throughput run shares between its members.
+struct ReadRun<'a> {
+    config: &'a ClientConfig,
+    topic: &'a str,
+    table: &'a Arc<Table>,
+    target: u64,
+    /// Set when every member holds its (paused) partitions.
+    go: AtomicBool,
+    /// Set when the run fails, so every member stops.
+    abort: AtomicBool,
+    total: AtomicU64,
+    /// When the record that completed the target was counted.
+    end: Mutex<Option<Instant>>,
+}
+
+/// Reads the topic's `--count` records with a fresh group of `consumers`;
+/// returns (records/s, seconds).
+fn read_as_group(
+    args: &GroupBenchArgs,
+    topic: &str,
+    consumers: usize,
+    run: u32,
+) -> Result<(f64, f64)> {
+    let group = format!("fjord-bench-throughput-{consumers}-{}-{run}", now_ms());
+    let config = throughput_config(&args.client, &group);
+    let table = Arc::new(Table::default());
+    let shared = ReadRun {
+        config: &config,
+        topic,
+        table: &table,
+        target: args.count,
+        go: AtomicBool::new(false),
+        abort: AtomicBool::new(false),
+        total: AtomicU64::new(0),
+        end: Mutex::new(None),
+    };
+    let (start, results) = thread::scope(|scope| {
+        let handles: Vec<_> = (0..consumers)
+            .map(|index| {
+                let shared = &shared;
+                scope.spawn(move || read_member(shared, index))
+            })
+            .collect();
+        let active: Vec<usize> = (0..consumers).collect();
+        let ready = table.wait_settled(&active, args.partitions, Instant::now(), true);
+        let start = Instant::now();
+        match &ready {
+            Ok(_) => shared.go.store(true, Ordering::Release),
+            Err(_) => shared.abort.store(true, Ordering::Release),
+        }
+        let mut results: Vec<Result<()>> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("member thread panicked")))
+            })
+            .collect();
+        results.push(ready.map(|_| ()));
+        (start, results)
+    });
+    for result in results {
+        result?;
+    }
+    let end = shared
+        .end
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .context("the run ended before its last record")?;
+    let secs = end.saturating_duration_since(start).as_secs_f64().max(1e-9);
+    Ok((shared.total.load(Ordering::Relaxed) as f64 / secs, secs))
+}
+
+/// One throughput member: join, wait (paused) for the whole group, read
+/// until the group as a whole has every record.
+fn read_member(run: &ReadRun<'_>, index: usize) -> Result<()> {
+    let result = read_member_inner(run, index);
+    if result.is_err() {
+        run.abort.store(true, Ordering::Release);
+    }
+    result
+}
+
+fn read_member_inner(run: &ReadRun<'_>, index: usize) -> Result<()> {
+    let consumer: BaseConsumer<Tracked> = run
+        .config
+        .create_with_context(Tracked::new(run.table, index, true))
+        .context("cannot create Kafka consumer (check the -X settings)")?;
+    consumer
+        .subscribe(&[run.topic])
+        .with_context(|| format!("cannot subscribe to `{}`", run.topic))?;
+    let mut pending = 0u64;
+    // Short polls while waiting, so the start signal is seen at once.
+    while !run.go.load(Ordering::Acquire) {
+        if run.abort.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        match consumer.poll(Duration::from_millis(2)) {
+            Some(Ok(_)) => pending += 1,
+            Some(Err(err)) => eprintln!("warning: member {index}: {err}"),
+            None => {}
+        }
+    }
+    let assignment = consumer
+        .assignment()
+        .context("cannot read the assignment")?;
+    consumer
+        .resume(&assignment)
+        .context("cannot resume the assigned partitions")?;
+    let mut wait = Duration::ZERO;
+    let mut last_progress = Instant::now();
+    loop {
+        match consumer.poll(wait) {
+            Some(Ok(_)) => {
+                pending += 1;
+                wait = Duration::ZERO;
+                if pending < FLUSH_EVERY {
+                    continue;
+                }
+            }
+            Some(Err(err)) => eprintln!("warning: member {index}: {err}"),
+            None => wait = Duration::from_millis(20),
+        }
+        if pending > 0 {
+            let before = run.total.fetch_add(pending, Ordering::AcqRel);
+            if before < run.target && before + pending >= run.target {
+                *run.end.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            }
+            pending = 0;
+            last_progress = Instant::now();
+        }
+        if run.total.load(Ordering::Acquire) >= run.target || run.abort.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if last_progress.elapsed() > IDLE_LIMIT {
+            bail!(
+                "only {} of {} records arrived (nothing for {IDLE_LIMIT:?})",
+                run.total.load(Ordering::Relaxed),
+                run.target
+            );
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// Runs and their min/median/mean/max, for the JSON summary.
+fn spread(values: &[f64]) -> Value {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+    let round = |v: f64| (v * 10.0).round() / 10.0;
+    json!({
+        "runs": values.iter().map(|v| round(*v)).collect::<Vec<_>>(),
+        "min": round(min),
+        "median": round(median(values)),
+        "mean": round(mean),
+        "max": round(max),
+    })
+}
+
+/// `median X unit (min .., mean .., max ..; N runs)` for the report.
+fn spread_line(values: &[f64], unit: &str) -> String {
+    let s = spread(values);
+    let f = |key: &str| {
+        let v = s[key].as_f64().unwrap_or(0.0);
+        if unit == "ms" {
+            format!("{v:.1}")
+        } else {
+            thousands(v)
+        }
+    };
+    format!(
+        "median {} {unit} (min {}, mean {}, max {}; {} runs)",
+        f("median"),
+        f("min"),
+        f("mean"),
+        f("max"),
+        values.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(partitions: &[i32], assigned_at: Option<Instant>) -> Seen {
+        Seen {
+            partitions: partitions.iter().copied().collect(),
+            assigned_at,
+            changed_at: assigned_at,
+        }
+    }
+
+    #[test]
+    fn settled_needs_every_partition_once_and_evenly() {
+        let before = Instant::now();
+        let since = before + Duration::from_millis(5);
+        let after = since + Duration::from_millis(7);
+        let members = BTreeMap::from([
+            (0, seen(&[0, 1], Some(after))),
+            (1, seen(&[2], Some(since))),
+            (2, seen(&[3, 4], Some(before))),
+        ]);
+        // Covered, even: settled at the last callback.
+        assert_eq!(settled(&members, &[0, 1, 2], 5, since, false), Some(after));
+        // Eager: member 2 has not been given a new assignment yet.
+        assert_eq!(settled(&members, &[0, 1, 2], 5, since, true), None);
+        // A partition nobody owns.
+        assert_eq!(settled(&members, &[0, 1], 5, since, false), None);
+        // Uneven: a newcomer with nothing while another holds two.
+        let mut joined = members;
+        joined.insert(3, seen(&[], Some(after)));
+        assert_eq!(settled(&joined, &[0, 1, 2, 3], 5, since, false), None);
+        // Owned twice.
+        joined.insert(3, seen(&[4], Some(after)));
+        assert_eq!(settled(&joined, &[0, 1, 2, 3], 5, since, false), None);
+        // A member not heard from yet.
+        assert_eq!(settled(&joined, &[0, 1, 9], 5, since, false), None);
+    }
+
+    #[test]
+    fn spread_and_median() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        let s = spread(&[10.0, 30.0, 20.0]);
+        assert_eq!(s["median"], json!(20.0));
+        assert_eq!(s["min"], json!(10.0));
+        assert_eq!(s["max"], json!(30.0));
+        assert_eq!(s["mean"], json!(20.0));
+        assert_eq!(
+            spread_line(&[1.0, 2.0], "ms"),
+            "median 1.5 ms (min 1.0, mean 1.5, max 2.0; 2 runs)"
+        );
+    }
+}
