@@ -172,8 +172,13 @@ impl GroupCoordinator {
         if req.member_epoch == LEAVE_EPOCH || req.member_epoch == STATIC_LEAVE_EPOCH {
             return leave(cg, &group_id, req, session, now);
         }
+        // Whether the target assignment must be recomputed: one epoch bump
+        // per heartbeat, however many things changed.
+        let mut bump = false;
         let member_id = if joining {
-            self.join_member(cg, &group_id, &req, session, now)?
+            let (id, new) = self.join_member(cg, &group_id, &req, session, now)?;
+            bump |= new;
+            id
         } else {
             let m = cg
                 .members
@@ -191,7 +196,6 @@ impl GroupCoordinator {
 
         // Apply what the member changed.
         let m = cg.members.get_mut(&member_id).expect("joined or known");
-        let mut bump = false;
         if let Some(topics) = &req.subscribed_topics {
             let topics: BTreeSet<String> = topics.iter().cloned().collect();
             if topics != m.subscribed {
@@ -212,9 +216,6 @@ impl GroupCoordinator {
         m.client_id = req.client_id.clone();
         m.client_host = req.client_host.clone();
         m.expires_at = now + session;
-        if bump {
-            cg.epoch += 1;
-        }
         // The target depends on the subscribed topics' partition counts.
         let counts: BTreeMap<String, i32> = cg
             .subscribed_topics()
@@ -223,6 +224,9 @@ impl GroupCoordinator {
             .collect();
         if counts != cg.topic_partitions {
             cg.topic_partitions = counts;
+            bump = true;
+        }
+        if bump {
             cg.epoch += 1;
         }
         if cg.epoch > cg.assignment_epoch {
@@ -253,7 +257,8 @@ impl GroupCoordinator {
 
     /// A member joining with epoch 0: a new member, a dynamic member
     /// rejoining with its id (it owns nothing now), or a static member
-    /// taking its instance's place back. Returns its member id.
+    /// taking its instance's place back. Returns its member id and whether
+    /// it is new to the group.
     fn join_member(
         &self,
         cg: &mut ConsumerGroup,
@@ -261,7 +266,7 @@ impl GroupCoordinator {
         req: &HeartbeatRequest,
         session: Duration,
         now: Instant,
-    ) -> GroupResult<String> {
+    ) -> GroupResult<(String, bool)> {
         let member_id = if req.member_id.is_empty() {
             uuid::Uuid::new_v4().to_string()
         } else {
@@ -288,7 +293,7 @@ impl GroupCoordinator {
                 self.spawn_consumer_timer(group_id, &member_id, m.timer_token, m.expires_at);
                 cg.members.insert(member_id.clone(), m);
                 tracing::info!(group = %group_id, old = %old_id, new = %member_id, "static member rejoined");
-                return Ok(member_id);
+                return Ok((member_id, false));
             }
         }
         if let Some(m) = cg.members.get_mut(&member_id) {
@@ -300,7 +305,7 @@ impl GroupCoordinator {
             m.state = MemberState::Stable;
             m.revoke_deadline = None;
             m.left_static = false;
-            return Ok(member_id);
+            return Ok((member_id, false));
         }
         let m = ConsumerMember {
             id: member_id.clone(),
@@ -326,9 +331,8 @@ impl GroupCoordinator {
         }
         self.spawn_consumer_timer(group_id, &member_id, m.timer_token, m.expires_at);
         cg.members.insert(member_id.clone(), m);
-        cg.epoch += 1;
         tracing::info!(group = %group_id, member = %member_id, "member joined (consumer protocol)");
-        Ok(member_id)
+        Ok((member_id, true))
     }
 
     /// ConsumerGroupDescribe for one group.
