@@ -97,3 +97,41 @@ async fn follower_told_to_rejoin_after_the_leader_expired_has_time_to_rejoin() {
         (3, m2.as_str())
     );
 }
+
+// Symptom: a static Java consumer restarted within its session timeout
+// made the whole group rebalance whenever the group had been through more
+// than one generation: its subscription metadata carries the last
+// generation it knew (-1 after a restart), the bytes differed from the
+// old member's, and any difference counted as a change. Kafka rebalances
+// only when the protocol the group would select changes.
+#[tokio::test]
+async fn restarted_static_member_with_new_metadata_bytes_does_not_rebalance() {
+    let b = group_broker(0).await;
+    let mut a = b.client().await;
+    let ja = a
+        .send(
+            9,
+            join_req("g", "", Some("inst-a"), 10_000, subscription(&["t"])),
+        )
+        .await;
+    let ma = ja.member_id.to_string();
+    assert_eq!((ja.error_code, ja.generation_id), (0, 1));
+    let mut sync = sync_req("g", 1, &ma, &[(&ma, b"A")]);
+    sync.group_instance_id = Some(s("inst-a"));
+    assert_eq!(a.send(5, sync).await.error_code, 0);
+
+    // Same protocol ("range"), other metadata bytes.
+    let mut a2 = b.client().await;
+    let meta = subscription(&["t", "u"]);
+    let j2 = a2
+        .send(9, join_req("g", "", Some("inst-a"), 10_000, meta.clone()))
+        .await;
+    assert_eq!(j2.error_code, 0);
+    assert_eq!(j2.generation_id, 1, "no new generation");
+    assert!(j2.skip_assignment);
+    assert_eq!(
+        j2.members[0].metadata, meta,
+        "the leader sees the new metadata"
+    );
+    assert_eq!(describe(&mut a2, "g").await.group_state.as_str(), "Stable");
+}

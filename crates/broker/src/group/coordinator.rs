@@ -334,7 +334,6 @@ impl GroupCoordinator {
         if let Some(old) = member.awaiting_sync.take() {
             let _ = old.send(Err(fenced));
         }
-        let changed = member.protocols != req.protocols;
         member.id = new_id.clone();
         member.client_id = req.client_id.clone();
         member.client_host = req.client_host.clone();
@@ -358,8 +357,13 @@ impl GroupCoordinator {
         }
         group.members.insert(new_id.clone(), member);
         tracing::info!(group = %group.id, old = old_id, new = %new_id, "static member rejoined");
+        // As in Kafka, a Stable group rebalances only if the protocol it
+        // would select changes. Not when the metadata bytes differ: the
+        // Java client's subscription carries its last generation, which a
+        // restarted member does not know, so they always do.
+        let same_protocol = group.select_protocol() == group.protocol_name;
         match group.state {
-            GroupState::Stable if !changed => {
+            GroupState::Stable if same_protocol => {
                 // A leader on JoinGroup v9+ (KIP-814) is told it leads,
                 // with every member's metadata, and to skip the assignment.
                 // An older leader is told the old leader id, as Kafka does:
