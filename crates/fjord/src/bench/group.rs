@@ -40,6 +40,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::util::Timeout;
 use serde_json::{json, Value};
 
@@ -183,7 +184,7 @@ pub fn run(args: GroupBenchArgs) -> Result<()> {
     });
 
     if wants(Section::FirstRecord) || wants(Section::Throughput) {
-        let topic = fill_topic(&args)?;
+        let (topic, per_partition) = fill_topic(&args)?;
         summary["topic"] = json!(topic);
         summary["partitions"] = json!(args.partitions);
         summary["records"] = json!(args.count);
@@ -192,7 +193,7 @@ pub fn run(args: GroupBenchArgs) -> Result<()> {
             summary["first_record_ms"] = first_record_part(&args, &topic)?;
         }
         if wants(Section::Throughput) {
-            summary["throughput"] = throughput_part(&args, &topic)?;
+            summary["throughput"] = throughput_part(&args, &topic, &per_partition)?;
         }
     }
     if wants(Section::Rebalance) {
@@ -225,8 +226,9 @@ fn group_config(client: &ClientArgs, group: &str, assignor: Option<Assignor>) ->
 }
 
 /// Creates the topic read by the first-record and throughput parts and
-/// fills it with `--count` records spread evenly over its partitions.
-fn fill_topic(args: &GroupBenchArgs) -> Result<String> {
+/// fills it with `--count` records spread evenly over its partitions;
+/// returns its name and how many records each partition holds.
+fn fill_topic(args: &GroupBenchArgs) -> Result<(String, Vec<u64>)> {
     let topic = create_bench_topic(&args.client, "group", args.partitions)?;
     // One random partition per record (librdkafka's sticky partitioner off):
     // the sticky partitioner fills one partition per batch, which can leave
@@ -255,7 +257,7 @@ fn fill_topic(args: &GroupBenchArgs) -> Result<String> {
         let (low, high) = reader
             .fetch_watermarks(&topic, p.id(), Timeout::After(REQUEST_TIMEOUT))
             .with_context(|| format!("cannot list offsets of {topic}-{}", p.id()))?;
-        per_partition.push(high - low);
+        per_partition.push((high - low).max(0) as u64);
     }
     println!(
         "  topic {topic}: {} records of {} B in {:.3} s, per partition {per_partition:?}",
@@ -263,7 +265,7 @@ fn fill_topic(args: &GroupBenchArgs) -> Result<String> {
         args.record_size,
         produced.elapsed.as_secs_f64()
     );
-    Ok(topic)
+    Ok((topic, per_partition))
 }
 
 /// Part 1: a fresh group's time to its first record, `--runs` times.
@@ -539,7 +541,7 @@ impl Member {
 
 /// Part 3: a group of `--group-consumers` against one consumer, `--runs`
 /// pairs, alternating so drift in the machine's speed hits both alike.
-fn throughput_part(args: &GroupBenchArgs, topic: &str) -> Result<Value> {
+fn throughput_part(args: &GroupBenchArgs, topic: &str, expected: &[u64]) -> Result<Value> {
     let n = args.group_consumers as usize;
     println!(
         "throughput: {} records of {} B, a group of {n} against one consumer (each member \
@@ -550,8 +552,8 @@ fn throughput_part(args: &GroupBenchArgs, topic: &str) -> Result<Value> {
     let (mut single, mut group, mut starts) = (Vec::new(), Vec::new(), Vec::new());
     let (mut single_from_start, mut group_from_start) = (Vec::new(), Vec::new());
     for run in 1..=args.runs {
-        let one = read_as_group(args, topic, 1, run)?;
-        let many = read_as_group(args, topic, n, run)?;
+        let one = read_as_group(args, topic, expected, 1, run)?;
+        let many = read_as_group(args, topic, expected, n, run)?;
         println!("  run {run}: 1 consumer {one}; group of {n} {many}");
         single.push(one.rate);
         group.push(many.rate);
@@ -598,6 +600,10 @@ struct ReadRun<'a> {
     /// Set when the run fails, so every member stops.
     abort: AtomicBool,
     total: AtomicU64,
+    /// Records read per partition, added by each member when it is done:
+    /// checked against the topic's contents, so a record read twice (or
+    /// missed) cannot pass for speed.
+    read: Mutex<Vec<u64>>,
     /// When the first record after the start arrived (at any member).
     first: Mutex<Option<Instant>>,
     /// When the record that completed the target was counted.
@@ -640,6 +646,7 @@ impl std::fmt::Display for ReadOutcome {
 fn read_as_group(
     args: &GroupBenchArgs,
     topic: &str,
+    expected: &[u64],
     consumers: usize,
     run: u32,
 ) -> Result<ReadOutcome> {
@@ -654,6 +661,7 @@ fn read_as_group(
         go: AtomicBool::new(false),
         abort: AtomicBool::new(false),
         total: AtomicU64::new(0),
+        read: Mutex::new(vec![0; expected.len()]),
         first: Mutex::new(None),
         end: Mutex::new(None),
     };
@@ -694,6 +702,17 @@ fn read_as_group(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .unwrap_or(start);
+    let read = shared
+        .read
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if read != expected {
+        bail!(
+            "a group of {consumers} read {read:?} records per partition; the topic holds \
+             {expected:?}"
+        );
+    }
     let records = shared.total.load(Ordering::Relaxed) as f64;
     let secs = end.saturating_duration_since(first).as_secs_f64().max(1e-9);
     let from_start = end.saturating_duration_since(start).as_secs_f64().max(1e-9);
@@ -724,13 +743,22 @@ fn read_member_inner(run: &ReadRun<'_>, index: usize) -> Result<()> {
         .subscribe(&[run.topic])
         .with_context(|| format!("cannot subscribe to `{}`", run.topic))?;
     let mut pending = 0u64;
+    let mut read = vec![0u64; run.read.lock().unwrap_or_else(|e| e.into_inner()).len()];
+    let mut count = |message: &BorrowedMessage<'_>| {
+        if let Some(n) = read.get_mut(message.partition() as usize) {
+            *n += 1;
+        }
+    };
     // Short polls while waiting, so the start signal is seen at once.
     while !run.go.load(Ordering::Acquire) {
         if run.abort.load(Ordering::Acquire) {
             return Ok(());
         }
         match consumer.poll(Duration::from_millis(2)) {
-            Some(Ok(_)) => pending += 1,
+            Some(Ok(message)) => {
+                count(&message);
+                pending += 1;
+            }
             Some(Err(err)) => eprintln!("warning: member {index}: {err}"),
             None => {}
         }
@@ -746,7 +774,8 @@ fn read_member_inner(run: &ReadRun<'_>, index: usize) -> Result<()> {
     let mut started = false;
     loop {
         match consumer.poll(wait) {
-            Some(Ok(_)) => {
+            Some(Ok(message)) => {
+                count(&message);
                 if !started {
                     started = true;
                     let now = Instant::now();
@@ -771,6 +800,10 @@ fn read_member_inner(run: &ReadRun<'_>, index: usize) -> Result<()> {
             last_progress = Instant::now();
         }
         if run.total.load(Ordering::Acquire) >= run.target || run.abort.load(Ordering::Acquire) {
+            let mut shared = run.read.lock().unwrap_or_else(|e| e.into_inner());
+            for (total, mine) in shared.iter_mut().zip(&read) {
+                *total += mine;
+            }
             return Ok(());
         }
         if last_progress.elapsed() > IDLE_LIMIT {
