@@ -1,4 +1,5 @@
-//! Consumer groups (classic protocol) with librdkafka through the `rdkafka`
+//! Consumer groups (classic protocol, and KIP-848 for the seed 000 scenario)
+//! with librdkafka through the `rdkafka`
 //! crate, against `fjord serve` at its default settings (the initial
 //! rebalance delay is Kafka's 3 s): the seed 000 scenario, a rebalance
 //! with the eager (range) and cooperative-sticky assignors, static
@@ -369,11 +370,30 @@ fn committed_offsets(
 /// commits by hand; both end at the end offsets.
 #[test]
 fn seed_000_db_group_splits_and_backup_gets_everything() {
+    seed_000(&[]);
+}
+
+/// The same scenario on the KIP-848 consumer protocol: the broker assigns
+/// (its default `uniform` assignor) and the members heartbeat with
+/// ConsumerGroupHeartbeat instead of JoinGroup/SyncGroup.
+#[test]
+fn seed_000_on_the_kip_848_consumer_protocol() {
+    seed_000(&[("group.protocol", "consumer")]);
+}
+
+fn seed_000(protocol: &[(&str, &str)]) {
     let broker = Broker::start();
     create_topic(&broker, "bids", 4);
-    let db1 = Member::spawn("db1", &broker, "bids", "db", Commits::Auto, &[]);
-    let db2 = Member::spawn("db2", &broker, "bids", "db", Commits::Auto, &[]);
-    let backup = Member::spawn("backup", &broker, "bids", "backup", Commits::Manual, &[]);
+    let db1 = Member::spawn("db1", &broker, "bids", "db", Commits::Auto, protocol);
+    let db2 = Member::spawn("db2", &broker, "bids", "db", Commits::Auto, protocol);
+    let backup = Member::spawn(
+        "backup",
+        &broker,
+        "bids",
+        "backup",
+        Commits::Manual,
+        protocol,
+    );
     let all = [&db1, &db2, &backup];
     wait_until("db split 2/2, backup holding all 4", &all, || {
         split_evenly(&[&db1, &db2], 4) && backup.assignment().len() == 4
