@@ -90,9 +90,11 @@ def workers(request):
 
 class Worker:
     def __init__(self, client, bootstrap, topic, group, classpath=None, commit="manual",
-                 reset="earliest", session_ms=0, assignor="", instance_id="", name=""):
+                 reset="earliest", session_ms=0, assignor="", instance_id="", name="", protocol=""):
         self.name = name or f"{client}-{group}"
         opts = ["--commit", commit, "--reset", reset, "--session-ms", str(session_ms)]
+        if protocol:  # the Java worker only: "consumer" for KIP-848
+            opts += ["--protocol", protocol]
         if assignor:
             opts += ["--assignor", assignor]
         if instance_id:

@@ -104,9 +104,9 @@ if __name__ == "__main__" and sys.argv[1:2] == ["worker"]:
 
 from conftest import need  # noqa: E402
 from helpers import create_topic  # noqa: E402
-from test_groups import (  # noqa: E402
-    BackgroundProducer, Worker, check_no_redelivery_past_commit, committed_offsets, end_offsets, produce,
-    split_evenly, wait_until,
+from test_groups import (  # noqa: E402,F401 (fixtures are used by name)
+    BackgroundProducer, Worker, check_no_redelivery_past_commit, committed_offsets, end_offsets, java_group_classpath,
+    produce, split_evenly, wait_until, workers,
 )
 
 
@@ -274,3 +274,31 @@ def test_classic_join_to_a_consumer_group_is_refused(kip848_broker, topic, membe
     codes = {e.code() for e in errors}
     assert not codes or KafkaError.INCONSISTENT_GROUP_PROTOCOL in codes, errors
     assert m.assignment() == {0, 1}
+
+
+def test_seed000_java_consumer_protocol(kip848_broker, topic, workers):
+    """Seed 000 with the Java client 3.9.1 on group.protocol=consumer: "db"
+    (two JVMs) splits 4 partitions 2/2 and gets each record once, "backup"
+    gets every record, both commit to the end."""
+    b = kip848_broker
+    create_topic(b.bootstrap, topic, 4)
+    db = [workers("java", b.bootstrap, topic, "db", commit="auto", name=f"db{i}", protocol="consumer")
+          for i in (1, 2)]
+    backup = workers("java", b.bootstrap, topic, "backup", name="backup", protocol="consumer")
+    everyone = [*db, backup]
+    wait_until(lambda: split_evenly(db, 4) and backup.assignment() == {0, 1, 2, 3}, 60,
+               "db split 2/2 and backup holding all 4", everyone)
+    acks = set(produce(b.bootstrap, topic, 10_000))
+    wait_until(lambda: set(db[0].records()) | set(db[1].records()) >= acks and set(backup.records()) >= acks,
+               60, "every record in db and backup", everyone)
+    held = {w.name: w.assignment() for w in db}
+    for w in everyone:
+        w.stop()
+    got = db[0].records() + db[1].records()
+    assert len(got) == len(set(got)) == 10_000, f"db got {len(got)} records, {len(set(got))} distinct"
+    for w in db:
+        assert {p for p, _ in w.records()} <= held[w.name], f"{w.name} read outside its assignment"
+    assert sorted(backup.records()) == sorted(acks), "backup did not get each record once"
+    end = end_offsets(b.bootstrap, topic, 4)
+    for group in ("db", "backup"):
+        assert committed_offsets(b.bootstrap, group, topic, 4) == end, f"group {group} did not commit to the end"

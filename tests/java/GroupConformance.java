@@ -70,13 +70,20 @@ public final class GroupConformance {
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, opt.getOrDefault("--reset", "earliest"));
         p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, switch (assignor) {
-            case "cooperative-sticky" -> CooperativeStickyAssignor.class.getName();
-            case "roundrobin" -> RoundRobinAssignor.class.getName();
-            default -> RangeAssignor.class.getName();
-        });
+        boolean consumerProtocol = opt.getOrDefault("--protocol", "classic").equals("consumer");
+        if (consumerProtocol) {
+            // KIP-848: the broker assigns; client-side assignors and session
+            // settings are refused by the client in this mode.
+            p.put("group.protocol", "consumer");
+        } else {
+            p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, switch (assignor) {
+                case "cooperative-sticky" -> CooperativeStickyAssignor.class.getName();
+                case "roundrobin" -> RoundRobinAssignor.class.getName();
+                default -> RangeAssignor.class.getName();
+            });
+        }
         String session = opt.getOrDefault("--session-ms", "0");
-        if (!session.equals("0")) {
+        if (!session.equals("0") && !consumerProtocol) {
             p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, session);
             p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, Integer.toString(Integer.parseInt(session) / 6));
         }
