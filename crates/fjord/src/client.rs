@@ -128,6 +128,27 @@ where
     Ok(metadata)
 }
 
+/// The partitions a command works on: all of `existing` when none were
+/// requested, else the requested ones, each checked to exist.
+pub fn select_partitions(
+    topic: &str,
+    existing: std::collections::BTreeSet<i32>,
+    requested: &[i32],
+) -> Result<std::collections::BTreeSet<i32>> {
+    if requested.is_empty() {
+        return Ok(existing);
+    }
+    for p in requested {
+        if !existing.contains(p) {
+            bail!(
+                "topic `{topic}` has {} partition(s); partition {p} does not exist",
+                existing.len()
+            );
+        }
+    }
+    Ok(requested.iter().copied().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

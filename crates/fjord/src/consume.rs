@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::{ArgGroup, Args, ValueEnum};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -128,20 +128,7 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         .iter()
         .map(|p| p.id())
         .collect();
-    let partitions: BTreeSet<i32> = if args.partition.is_empty() {
-        existing.clone()
-    } else {
-        for p in &args.partition {
-            if !existing.contains(p) {
-                bail!(
-                    "topic `{}` has {} partition(s); partition {p} does not exist",
-                    args.topic,
-                    existing.len()
-                );
-            }
-        }
-        args.partition.iter().copied().collect()
-    };
+    let partitions = crate::client::select_partitions(&args.topic, existing, &args.partition)?;
 
     let assignment = start_offsets(&consumer, &args.topic, &partitions, args.start())?;
     consumer

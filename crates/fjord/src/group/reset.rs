@@ -130,20 +130,7 @@ pub fn run(args: ResetArgs) -> Result<()> {
         .iter()
         .map(|p| p.id())
         .collect();
-    let partitions: BTreeSet<i32> = if args.partition.is_empty() {
-        existing
-    } else {
-        for p in &args.partition {
-            if !existing.contains(p) {
-                bail!(
-                    "topic `{}` has {} partition(s); partition {p} does not exist",
-                    args.topic,
-                    existing.len()
-                );
-            }
-        }
-        args.partition.iter().copied().collect()
-    };
+    let partitions = crate::client::select_partitions(&args.topic, existing, &args.partition)?;
     let list: Vec<(String, i32)> = partitions
         .iter()
         .map(|&p| (args.topic.clone(), p))
