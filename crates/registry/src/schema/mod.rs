@@ -1,0 +1,1 @@
+//! Schema formats and compatibility rules (filled in by the formats work).
