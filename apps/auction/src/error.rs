@@ -1,0 +1,60 @@
+//! The crate's one error enum. Client input never becomes one of these: a bad
+//! bid is a [`crate::bid::BidRejection`] with a message for the bidder.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuctionError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid items file {path}: {message}")]
+    ItemsFile { path: PathBuf, message: String },
+    #[error("invalid item: {0}")]
+    Item(String),
+    #[error("database: {context}: {source}")]
+    Database {
+        context: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("unsupported database URL `{0}` (use sqlite://, postgres:// or mysql://)")]
+    DatabaseUrl(String),
+    #[error("Kafka: {context}: {source}")]
+    Kafka {
+        context: String,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("bid codec: {0}")]
+    Codec(String),
+    #[error("backup file {path}: {message}")]
+    Backup { path: PathBuf, message: String },
+    #[error("HTTP server: {0}")]
+    Http(#[source] std::io::Error),
+}
+
+pub type Result<T, E = AuctionError> = std::result::Result<T, E>;
+
+/// Shorthand for wrapping sqlx errors with what was being done.
+pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> AuctionError {
+    let context = context.into();
+    move |source| AuctionError::Database { context, source }
+}
+
+/// Shorthand for wrapping rdkafka errors with what was being done.
+pub(crate) fn kafka(
+    context: impl Into<String>,
+) -> impl FnOnce(rdkafka::error::KafkaError) -> AuctionError {
+    let context = context.into();
+    move |source| AuctionError::Kafka { context, source }
+}

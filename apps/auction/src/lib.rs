@@ -1,0 +1,19 @@
+//! fjord-auction: the live auction system of seed 000, built on Fjord.
+//!
+//! Bidders bid on a website ([`web`]); each valid bid gets a unique id and is
+//! produced to the topic `bids` (4 partitions, keyed by item, so one item's
+//! bids keep their order). Two consumer groups read it: `bid-db-writers`
+//! ([`db_writer`], two members sharing the partitions) settles the auction
+//! rule and stores bids in the SQL table `bid` ([`store`]); `bid-backup`
+//! ([`backup`]) appends every bid to a JSON Lines file for audit. Both
+//! commit offsets only after their output is durable, and both skip what
+//! they already wrote, so a crash at any point loses and repeats nothing.
+
+pub mod bid;
+pub mod codec;
+pub mod error;
+pub mod items;
+pub mod store;
+pub mod time;
+
+pub use error::{AuctionError, Result};
