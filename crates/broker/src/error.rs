@@ -86,6 +86,8 @@ fn log_error_code(e: &LogError) -> ResponseError {
         LogError::UnknownProducerId { .. } => ResponseError::UnknownProducerId,
         LogError::InvalidConfig { .. } => ResponseError::InvalidConfig,
         LogError::InvalidRecord { .. } => ResponseError::InvalidRecord,
+        LogError::InvalidTxnState { .. } => ResponseError::InvalidTxnState,
+        LogError::CoordinatorFenced { .. } => ResponseError::TransactionCoordinatorFenced,
         _ => ResponseError::KafkaStorageError,
     }
 }

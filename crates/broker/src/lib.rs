@@ -4,7 +4,8 @@
 //! `dispatch` routes each request to its handler in `api/` (one file per
 //! Kafka API), `codec` is the only place wire bytes become typed messages,
 //! `topics` is the persisted topic catalogue over `fjord-log` partitions,
-//! `group` the consumer-group coordinator and committed offsets.
+//! `group` the consumer-group coordinator and committed offsets, `txn` the
+//! transaction coordinator.
 
 pub mod api;
 pub mod broker;
@@ -17,8 +18,11 @@ pub mod error;
 pub mod group;
 pub mod huge_alloc;
 pub mod producer_ids;
+pub mod schema_validation;
 pub mod server;
 pub mod topics;
+pub mod txn;
+pub mod txn_markers;
 
 pub use broker::Broker;
 pub use config::BrokerConfig;

@@ -41,6 +41,20 @@ pub enum LogError {
         current: i16,
         got: i16,
     },
+    /// A batch that the producer's transaction state forbids, e.g. a
+    /// non-transactional batch while its transaction is open (Kafka's
+    /// INVALID_TXN_STATE).
+    #[error("invalid transaction state for producer {producer_id}: {reason}")]
+    InvalidTxnState { producer_id: i64, reason: String },
+    /// A transaction marker from a coordinator epoch older than one already
+    /// seen for the producer: a zombie coordinator
+    /// (TRANSACTION_COORDINATOR_FENCED).
+    #[error("transaction marker for producer {producer_id} has coordinator epoch {got}, older than {current}")]
+    CoordinatorFenced {
+        producer_id: i64,
+        current: i32,
+        got: i32,
+    },
     /// The log has no state for this producer id. The log itself answers an
     /// unknown producer's non-zero first sequence with OutOfOrderSequence
     /// (see `producer_state`); this variant is for callers that track

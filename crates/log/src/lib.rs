@@ -14,6 +14,8 @@
 //! 00000000000000000000.log        batches, in offset order (one file per segment)
 //! 00000000000000000000.index      sparse offset index (closed segments; active on close)
 //! 00000000000000000000.timeindex  time index, same
+//! 00000000000000000000.txnindex   aborted transactions whose marker is in
+//!                                 the segment (written at roll and close)
 //! 00000000000000001234.snapshot   producer state below offset 1234 (JSON)
 //! meta                            log start offset (JSON)
 //! cleaner-checkpoint              offset below which compaction has run (JSON)
@@ -50,6 +52,7 @@ mod retention;
 mod segment;
 pub mod testing;
 mod time_lookup;
+pub mod txn;
 
 /// A Kafka offset: the position of a record within a partition.
 pub type Offset = i64;
@@ -62,3 +65,4 @@ pub use error::{LogError, Result};
 pub use fault_fs::{FaultFs, TornWrite};
 pub use fs::{FileSystem, LogFile, RealFs};
 pub use partition::{AppendOutcome, MaintenanceReport, Partition, ReadSlice};
+pub use txn::{AbortedTxn, ControlMarker};

@@ -31,6 +31,7 @@ use crate::meta;
 use crate::producer_state::{next_seq, Check, ProducerStates};
 use crate::records;
 use crate::segment::{locate, read_batches, ActiveSegment, Segment};
+use crate::txn::TxnIndex;
 use crate::Offset;
 
 /// What an append did.
@@ -53,6 +54,9 @@ pub struct ReadSlice {
     pub bytes: Bytes,
     pub high_watermark: Offset,
     pub log_start_offset: Offset,
+    /// The last stable offset when read: below it every transaction is
+    /// decided. A read_committed read returns nothing at or past it.
+    pub last_stable_offset: Offset,
 }
 
 /// What one `maintain` pass did.
@@ -80,6 +84,21 @@ pub(crate) struct LogState {
     /// The cleaner's checkpoint: offsets below it were compacted at least
     /// once (see `crate::cleaner`).
     pub clean_end: Offset,
+    /// Every aborted transaction whose marker is still in the log.
+    pub aborted: TxnIndex,
+}
+
+impl LogState {
+    /// The last stable offset: the first offset of the oldest open
+    /// transaction, else the log end. Never below the log start (retention
+    /// may have deleted an open transaction's first batches).
+    pub fn last_stable_offset(&self) -> Offset {
+        self.producers
+            .first_unstable()
+            .map_or(self.log_end, |first| {
+                first.clamp(self.log_start, self.log_end)
+            })
+    }
 }
 
 /// One partition's log. Send + Sync; share it as `Arc<Partition>`.
@@ -130,7 +149,7 @@ impl Partition {
         self.log.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn lock_open(&self) -> Result<MutexGuard<'_, LogState>> {
+    pub(crate) fn lock_open(&self) -> Result<MutexGuard<'_, LogState>> {
         let log = self.lock();
         if log.closed {
             return Err(LogError::Closed {
@@ -140,7 +159,7 @@ impl Partition {
         Ok(log)
     }
 
-    fn config_arc(&self) -> Arc<LogConfig> {
+    pub(crate) fn config_arc(&self) -> Arc<LogConfig> {
         self.config
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -219,29 +238,12 @@ impl Partition {
             });
         }
 
-        let total = buf.len() as u64;
-        if self.should_roll(&log, &config, total, next, now_ms) {
-            self.roll(&mut log)?;
-        }
         for (h, (_, range)) in headers.iter().zip(&batches) {
             batch::assign_offset(&mut buf[range.clone()], h.base_offset);
         }
-        let pos = log.active.size;
-        if let Err(e) = log.active.file.write_at(&buf, pos) {
-            // Undo a partial write so the file still ends on a batch.
-            let _ = log.active.file.set_len(pos);
-            return Err(LogError::io(
-                format!("appending to {}", self.dir.display()),
-                e,
-            ));
-        }
-        for (h, (_, range)) in headers.iter().zip(&batches) {
-            log.active.index.add(h, pos + range.start as u64);
-        }
-        log.active.size += total;
-        log.active.first_batch_ms.get_or_insert(now_ms);
+        let placed = headers.iter().zip(batches.iter().map(|(_, r)| r.start));
         let base_offset = log.log_end;
-        log.log_end = next;
+        self.write_tail(&mut log, &config, &buf, placed, next, now_ms)?;
         log.producers.merge(pending);
         Ok(AppendOutcome {
             base_offset,
@@ -249,6 +251,41 @@ impl Partition {
             log_start_offset: log.log_start,
             duplicate: false,
         })
+    }
+
+    /// Writes `buf` (whole batches with offsets assigned; `placed` gives
+    /// each one's header and start in `buf`) at the end of the active
+    /// segment, rolling first if it is due, and moves the log end to
+    /// `next`. All or nothing: a failed write is undone.
+    pub(crate) fn write_tail<'h>(
+        &self,
+        log: &mut LogState,
+        config: &LogConfig,
+        buf: &[u8],
+        placed: impl Iterator<Item = (&'h BatchHeader, usize)>,
+        next: Offset,
+        now_ms: i64,
+    ) -> Result<()> {
+        let total = buf.len() as u64;
+        if self.should_roll(log, config, total, next, now_ms) {
+            self.roll(log)?;
+        }
+        let pos = log.active.size;
+        if let Err(e) = log.active.file.write_at(buf, pos) {
+            // Undo a partial write so the file still ends on a batch.
+            let _ = log.active.file.set_len(pos);
+            return Err(LogError::io(
+                format!("appending to {}", self.dir.display()),
+                e,
+            ));
+        }
+        for (h, start) in placed {
+            log.active.index.add(h, pos + start as u64);
+        }
+        log.active.size += total;
+        log.active.first_batch_ms.get_or_insert(now_ms);
+        log.log_end = next;
+        Ok(())
     }
 
     fn should_roll(
@@ -283,6 +320,9 @@ impl Partition {
             return Err(e);
         }
         log.active.persist_indexes()?;
+        let old_base = log.active.base_offset;
+        log.aborted
+            .persist(&*self.fs, &self.dir, old_base, new_base)?;
         let LogState {
             producers,
             snapshots,
@@ -324,7 +364,7 @@ impl Partition {
     /// Whole batches from the one containing `offset`, up to `max_bytes`
     /// (but one whole batch if `min_one_batch`, however large).
     pub fn read(&self, offset: Offset, max_bytes: usize, min_one_batch: bool) -> Result<ReadSlice> {
-        let (targets, hw, start) = {
+        let (targets, hw, start, lso) = {
             let log = self.lock();
             if offset < log.log_start || offset > log.log_end {
                 return Err(LogError::OffsetOutOfRange {
@@ -338,7 +378,12 @@ impl Partition {
             } else {
                 Self::read_targets(&log, offset)
             };
-            (targets, log.log_end, log.log_start)
+            (
+                targets,
+                log.log_end,
+                log.log_start,
+                log.last_stable_offset(),
+            )
         };
         let mut bytes = Vec::new();
         for t in targets {
@@ -362,6 +407,7 @@ impl Partition {
             bytes: Bytes::from(bytes),
             high_watermark: hw,
             log_start_offset: start,
+            last_stable_offset: lso,
         })
     }
 
@@ -459,6 +505,9 @@ impl Partition {
         self.group.raise(log.log_end);
         log.active.persist_indexes()?;
         let log_end = log.log_end;
+        let active_base = log.active.base_offset;
+        log.aborted
+            .persist(&*self.fs, &self.dir, active_base, log_end)?;
         let LogState {
             producers,
             snapshots,

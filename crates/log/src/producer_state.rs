@@ -16,16 +16,36 @@
 //!   retention (snapshots keep it), so a non-zero start means lost batches
 //!   and is refused with OutOfOrderSequence.
 //!
-//! The state is a pure function of the batch headers in the log, so it can
-//! always be rebuilt by replaying them ([`ProducerStates::apply`] in log order); the
-//! snapshot written at roll and close only saves the replay.
+//! Transactions (a producer with a transactional.id):
+//! - a batch with the transactional attribute opens the producer's
+//!   transaction in this partition at its base offset, or continues it;
+//! - while one is open, a non-transactional batch from the producer is
+//!   refused (InvalidTxnState), as Kafka does;
+//! - a control batch (a COMMIT or ABORT marker, written only by the broker
+//!   for the coordinator) ends it. A marker with an older producer epoch is
+//!   fenced (InvalidProducerEpoch), one from an older coordinator epoch too
+//!   (TransactionCoordinatorFenced). A marker with a newer producer epoch
+//!   (the coordinator bumped it, e.g. aborting an expired transaction)
+//!   starts a new session: the next batch must start at sequence 0.
+//!   Markers carry no sequence and are not cached for deduplication.
+//!
+//! The open transactions give the last stable offset: the smallest first
+//! offset of an open transaction ([`ProducerStates::first_unstable`]),
+//! else the log end.
+//!
+//! The state is a pure function of the batches in the log (headers, plus
+//! the marker record of control batches), so it can always be rebuilt by
+//! replaying them ([`ProducerStates::apply`] and
+//! [`ProducerStates::apply_marker`] in log order); the snapshot written at
+//! roll and close only saves the replay.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
 use crate::batch::BatchHeader;
 use crate::error::{LogError, Result};
+use crate::txn::ControlMarker;
 use crate::Offset;
 
 /// How many recent batches per producer are remembered for deduplication;
@@ -49,11 +69,42 @@ pub struct ProducerEntry {
     pub batches: VecDeque<BatchMeta>,
     /// Max timestamp of the producer's last batch (for future expiry).
     pub last_timestamp: i64,
+    /// First offset of the producer's open transaction in this partition.
+    #[serde(default)]
+    pub txn_first_offset: Option<Offset>,
+    /// Coordinator epoch of the last marker written for this producer;
+    /// -1 before any.
+    #[serde(default = "no_coordinator_epoch")]
+    pub coordinator_epoch: i32,
+}
+
+fn no_coordinator_epoch() -> i32 {
+    -1
+}
+
+/// A transaction that a marker ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: Offset,
+    /// The marker's offset.
+    pub last_offset: Offset,
+    pub commit: bool,
 }
 
 impl ProducerEntry {
     pub fn last_seq(&self) -> i32 {
         self.batches.back().map_or(-1, |b| b.last_seq)
+    }
+
+    fn new(epoch: i16) -> ProducerEntry {
+        ProducerEntry {
+            epoch,
+            batches: VecDeque::new(),
+            last_timestamp: -1,
+            txn_first_offset: None,
+            coordinator_epoch: -1,
+        }
     }
 }
 
@@ -87,6 +138,11 @@ pub fn last_seq_of(h: &BatchHeader) -> i32 {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerStates {
     producers: BTreeMap<i64, ProducerEntry>,
+    /// (first offset, producer id) of every open transaction: derived from
+    /// `producers` (rebuilt after decoding a snapshot), kept so the LSO is
+    /// one lookup rather than a walk over every producer ever seen.
+    #[serde(skip)]
+    ongoing: BTreeSet<(Offset, i64)>,
 }
 
 impl ProducerStates {
@@ -97,7 +153,17 @@ impl ProducerStates {
     /// Checks a batch against the state as it would be after `pending`
     /// (batches accepted earlier in the same append but not yet applied).
     pub fn check(&self, h: &BatchHeader, pending: &ProducerStates) -> Result<Check> {
+        if h.is_control() {
+            return Err(LogError::InvalidRecord {
+                reason: "control batches are written by the broker only".into(),
+            });
+        }
         if h.producer_id < 0 {
+            if h.is_transactional() {
+                return Err(LogError::InvalidRecord {
+                    reason: "a transactional batch needs a producer id".into(),
+                });
+            }
             return Ok(Check::Append);
         }
         let pid = h.producer_id;
@@ -120,6 +186,14 @@ impl ProducerStates {
                 producer_id: pid,
                 current: entry.epoch,
                 got: h.producer_epoch,
+            });
+        }
+        if let (Some(first), false) = (entry.txn_first_offset, h.is_transactional()) {
+            return Err(LogError::InvalidTxnState {
+                producer_id: pid,
+                reason: format!(
+                    "a non-transactional batch while its transaction from offset {first} is open"
+                ),
             });
         }
         if h.producer_epoch > entry.epoch {
@@ -157,17 +231,17 @@ impl ProducerStates {
     /// Applies a batch stored at its assigned offsets (`h.base_offset` set).
     /// Used both after a checked append and when replaying the log.
     pub fn apply(&mut self, h: &BatchHeader) {
-        if h.producer_id < 0 {
+        if h.producer_id < 0 || h.is_control() {
             return;
         }
         let entry = self
             .producers
             .entry(h.producer_id)
-            .or_insert_with(|| ProducerEntry {
-                epoch: h.producer_epoch,
-                batches: VecDeque::new(),
-                last_timestamp: -1,
-            });
+            .or_insert_with(|| ProducerEntry::new(h.producer_epoch));
+        if h.is_transactional() && entry.txn_first_offset.is_none() {
+            entry.txn_first_offset = Some(h.base_offset);
+            self.ongoing.insert((h.base_offset, h.producer_id));
+        }
         if h.producer_epoch != entry.epoch {
             // A new session starts from scratch (replay also sees older
             // epochs only before newer ones, as the log is in order).
@@ -186,9 +260,99 @@ impl ProducerStates {
         entry.last_timestamp = h.max_timestamp;
     }
 
+    /// Checks a marker (control batch `h`, carrying `marker`) against the
+    /// producer's state.
+    pub fn check_marker(&self, h: &BatchHeader, marker: &ControlMarker) -> Result<()> {
+        let pid = h.producer_id;
+        if pid < 0 {
+            return Err(LogError::InvalidRecord {
+                reason: "a transaction marker needs a producer id".into(),
+            });
+        }
+        let Some(entry) = self.producers.get(&pid) else {
+            return Ok(());
+        };
+        if h.producer_epoch < entry.epoch {
+            return Err(LogError::InvalidProducerEpoch {
+                producer_id: pid,
+                current: entry.epoch,
+                got: h.producer_epoch,
+            });
+        }
+        if marker.coordinator_epoch < entry.coordinator_epoch {
+            return Err(LogError::CoordinatorFenced {
+                producer_id: pid,
+                current: entry.coordinator_epoch,
+                got: marker.coordinator_epoch,
+            });
+        }
+        Ok(())
+    }
+
+    /// Applies a marker stored at `h.base_offset`: ends the producer's open
+    /// transaction, if any, and returns it.
+    pub fn apply_marker(
+        &mut self,
+        h: &BatchHeader,
+        marker: &ControlMarker,
+    ) -> Option<CompletedTxn> {
+        if h.producer_id < 0 {
+            return None;
+        }
+        let entry = self
+            .producers
+            .entry(h.producer_id)
+            .or_insert_with(|| ProducerEntry::new(h.producer_epoch));
+        if h.producer_epoch != entry.epoch {
+            // The coordinator bumped the epoch: sequences restart at 0.
+            entry.epoch = h.producer_epoch;
+            entry.batches.clear();
+        }
+        entry.coordinator_epoch = marker.coordinator_epoch;
+        entry.last_timestamp = h.max_timestamp;
+        let first = entry.txn_first_offset.take()?;
+        self.ongoing.remove(&(first, h.producer_id));
+        Some(CompletedTxn {
+            producer_id: h.producer_id,
+            first_offset: first,
+            last_offset: h.base_offset,
+            commit: marker.commit,
+        })
+    }
+
     /// Merges `other`'s entries over ours (committing a staged append).
     pub fn merge(&mut self, other: ProducerStates) {
-        self.producers.extend(other.producers);
+        for (pid, entry) in other.producers {
+            if let Some(first) = self.producers.get(&pid).and_then(|e| e.txn_first_offset) {
+                self.ongoing.remove(&(first, pid));
+            }
+            if let Some(first) = entry.txn_first_offset {
+                self.ongoing.insert((first, pid));
+            }
+            self.producers.insert(pid, entry);
+        }
+    }
+
+    /// First offset of the oldest open transaction: the last stable offset
+    /// while any is open.
+    pub fn first_unstable(&self) -> Option<Offset> {
+        self.ongoing.first().map(|&(first, _)| first)
+    }
+
+    /// (producer id, first offset) of every open transaction, oldest first.
+    pub fn ongoing(&self) -> Vec<(i64, Offset)> {
+        self.ongoing
+            .iter()
+            .map(|&(first, pid)| (pid, first))
+            .collect()
+    }
+
+    fn rebuild_ongoing(&mut self) {
+        self.ongoing = self
+            .producers
+            .iter()
+            .filter_map(|(&pid, e)| e.txn_first_offset.map(|first| (first, pid)))
+            .collect();
     }
 
     /// Stages `h` into `self` (a pending overlay) starting from `base`'s
@@ -230,7 +394,10 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub const VERSION: u32 = 1;
+    /// 2 added open transactions and coordinator epochs to each producer;
+    /// a version 1 snapshot (written before transactions were accepted)
+    /// reads as having none.
+    pub const VERSION: u32 = 2;
 
     pub fn encode(offset: Offset, producers: &ProducerStates) -> Vec<u8> {
         let snap = Snapshot {
@@ -242,9 +409,11 @@ impl Snapshot {
     }
 
     pub fn decode(bytes: &[u8]) -> Option<Snapshot> {
-        serde_json::from_slice::<Snapshot>(bytes)
+        let mut snap = serde_json::from_slice::<Snapshot>(bytes)
             .ok()
-            .filter(|s| s.version == Self::VERSION)
+            .filter(|s| s.version == 1 || s.version == Self::VERSION)?;
+        snap.producers.rebuild_ongoing();
+        Some(snap)
     }
 }
 

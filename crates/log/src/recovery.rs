@@ -32,6 +32,7 @@ use crate::segment::{
     header_at, locate, parse_segment_name, segment_path, segment_paths, ActiveSegment,
     IndexBuilder, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
+use crate::txn::{decode_marker, record_completion, TxnIndex};
 use crate::Offset;
 
 fn io_err(what: String) -> impl FnOnce(std::io::Error) -> LogError {
@@ -122,8 +123,10 @@ pub(crate) fn recover(
         closed: false,
         snapshots: Vec::new(),
         clean_end: meta::read_clean_end(&**fs, dir).unwrap_or(log_start),
+        aborted: TxnIndex::load(&**fs, &files, log_start),
     };
-    (state.producers, state.snapshots) = recover_producers(fs, dir, &files, &state)?;
+    let (producers, snapshots, aborted) = recover_producers(fs, dir, &files, &state)?;
+    (state.producers, state.snapshots, state.aborted) = (producers, snapshots, aborted);
     if truncated {
         // The rebuilt indexes replace any that described the lost tail.
         state.active.persist_indexes()?;
@@ -245,13 +248,16 @@ fn scan_verified(
 }
 
 /// Producer state as of the log end: the newest usable snapshot, plus a
-/// replay of the batch headers after it; and the snapshot offsets on disk.
+/// replay of the batch headers after it; the snapshot offsets on disk; and
+/// the aborted-transaction index: the entries persisted below the replay's
+/// start, plus the aborts the replay meets (transaction markers are read
+/// whole: the header alone does not say commit or abort).
 fn recover_producers(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
     files: &[PathBuf],
     state: &LogState,
-) -> Result<(ProducerStates, Vec<Offset>)> {
+) -> Result<(ProducerStates, Vec<Offset>, TxnIndex)> {
     let first_base = state
         .segments
         .keys()
@@ -263,8 +269,12 @@ fn recover_producers(
         Some(s) => (s.producers, s.offset.max(first_base)),
         None => (ProducerStates::new(), first_base),
     };
+    let mut aborted = state.aborted.clone();
+    // Entries at or past the replay's start come back from the replay (and
+    // any past the recovered end described a lost tail).
+    aborted.truncate_from(from);
     if from >= state.log_end {
-        return Ok((producers, on_disk));
+        return Ok((producers, on_disk, aborted));
     }
     let mut replayed = 0usize;
     let mut visit = |file: &dyn LogFile, hint: u64, limit: u64| -> Result<()> {
@@ -272,7 +282,21 @@ fn recover_producers(
             .map_err(io_err(format!("replaying {}", dir.display())))?;
         if let Some((mut pos, _)) = found {
             while let Ok(Some(h)) = header_at(file, pos, limit) {
-                if h.last_offset() >= from {
+                if h.last_offset() >= from && h.is_control() {
+                    let mut batch = vec![0u8; h.total_len()];
+                    file.read_exact_at(&mut batch, pos)
+                        .map_err(io_err(format!("replaying {}", dir.display())))?;
+                    match decode_marker(&h, &batch) {
+                        Ok(marker) => {
+                            let done = producers.apply_marker(&h, &marker);
+                            record_completion(&mut aborted, &producers, done);
+                        }
+                        // The CRC passed, so the broker wrote this; a
+                        // marker it cannot read is skipped, not fatal.
+                        Err(e) => tracing::warn!(error = %e, "skipping unreadable control batch"),
+                    }
+                    replayed += 1;
+                } else if h.last_offset() >= from {
                     producers.apply(&h);
                     replayed += 1;
                 }
@@ -293,5 +317,5 @@ fn recover_producers(
         .1 as u64;
     visit(&*state.active.file, hint, state.active.size)?;
     tracing::debug!(from, batches = replayed, "replayed producer state");
-    Ok((producers, on_disk))
+    Ok((producers, on_disk, aborted))
 }

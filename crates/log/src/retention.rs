@@ -8,6 +8,7 @@
 //! segment that lies wholly below the persisted log start, finishing an
 //! interrupted deletion. The active segment is never deleted.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{LogError, Result};
@@ -57,10 +58,11 @@ impl Partition {
                 }
             }
             self.advance_start_past(&mut log, &victims)?;
-            victims
+            let txn_files = drop_txn_entries(&mut log, &self.dir, &victims);
+            (victims, txn_files)
         };
-        report.segments_deleted = victims.len();
-        self.remove_files(&victims);
+        report.segments_deleted = victims.0.len();
+        self.remove_files(&victims.0, &victims.1);
         Ok(report)
     }
 
@@ -96,9 +98,10 @@ impl Partition {
             log.log_start = target;
             let victims = take_while_front(&mut log, |seg, _| seg.end_offset <= target);
             meta::write_log_start(&*self.fs, &self.dir, log.log_start)?;
-            victims
+            let txn_files = drop_txn_entries(&mut log, &self.dir, &victims);
+            (victims, txn_files)
         };
-        self.remove_files(&victims);
+        self.remove_files(&victims.0, &victims.1);
         Ok(self.log_start_offset())
     }
 
@@ -113,7 +116,14 @@ impl Partition {
         meta::write_log_start(&*self.fs, &self.dir, log.log_start)
     }
 
-    fn remove_files(&self, victims: &[Arc<Segment>]) {
+    fn remove_files(&self, victims: &[Arc<Segment>], txn_files: &[PathBuf]) {
+        for path in txn_files {
+            if let Err(e) = self.fs.remove_file(path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %path.display(), error = %e, "could not delete transaction index");
+                }
+            }
+        }
         for seg in victims {
             for path in seg.paths() {
                 if let Err(e) = self.fs.remove_file(&path) {
@@ -128,6 +138,15 @@ impl Partition {
             // Not fatal: recovery re-deletes segments below the log start.
             let _ = self.fs.sync_dir(&self.dir);
         }
+    }
+}
+
+/// Forgets the aborted transactions whose markers were in the deleted
+/// segments; returns the `.txnindex` files to delete with them.
+fn drop_txn_entries(log: &mut LogState, dir: &Path, victims: &[Arc<Segment>]) -> Vec<PathBuf> {
+    match victims.last() {
+        Some(last) => log.aborted.drop_below(dir, last.end_offset),
+        None => Vec::new(),
     }
 }
 
