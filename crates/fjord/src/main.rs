@@ -8,7 +8,6 @@ mod bench;
 mod client;
 mod consume;
 mod group;
-mod kafka_client;
 mod logging;
 mod produce;
 mod serve;

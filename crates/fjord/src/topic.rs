@@ -17,7 +17,7 @@ use rdkafka::util::Timeout;
 use serde::Serialize;
 
 use crate::client::{self, block_on, parse_key_value, ClientArgs, REQUEST_TIMEOUT};
-use crate::kafka_client::{incremental_alter_topic_configs, ConfigChange, KafkaConnection};
+use fjord_kafka_client::{incremental_alter_topic_configs, ConfigChange, KafkaConnection};
 
 /// Arguments of `fjord topic`.
 #[derive(Args, Debug)]
@@ -375,7 +375,7 @@ fn alter(args: AlterArgs) -> Result<()> {
     if !args.configs.is_empty() || !args.delete_configs.is_empty() {
         // IncrementalAlterConfigs changes only the named keys, so concurrent
         // changes to other keys survive (AlterConfigs would replace the whole
-        // set). rdkafka 0.39 lacks it; kafka_client.rs fills the gap.
+        // set). rdkafka 0.39 lacks it; fjord-kafka-client fills the gap.
         let mut changes: Vec<ConfigChange> = args
             .delete_configs
             .iter()
@@ -387,7 +387,12 @@ fn alter(args: AlterArgs) -> Result<()> {
             }
             changes.push(ConfigChange::Set(key.clone(), value.clone()));
         }
-        let mut conn = KafkaConnection::connect_client(&args.client)?;
+        let mut conn = KafkaConnection::connect_with(
+            &args.client.bootstrap_servers,
+            &args.client.client_config,
+            client::METADATA_TIMEOUT,
+            REQUEST_TIMEOUT,
+        )?;
         incremental_alter_topic_configs(&mut conn, &args.name, &changes)
             .with_context(|| format!("cannot alter configs of topic `{}`", args.name))?;
         println!("updated configs of topic {}", args.name);

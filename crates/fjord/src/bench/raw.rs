@@ -1,4 +1,4 @@
-//! `--client raw`: produce and consume through `kafka_client`, sending
+//! `--client raw`: produce and consume through `fjord-kafka-client`, sending
 //! pre-built record batches and counting fetched records from batch headers.
 //!
 //! librdkafka spends about a microsecond of client CPU per record; with the
@@ -21,7 +21,7 @@ use kafka_protocol::messages::{FetchRequest, ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use super::Payloads;
-use crate::kafka_client::KafkaConnection;
+use fjord_kafka_client::KafkaConnection;
 
 /// Produce requests kept in flight on the connection.
 const WINDOW: usize = 16;

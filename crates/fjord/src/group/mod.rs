@@ -8,7 +8,7 @@
 //! through a consumer that carries the group's id but never joins it
 //! (`committed_offsets`, `commit`), ListOffsets (`fetch_watermarks`,
 //! `offsets_for_times`) and DeleteGroups. Only the decoding of the consumer
-//! protocol's assignment bytes comes from kafka_client.rs. So `-X` security
+//! protocol's assignment bytes comes from fjord-kafka-client. So `-X` security
 //! settings (SASL, TLS) apply to every group command.
 //!
 //! The consumer never subscribes, so it never becomes a member: it cannot
@@ -29,7 +29,7 @@ use rdkafka::groups::GroupInfo;
 use serde::Serialize;
 
 use crate::client::{block_on, ClientArgs, METADATA_TIMEOUT, REQUEST_TIMEOUT};
-use crate::kafka_client::decode_consumer_assignment;
+use fjord_kafka_client::decode_consumer_assignment;
 
 /// Arguments of `fjord group`.
 #[derive(Args, Debug)]
