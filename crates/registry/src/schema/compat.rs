@@ -40,10 +40,10 @@ pub fn check_compatibility(
     for &(version, old) in against.iter().rev() {
         let mut found = Vec::new();
         if backward {
-            found.extend(reader_incompatibilities(new, old));
+            found.extend(reader_incompatibilities(new, old, true));
         }
         if forward {
-            found.extend(reader_incompatibilities(old, new));
+            found.extend(reader_incompatibilities(old, new, false));
         }
         if !found.is_empty() {
             return found.into_iter().map(|i| (version, i)).collect();

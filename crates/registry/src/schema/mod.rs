@@ -241,11 +241,16 @@ impl ParsedSchema {
 }
 
 /// The incompatibilities met when `reader` reads data written with `writer`
-/// (empty when it can). Backward checks pass (new, old), forward (old, new).
-fn reader_incompatibilities(reader: &ParsedSchema, writer: &ParsedSchema) -> Vec<Incompatibility> {
+/// (empty when it can). Backward checks pass (new, old), forward (old, new);
+/// `reader_is_new` tells the descriptions which one is "the new schema".
+fn reader_incompatibilities(
+    reader: &ParsedSchema,
+    writer: &ParsedSchema,
+    reader_is_new: bool,
+) -> Vec<Incompatibility> {
     match (&reader.inner, &writer.inner) {
-        (Inner::Avro(r), Inner::Avro(w)) => avro::compat::check(r, w),
-        (Inner::Json(r), Inner::Json(w)) => json::compat::check(r, w),
+        (Inner::Avro(r), Inner::Avro(w)) => avro::compat::check(r, w, reader_is_new),
+        (Inner::Json(r), Inner::Json(w)) => json::compat::check(r, w, reader_is_new),
         // The Protobuf arm goes here.
         _ => vec![Incompatibility {
             error_type: "TYPE_MISMATCH".to_string(),
