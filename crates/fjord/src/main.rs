@@ -12,6 +12,7 @@ mod logging;
 mod produce;
 mod serve;
 mod topic;
+mod txn;
 
 use clap::{Parser, Subcommand};
 
@@ -45,6 +46,8 @@ enum Command {
     Group(group::GroupArgs),
     /// Benchmarks: produce, consume, end-to-end latency, disk fsync rate.
     Bench(bench::BenchArgs),
+    /// List and describe transactions (transactional producers' state).
+    Txn(txn::TxnArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -56,6 +59,7 @@ fn main() -> std::process::ExitCode {
         Command::Consume(args) => consume::run(args),
         Command::Group(args) => group::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Txn(args) => txn::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
