@@ -55,6 +55,9 @@ pub struct Topics {
     catalogue: RwLock<Catalogue>,
     /// Serializes create/delete/alter so two admin calls never interleave.
     admin: Mutex<()>,
+    /// Schema ids registered per subject, read from `_schemas` by topics
+    /// with schema validation on (see `schema_validation`).
+    pub schema_ids: crate::schema_validation::SchemaIds,
 }
 
 impl Topics {
@@ -69,6 +72,7 @@ impl Topics {
             defaults,
             catalogue: RwLock::new(Catalogue::default()),
             admin: Mutex::new(()),
+            schema_ids: Default::default(),
         };
         let mut entries: Vec<PathBuf> = std::fs::read_dir(&meta_dir)
             .map_err(|e| BrokerError::io(format!("listing {}", meta_dir.display()), e))?
@@ -296,6 +300,7 @@ impl Topics {
     }
 
     fn publish(&self, topic: Arc<Topic>) {
+        self.schema_ids.note_topic_config(&topic.config);
         let mut cat = self.catalogue.write().unwrap();
         cat.by_id.insert(topic.id, topic.name.clone());
         cat.by_name.insert(topic.name.clone(), topic);

@@ -8,12 +8,15 @@ use std::sync::Arc;
 
 use fjord_log::{AppendOutcome, Partition};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::schema_validation;
 use crate::server::now_ms;
 
 /// The outcome of one partition's append, before acknowledgement.
@@ -22,6 +25,8 @@ struct PartitionResult {
     outcome: Result<AppendOutcome, (ResponseError, String)>,
     /// Set for acks=all: the partition to sync and the offset to sync to.
     sync: Option<(Arc<Partition>, i64)>,
+    /// Schema validation's per-record reasons (Produce v8+ record_errors).
+    record_errors: Vec<BatchIndexAndErrorMessage>,
 }
 
 pub fn handle(
@@ -72,6 +77,7 @@ pub fn handle(
                         sync,
                     }
                 })
+                        record_errors: record_errors(broker, &name, &outcome, p.records.as_deref()),
                 .collect();
             (topic.name, results)
         })
@@ -122,6 +128,9 @@ fn append(
         Ok(outcome) => Ok((outcome, part)),
         Err(e) => {
             let e = BrokerError::from(e);
+    if let Some(refusal) = schema_validation::Validation::refuse(broker, topic, records) {
+        return Err((ResponseError::InvalidRecord, refusal.message));
+    }
             tracing::debug!(topic, partition, error = %e, "produce refused");
             Err(fail(e))
         }
@@ -132,6 +141,29 @@ fn append(
 /// blocking pool; a partition whose fsync fails reports a storage error
 /// instead of an acknowledgement.
 async fn sync_all(
+/// The reasons per record when schema validation refused the partition's
+/// records. Found again here, so only refused produces pay for the list.
+fn record_errors(
+    broker: &Broker,
+    topic: &str,
+    outcome: &Result<Appended, (ResponseError, String)>,
+    records: Option<&[u8]>,
+) -> Vec<BatchIndexAndErrorMessage> {
+    let (Err((ResponseError::InvalidRecord, _)), Some(records)) = (outcome, records) else {
+        return Vec::new();
+    };
+    schema_validation::Validation::refuse(broker, topic, records)
+        .map(|r| r.record_errors)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(index, msg)| {
+            BatchIndexAndErrorMessage::default()
+                .with_batch_index(index)
+                .with_batch_index_error_message(Some(StrBytes::from_string(msg)))
+        })
+        .collect()
+}
+
     mut topics: Vec<(kafka_protocol::messages::TopicName, Vec<PartitionResult>)>,
 ) -> Vec<(kafka_protocol::messages::TopicName, Vec<PartitionResult>)> {
     let mut work: Vec<(usize, usize, Arc<Partition>, i64)> = topics
@@ -191,5 +223,6 @@ fn to_wire(p: PartitionResult, version: i16) -> PartitionProduceResponse {
                 resp
             }
         }
+                    .with_record_errors(p.record_errors)
     }
 }
