@@ -79,6 +79,21 @@ impl BatchBuilder {
         self
     }
 
+    /// Marks the batch transactional (attributes bit 4), as a producer
+    /// with a transactional.id writes inside a transaction.
+    pub fn transactional(mut self) -> Self {
+        self.attributes |= 0x10;
+        self
+    }
+
+    /// Marks the batch a control batch (attributes bit 5). Only the broker
+    /// writes real ones (`fjord_log::txn::encode_marker`); this is for
+    /// tests that check a client's control batch is refused.
+    pub fn control(mut self) -> Self {
+        self.attributes |= 0x20;
+        self
+    }
+
     /// Adds a record with a key (empty means null) and a value.
     pub fn record(self, key: &[u8], value: &[u8], timestamp: i64) -> Self {
         let key = (!key.is_empty()).then_some(key);
@@ -229,6 +244,17 @@ pub fn idempotent_batch(pid: i64, epoch: i16, seq: i32, count: usize, ts: i64) -
     let mut b = BatchBuilder::new().producer(pid, epoch, seq);
     for i in 0..count {
         b = b.record(b"", format!("p{pid}-s{}", seq as usize + i).as_bytes(), ts);
+    }
+    b.build()
+}
+
+/// A transactional batch of `count` records starting at sequence `seq`.
+pub fn txn_batch(pid: i64, epoch: i16, seq: i32, count: usize, ts: i64) -> Vec<u8> {
+    let mut b = BatchBuilder::new()
+        .producer(pid, epoch, seq)
+        .transactional();
+    for i in 0..count {
+        b = b.record(b"", format!("t{pid}-s{}", seq as usize + i).as_bytes(), ts);
     }
     b.build()
 }

@@ -8,6 +8,13 @@
 //!
 //! Fetch sessions (KIP-227) are not kept: every response has session id 0,
 //! which tells clients to send full fetch requests.
+//!
+//! Isolation: read_uncommitted (0) returns everything up to the high
+//! watermark; read_committed (1) only the batches below the last stable
+//! offset (a long poll waits for the LSO to move: markers wake it like
+//! appends), plus the aborted transactions that overlap the returned range
+//! (producer id, first offset), from which clients drop aborted batches.
+//! Every response carries the partition's LSO, whichever the isolation.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +22,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use fjord_log::LogError;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use tokio::time::Instant;
 
 use crate::broker::Broker;
@@ -52,8 +61,12 @@ struct Read {
     errors: bool,
 }
 
+/// isolation_level of a read_committed fetch.
+const READ_COMMITTED: i8 = 1;
+
 fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> Read {
     let use_ids = version >= 13;
+    let committed = req.isolation_level == READ_COMMITTED;
     let mut remaining = if req.max_bytes > 0 {
         req.max_bytes as usize
     } else {
@@ -95,14 +108,32 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> Read {
             // KIP-74: only the first partition that returns data may exceed
             // the limits, and only by its first batch.
             let min_one = total == 0;
-            let data = match part.read(rp.fetch_offset, limit, min_one) {
+            let read = if committed {
+                part.read_committed(rp.fetch_offset, limit, min_one)
+            } else {
+                part.read(rp.fetch_offset, limit, min_one)
+            };
+            let data = match read {
                 Ok(slice) => {
                     let n = slice.bytes.len();
                     total += n;
                     remaining = remaining.saturating_sub(n);
+                    // Only a read_committed reader drops aborted batches;
+                    // Kafka sends it a list (possibly empty), others null.
+                    let aborted = committed.then(|| {
+                        part.aborted_transactions(rp.fetch_offset, slice.last_stable_offset)
+                            .into_iter()
+                            .map(|t| {
+                                AbortedTransaction::default()
+                                    .with_producer_id(ProducerId(t.producer_id))
+                                    .with_first_offset(t.first_offset)
+                            })
+                            .collect()
+                    });
                     data.with_high_watermark(slice.high_watermark)
-                        .with_last_stable_offset(slice.high_watermark)
+                        .with_last_stable_offset(slice.last_stable_offset)
                         .with_log_start_offset(slice.log_start_offset)
+                        .with_aborted_transactions(aborted)
                         .with_records(Some(slice.bytes))
                 }
                 Err(e) => {
@@ -111,10 +142,9 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> Read {
                         tracing::error!(topic = %topic.name, partition = rp.partition, error = %e, "fetch read failed");
                     }
                     let code = BrokerError::from(e).code();
-                    let hw = part.log_end_offset();
                     data.with_error_code(code.code())
-                        .with_high_watermark(hw)
-                        .with_last_stable_offset(hw)
+                        .with_high_watermark(part.log_end_offset())
+                        .with_last_stable_offset(part.last_stable_offset())
                         .with_log_start_offset(part.log_start_offset())
                 }
             };
