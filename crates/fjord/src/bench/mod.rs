@@ -13,6 +13,7 @@ mod group;
 mod histogram;
 mod produce;
 mod raw;
+mod txn;
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -51,6 +52,9 @@ enum BenchCommand {
     /// Measure sequential writes with an fsync per batch in a directory
     /// (plain files, no Kafka): the ceiling for acks=all throughput.
     Disk(disk::DiskBenchArgs),
+    /// Transactional produce at several records per transaction against
+    /// the same (idempotent) producer without transactions.
+    Txn(txn::TxnBenchArgs),
 }
 
 /// Which client drives the load.
@@ -79,6 +83,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         BenchCommand::E2e(args) => e2e::run(args),
         BenchCommand::Group(args) => group::run(args),
         BenchCommand::Disk(args) => disk::run(args),
+        BenchCommand::Txn(args) => txn::run(args),
     }
 }
 
