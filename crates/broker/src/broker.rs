@@ -15,6 +15,7 @@ use crate::error::{BrokerError, Result};
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::producer_ids::ProducerIds;
 use crate::topics::Topics;
+use crate::txn::{TxnConfig, TxnCoordinator};
 
 pub struct Broker {
     pub config: BrokerConfig,
@@ -26,6 +27,8 @@ pub struct Broker {
     pub producer_ids: ProducerIds,
     /// Consumer groups and committed offsets (kept in `__consumer_offsets`).
     pub groups: Arc<GroupCoordinator>,
+    /// Transactional ids (kept in `__transaction_state`).
+    pub txn: Arc<TxnCoordinator>,
     /// Bumped after every successful append; fetches waiting for data
     /// (max_wait_ms / min_bytes) wake on it and re-read.
     data_arrived: watch::Sender<u64>,
@@ -69,6 +72,14 @@ impl Broker {
             },
             config.offsets_topic_num_partitions,
         )?;
+        let txn = TxnCoordinator::open(
+            &topics,
+            TxnConfig {
+                max_timeout_ms: config.transaction_max_timeout_ms,
+                abort_check_interval_ms: config.transaction_abort_check_interval_ms,
+                state_partitions: config.transaction_state_num_partitions,
+            },
+        )?;
         let advertised = config
             .advertised_listener
             .clone()
@@ -81,6 +92,7 @@ impl Broker {
             advertised,
             producer_ids,
             groups,
+            txn,
             data_arrived,
             shutting_down: AtomicBool::new(false),
         }))

@@ -55,6 +55,17 @@ pub struct BrokerConfig {
     /// and group.consumer.heartbeat.interval.ms).
     pub group_consumer_session_timeout_ms: i32,
     pub group_consumer_heartbeat_interval_ms: i32,
+    /// Largest transaction.timeout.ms a transactional producer may ask for
+    /// (Kafka's transaction.max.timeout.ms).
+    pub transaction_max_timeout_ms: i32,
+    /// How often transactions past their timeout are looked for and
+    /// aborted (Kafka's
+    /// transaction.abort.timed.out.transaction.cleanup.interval.ms).
+    pub transaction_abort_check_interval_ms: u64,
+    /// Partitions of the internal `__transaction_state` topic when it is
+    /// created (Kafka's transaction.state.log.num.partitions; one suffices
+    /// for a single node).
+    pub transaction_state_num_partitions: i32,
 }
 
 impl BrokerConfig {
@@ -79,6 +90,9 @@ impl BrokerConfig {
             offsets_topic_num_partitions: 1,
             group_consumer_session_timeout_ms: 45_000,
             group_consumer_heartbeat_interval_ms: 5_000,
+            transaction_max_timeout_ms: 900_000,
+            transaction_abort_check_interval_ms: 10_000,
+            transaction_state_num_partitions: 1,
         }
     }
 }

@@ -72,6 +72,12 @@ requests! {
     DeleteGroups => DeleteGroupsRequest,
     ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest,
     ConsumerGroupDescribe => ConsumerGroupDescribeRequest,
+    AddPartitionsToTxn => AddPartitionsToTxnRequest,
+    AddOffsetsToTxn => AddOffsetsToTxnRequest,
+    TxnOffsetCommit => TxnOffsetCommitRequest,
+    EndTxn => EndTxnRequest,
+    DescribeTransactions => DescribeTransactionsRequest,
+    ListTransactions => ListTransactionsRequest,
 }
 
 /// Who sent a request, as group members are described (DescribeGroups):
@@ -170,7 +176,7 @@ pub fn dispatch_from(
         }
         Request::DescribeCluster(r) => now(reply(&api::describe_cluster::handle(b, r, version))),
         Request::DescribeLogDirs(r) => now(reply(&api::describe_log_dirs::handle(b, r))),
-        Request::InitProducerId(r) => now(reply(&api::init_producer_id::handle(b, r))),
+        Request::InitProducerId(r) => later(cid, version, api::init_producer_id::handle(broker, r)),
         Request::FindCoordinator(r) => now(reply(&api::find_coordinator::handle(b, r, version))),
         Request::Heartbeat(r) => now(reply(&api::heartbeat::handle(b, r))),
         Request::LeaveGroup(r) => now(reply(&api::leave_group::handle(b, r, version))),
@@ -187,6 +193,18 @@ pub fn dispatch_from(
         Request::ConsumerGroupDescribe(r) => {
             now(reply(&api::consumer_group_describe::handle(b, r)))
         }
+        Request::AddPartitionsToTxn(r) => {
+            later(cid, version, api::add_partitions_to_txn::handle(broker, r))
+        }
+        Request::AddOffsetsToTxn(r) => {
+            later(cid, version, api::add_offsets_to_txn::handle(broker, r))
+        }
+        Request::TxnOffsetCommit(r) => {
+            later(cid, version, api::txn_offset_commit::handle(broker, r))
+        }
+        Request::EndTxn(r) => later(cid, version, api::end_txn::handle(broker, r)),
+        Request::DescribeTransactions(r) => now(reply(&api::describe_transactions::handle(b, r))),
+        Request::ListTransactions(r) => now(reply(&api::list_transactions::handle(b, r, version))),
         Request::JoinGroup(r) => {
             let client = ClientInfo {
                 client_id,

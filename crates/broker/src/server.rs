@@ -89,9 +89,10 @@ fn spawn_background(
         shutdown.resubscribe(),
         flush_all,
     );
+    let transactions = crate::txn::spawn_timeout_loop(broker.clone(), shutdown.resubscribe());
     let maintainer = every(maintain_every, broker, shutdown, maintain_all);
     tokio::spawn(async move {
-        let _ = tokio::join!(flusher, maintainer);
+        let _ = tokio::join!(flusher, maintainer, transactions);
     })
 }
 

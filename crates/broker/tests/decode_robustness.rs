@@ -51,7 +51,11 @@ fn valid_frame(api: ApiKey, version: i16) -> Option<Bytes> {
         DescribeGroups => DescribeGroupsRequest, ListGroups => ListGroupsRequest,
         DeleteGroups => DeleteGroupsRequest,
         ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest,
-        ConsumerGroupDescribe => ConsumerGroupDescribeRequest
+        ConsumerGroupDescribe => ConsumerGroupDescribeRequest,
+        AddPartitionsToTxn => AddPartitionsToTxnRequest, AddOffsetsToTxn => AddOffsetsToTxnRequest,
+        TxnOffsetCommit => TxnOffsetCommitRequest, EndTxn => EndTxnRequest,
+        DescribeTransactions => DescribeTransactionsRequest,
+        ListTransactions => ListTransactionsRequest
     );
     Some(buf.freeze())
 }

@@ -1,7 +1,8 @@
-//! FindCoordinator: this broker coordinates every group. Transactions do
-//! not exist yet, so a transaction coordinator is not available.
-//! v4+ asks for several keys at once (`coordinator_keys`). As in Kafka,
-//! the first lookup of a group coordinator creates `__consumer_offsets`.
+//! FindCoordinator: this broker coordinates every group and every
+//! transactional id. v4+ asks for several keys at once
+//! (`coordinator_keys`). As in Kafka, the first lookup of a group
+//! coordinator creates `__consumer_offsets`, and of a transaction
+//! coordinator `__transaction_state`.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -59,21 +60,24 @@ fn lookup(broker: &Broker, key_type: i8) -> (i16, Option<StrBytes>, BrokerId, St
             -1,
         )
     };
+    let this_broker = || {
+        (
+            0,
+            None,
+            BrokerId(broker.node_id()),
+            StrBytes::from_string(broker.advertised.0.clone()),
+            broker.advertised.1 as i32,
+        )
+    };
     match key_type {
         GROUP => match broker.groups.ensure_offsets_topic(&broker.topics) {
             Err(e) => refuse(e.code(), &e.to_string()),
-            Ok(()) => (
-                0,
-                None,
-                BrokerId(broker.node_id()),
-                StrBytes::from_string(broker.advertised.0.clone()),
-                broker.advertised.1 as i32,
-            ),
+            Ok(()) => this_broker(),
         },
-        TRANSACTION => refuse(
-            ResponseError::CoordinatorNotAvailable,
-            "transactions are not supported by this broker yet",
-        ),
+        TRANSACTION => match broker.txn.ensure_topic(&broker.topics) {
+            Err(e) => refuse(e.code(), &e.to_string()),
+            Ok(()) => this_broker(),
+        },
         _ => refuse(
             ResponseError::InvalidRequest,
             "unknown coordinator key type",

@@ -7,6 +7,8 @@
 
 use kafka_protocol::messages::ApiKey;
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod consumer_group_describe;
@@ -20,6 +22,8 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_transactions;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -29,12 +33,14 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
 /// (API, lowest version, highest version) implemented. The floors are the
 /// `kafka-protocol` crate's (it follows Kafka 4: Produce 3+, Fetch 4+); the
@@ -68,6 +74,17 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
+    // Transactions. Ceilings are Kafka 3.9's client-facing versions: the
+    // Java client 3.9 asks for AddPartitionsToTxn <= 3 (4+ is the brokers'
+    // batched form), TxnOffsetCommit <= 4 and EndTxn <= 4 (v5 of both is
+    // KIP-890 part 2, transaction version 2, which this broker does not
+    // offer); librdkafka 2.12 asks for less.
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 4),
+    (ApiKey::TxnOffsetCommit, 0, 4),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
 ];
 
 /// The implemented version range of an API, if it is implemented at all.

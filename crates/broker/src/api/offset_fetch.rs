@@ -1,9 +1,11 @@
 //! OffsetFetch: committed offsets and their metadata; -1 (and empty
 //! metadata) where nothing is committed; every committed partition when
 //! the topic list is null. v8+ asks for several groups at once.
-//! `require_stable` needs no waiting: there are no pending transactional
-//! commits on this broker.
+//! With `require_stable` (v7+, read_committed consumers) a partition that an
+//! open transaction holds an offset for answers UNSTABLE_OFFSET_COMMIT, and
+//! the client asks again once the transaction ends.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -15,6 +17,19 @@ use crate::broker::Broker;
 use crate::group::Committed;
 
 pub fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+    let stable = req.require_stable;
+    // The error of a partition whose offset a transaction may still change.
+    let unstable = |group: &str, topic: &TopicName, p: i32| {
+        if stable
+            && broker
+                .groups
+                .has_pending_txn_offset(group, topic.as_str(), p)
+        {
+            ResponseError::UnstableOffsetCommit.code()
+        } else {
+            0
+        }
+    };
     if version >= 8 {
         let groups = req
             .groups
@@ -26,14 +41,16 @@ pub fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetF
                         .collect()
                 });
                 let found = broker.groups.fetch_offsets(g.group_id.as_str(), topics);
+                let group = g.group_id.to_string();
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id)
                     .with_topics(
                         found
                             .into_iter()
                             .map(|(t, parts)| {
+                                let t = name(t);
                                 OffsetFetchResponseTopics::default()
-                                    .with_name(name(t))
+                                    .with_name(t.clone())
                                     .with_partitions(
                                         parts
                                             .into_iter()
@@ -44,6 +61,7 @@ pub fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetF
                                                     .with_committed_offset(o)
                                                     .with_committed_leader_epoch(e)
                                                     .with_metadata(Some(m))
+                                                    .with_error_code(unstable(&group, &t, p))
                                             })
                                             .collect(),
                                     )
@@ -64,8 +82,9 @@ pub fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetF
         found
             .into_iter()
             .map(|(t, parts)| {
+                let t = name(t);
                 OffsetFetchResponseTopic::default()
-                    .with_name(name(t))
+                    .with_name(t.clone())
                     .with_partitions(
                         parts
                             .into_iter()
@@ -74,7 +93,8 @@ pub fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetF
                                 let wire = OffsetFetchResponsePartition::default()
                                     .with_partition_index(p)
                                     .with_committed_offset(o)
-                                    .with_metadata(Some(m));
+                                    .with_metadata(Some(m))
+                                    .with_error_code(unstable(req.group_id.as_str(), &t, p));
                                 if version >= 5 {
                                     wire.with_committed_leader_epoch(e)
                                 } else {

@@ -37,7 +37,7 @@ pub use coordinator::{
 };
 pub use offsets::{CommitRequest, Committed, GroupListing, GroupSummary, MemberSummary};
 pub use state::GroupState;
-pub use store::OFFSETS_TOPIC;
+pub use store::{TxnProducer, OFFSETS_TOPIC};
 
 /// Group settings (Kafka's group.* broker settings).
 #[derive(Debug, Clone)]

@@ -2,7 +2,9 @@
 //! group admin operations (DescribeGroups, ListGroups, DeleteGroups).
 //!
 //! A commit is in memory once it is written to `__consumer_offsets`, and
-//! acknowledged once that write is fsynced.
+//! acknowledged once that write is fsynced. A transactional commit
+//! (TxnOffsetCommit) is in memory only once its transaction's COMMIT marker
+//! is written.
 
 use std::future::Future;
 
@@ -13,7 +15,7 @@ use super::consumer_protocol::{self, ConsumerGroup};
 use super::coordinator::{drop_if_unused, validate_member, GroupCoordinator};
 use super::records::{Key, OffsetValue};
 use super::state::{Group, GroupState};
-use super::store::Pending;
+use super::store::{Pending, TxnProducer};
 use super::GroupError;
 use crate::server::now_ms;
 
@@ -89,8 +91,66 @@ impl GroupCoordinator {
     /// Commits offsets; the future yields one result per requested offset,
     /// in order, once the commit is durable.
     pub fn commit(&self, req: CommitRequest) -> impl Future<Output = Vec<GroupResult<()>>> + Send {
+        self.commit_as(req, None)
+    }
+
+    /// TxnOffsetCommit: as `commit`, but the offsets are written as part of
+    /// `producer`'s transaction and take effect only when its COMMIT marker
+    /// is written (`complete_txn`).
+    pub fn commit_txn(
+        &self,
+        req: CommitRequest,
+        producer: TxnProducer,
+    ) -> impl Future<Output = Vec<GroupResult<()>>> + Send {
+        self.commit_as(req, Some(producer))
+    }
+
+    /// A transaction's marker reached `__consumer_offsets`: its offsets
+    /// become the committed ones (commit) or are dropped (abort).
+    pub fn complete_txn(&self, producer_id: i64, commit: bool) {
+        let records = self.log.take_txn(producer_id);
+        if !commit || records.is_empty() {
+            return;
+        }
+        let now = now_ms();
+        let mut groups = self.groups.lock().unwrap();
+        for (key, value) in records {
+            let (
+                Key::Offset {
+                    group,
+                    topic,
+                    partition,
+                },
+                Some(value),
+            ) = (key, value)
+            else {
+                continue;
+            };
+            match OffsetValue::decode(&value) {
+                Ok(v) => {
+                    groups
+                        .entry(group.clone())
+                        .or_insert_with(|| Group::new(&group, now))
+                        .offsets
+                        .insert((topic, partition), v.into());
+                }
+                Err(e) => tracing::warn!(%group, error = %e, "skipping transactional offset"),
+            }
+        }
+    }
+
+    /// Whether an open transaction holds an offset for the partition.
+    pub fn has_pending_txn_offset(&self, group: &str, topic: &str, partition: i32) -> bool {
+        self.log.has_pending_txn_offset(group, topic, partition)
+    }
+
+    fn commit_as(
+        &self,
+        req: CommitRequest,
+        producer: Option<TxnProducer>,
+    ) -> impl Future<Output = Vec<GroupResult<()>>> + Send {
         let n = req.offsets.len();
-        let prepared = self.prepare_commit(req);
+        let prepared = self.prepare_commit(req, producer);
         async move {
             match prepared {
                 Err(e) => vec![Err(e); n],
@@ -106,6 +166,7 @@ impl GroupCoordinator {
     fn prepare_commit(
         &self,
         req: CommitRequest,
+        producer: Option<TxnProducer>,
     ) -> GroupResult<(Vec<GroupResult<()>>, Option<Pending>)> {
         let mut groups = self.groups.lock().unwrap();
         let simple = req.generation < 0 && req.member_id.is_empty() && req.instance_id.is_none();
@@ -155,14 +216,21 @@ impl GroupCoordinator {
             drop_if_unused(&mut groups, &req.group_id);
             return Ok((results, None));
         }
-        let pending = match self.log.append(&req.group_id, &records) {
+        let appended = match producer {
+            Some(p) => self.log.append_txn(&req.group_id, &records, p),
+            None => self.log.append(&req.group_id, &records),
+        };
+        let pending = match appended {
             Ok(p) => p,
             Err(e) => {
                 drop_if_unused(&mut groups, &req.group_id);
                 return Err(e);
             }
         };
-        group.offsets.extend(accepted);
+        // Transactional offsets wait for their marker (`complete_txn`).
+        if producer.is_none() {
+            group.offsets.extend(accepted);
+        }
         Ok((results, Some(pending)))
     }
 

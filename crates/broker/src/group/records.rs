@@ -254,6 +254,54 @@ pub fn batch(records: &[(Bytes, Option<Bytes>)], now_ms: i64) -> Bytes {
     buf.freeze()
 }
 
+/// One uncompressed transactional v2 RecordBatch of `producer` (a
+/// TxnOffsetCommit), its sequences starting at `base_sequence`.
+pub fn txn_batch(
+    records: &[(Bytes, Option<Bytes>)],
+    now_ms: i64,
+    producer: super::store::TxnProducer,
+    base_sequence: i32,
+) -> Bytes {
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| Record {
+            transactional: true,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: producer.producer_id,
+            producer_epoch: producer.producer_epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // Kept in step with the offset so the encoder makes one batch.
+            sequence: base_sequence.wrapping_add(i as i32),
+            timestamp: now_ms,
+            key: Some(k.clone()),
+            value: v.clone(),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("an uncompressed batch of in-memory records encodes");
+    buf.freeze()
+}
+
+/// Whether a control record's key is a COMMIT marker (version int16,
+/// type int16: 0 abort, 1 commit). Anything unreadable counts as abort:
+/// an offset is never applied on a marker we cannot read.
+pub fn is_commit_marker(key: Option<&[u8]>) -> bool {
+    matches!(key, Some([_, _, 0, 1, ..]))
+}
+
 /// The `__consumer_offsets` partition of a group, as Kafka computes it:
 /// Java's `String.hashCode` of the group id, sign bit cleared, modulo the
 /// partition count.
@@ -389,6 +437,29 @@ mod tests {
             k.encode().as_ref(),
             &[0, 1, 0, 1, b'g', 0, 1, b't', 0, 0, 0, 0]
         );
+    }
+
+    #[test]
+    fn txn_batch_is_one_transactional_batch_of_the_producer() {
+        let producer = crate::group::store::TxnProducer {
+            producer_id: 9,
+            producer_epoch: 2,
+        };
+        let recs = vec![
+            (Bytes::from_static(b"k1"), Some(Bytes::from_static(b"v1"))),
+            (Bytes::from_static(b"k2"), None),
+        ];
+        let b = txn_batch(&recs, 5, producer, 3);
+        let h = fjord_log::BatchHeader::parse(&b).unwrap();
+        assert!(h.is_transactional() && !h.is_control());
+        assert_eq!(
+            (h.producer_id, h.producer_epoch, h.base_sequence),
+            (9, 2, 3)
+        );
+        assert_eq!(h.total_len(), b.len(), "one batch");
+        assert!(is_commit_marker(Some(&[0, 0, 0, 1])));
+        assert!(!is_commit_marker(Some(&[0, 0, 0, 0])));
+        assert!(!is_commit_marker(None));
     }
 
     #[test]

@@ -9,9 +9,15 @@
 //! change); a change is acknowledged only after `Pending::durable` has
 //! fsynced it (acks=all semantics). On start the topic is read from its
 //! start and replayed; the last record per key wins, a tombstone deletes.
+//!
+//! Transactional offsets (TxnOffsetCommit) are written as a transactional
+//! batch with the producer's id and epoch and held aside per producer
+//! (`txn_pending`); the COMMIT marker for that producer applies them, an
+//! ABORT marker drops them. Replay follows the same rule, so offsets of a
+//! transaction still open at a restart stay pending until its marker.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use fjord_log::Partition;
@@ -34,6 +40,20 @@ pub struct OffsetsLog {
     partitions: OnceLock<Vec<Arc<Partition>>>,
     /// Partition count to create the topic with.
     create_partitions: i32,
+    /// Transactional offset records awaiting their producer's marker, per
+    /// producer id, in log order.
+    txn_pending: Mutex<HashMap<i64, Vec<KeyValue>>>,
+}
+
+/// A record of the topic: a key and its value, None for a tombstone.
+pub type KeyValue = (Key, Option<Bytes>);
+
+/// A transactional write's producer: its id and epoch go in the batch
+/// header, as in the producer's own batches.
+#[derive(Debug, Clone, Copy)]
+pub struct TxnProducer {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
 }
 
 /// A write that is in the log but maybe not yet on disk.
@@ -63,6 +83,7 @@ impl OffsetsLog {
         let log = OffsetsLog {
             partitions: OnceLock::new(),
             create_partitions: create_partitions.max(1),
+            txn_pending: Mutex::new(HashMap::new()),
         };
         if let Some(t) = topics.get(OFFSETS_TOPIC) {
             let _ = log.partitions.set(t.partitions.clone());
@@ -118,13 +139,84 @@ impl OffsetsLog {
         })
     }
 
+    /// Appends `records` for `group` as one transactional batch of
+    /// `producer` and holds them until its marker. The batch gets the
+    /// sequence the partition expects next from this producer, as the
+    /// log checks transactional batches like any idempotent ones.
+    pub fn append_txn(
+        &self,
+        group: &str,
+        records: &[(Key, Option<Bytes>)],
+        producer: TxnProducer,
+    ) -> std::result::Result<Pending, GroupError> {
+        let partitions = self.partitions.get().ok_or_else(|| {
+            GroupError::CoordinatorNotAvailable(format!("{OFFSETS_TOPIC} does not exist yet"))
+        })?;
+        let partition = partitions[records::partition_for(group, partitions.len())].clone();
+        let base_sequence = partition
+            .producer_ids()
+            .into_iter()
+            .find(|(id, epoch, _)| *id == producer.producer_id && *epoch == producer.producer_epoch)
+            .map_or(
+                0,
+                |(_, _, last)| if last == i32::MAX { 0 } else { last + 1 },
+            );
+        let encoded: Vec<(Bytes, Option<Bytes>)> = records
+            .iter()
+            .map(|(k, v)| (k.encode(), v.clone()))
+            .collect();
+        let batch = records::txn_batch(&encoded, now_ms(), producer, base_sequence);
+        let outcome = partition
+            .append(&batch, now_ms())
+            .map_err(|e| GroupError::Storage(e.to_string()))?;
+        self.txn_pending
+            .lock()
+            .unwrap()
+            .entry(producer.producer_id)
+            .or_default()
+            .extend(records.iter().cloned());
+        Ok(Pending {
+            partition,
+            last_offset: outcome.last_offset,
+        })
+    }
+
+    /// The records a producer's transaction wrote, removed from the
+    /// pending set: to apply on commit, to drop on abort.
+    pub fn take_txn(&self, producer_id: i64) -> Vec<(Key, Option<Bytes>)> {
+        self.txn_pending
+            .lock()
+            .unwrap()
+            .remove(&producer_id)
+            .unwrap_or_default()
+    }
+
+    /// Whether any transaction holds an uncommitted offset for the
+    /// partition (OffsetFetch's require_stable).
+    pub fn has_pending_txn_offset(&self, group: &str, topic: &str, partition: i32) -> bool {
+        self.txn_pending
+            .lock()
+            .unwrap()
+            .values()
+            .flatten()
+            .any(|(k, _)| {
+                matches!(k, Key::Offset { group: g, topic: t, partition: p }
+                if g == group && t == topic && *p == partition)
+            })
+    }
+
     /// Every record of the topic, oldest first, per partition. Undecodable
     /// records are skipped with a warning (a newer format, or damage).
+    /// Transactional records reach `apply` when their COMMIT marker is
+    /// replayed; those of a transaction without a marker yet stay pending.
     pub fn replay(&self, mut apply: impl FnMut(Key, Option<Bytes>)) -> Result<()> {
         let Some(partitions) = self.partitions.get() else {
             return Ok(());
         };
         for (index, partition) in partitions.iter().enumerate() {
+            // Per producer, within this partition: a marker closes only the
+            // transaction's records in its own partition.
+            let mut open: HashMap<i64, Vec<(Key, Option<Bytes>)>> = HashMap::new();
             let mut offset = partition.log_start_offset();
             while offset < partition.log_end_offset() {
                 let slice = partition.read(offset, REPLAY_CHUNK, true)?;
@@ -141,11 +233,24 @@ impl OffsetsLog {
                 let mut next = offset;
                 for record in batches.into_iter().flat_map(|b| b.records) {
                     next = next.max(record.offset + 1);
-                    if record.offset < offset || record.control {
+                    if record.offset < offset {
+                        continue;
+                    }
+                    if record.control {
+                        let done = open.remove(&record.producer_id).unwrap_or_default();
+                        if records::is_commit_marker(record.key.as_deref()) {
+                            for (key, value) in done {
+                                apply(key, value);
+                            }
+                        }
                         continue;
                     }
                     let Some(key) = record.key else { continue };
                     match Key::decode(&key) {
+                        Ok(key) if record.transactional => open
+                            .entry(record.producer_id)
+                            .or_default()
+                            .push((key, record.value)),
                         Ok(key) => apply(key, record.value),
                         Err(e) => tracing::warn!(
                             partition = index, offset = record.offset, error = %e,
@@ -160,13 +265,17 @@ impl OffsetsLog {
                 }
                 offset = next;
             }
+            let mut pending = self.txn_pending.lock().unwrap();
+            for (producer_id, records) in open {
+                pending.entry(producer_id).or_default().extend(records);
+            }
         }
         Ok(())
     }
 }
 
 /// Last offset of the last batch in a record set, from batch headers.
-fn last_offset_in(bytes: &[u8]) -> Option<i64> {
+pub(crate) fn last_offset_in(bytes: &[u8]) -> Option<i64> {
     let mut pos = 0;
     let mut last = None;
     while pos + 27 <= bytes.len() {

@@ -1,0 +1,144 @@
+//! `__transaction_state`: the compacted internal topic that keeps every
+//! transactional id's coordinator state across restarts.
+//!
+//! Like Kafka, the topic is created when transactions are first used (the
+//! first FindCoordinator for a transactional id, or InitProducerId with
+//! one). A state change is one record keyed by the transactional id, fsynced
+//! before the change is acted on; on start the topic is replayed from its
+//! beginning and the last record per id wins.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
+
+use fjord_log::Partition;
+use kafka_protocol::records::RecordBatchDecoder;
+
+use super::records::{self, TxnValue};
+use super::TxnError;
+use crate::error::{BrokerError, Result};
+use crate::group::records::{batch, partition_for};
+use crate::server::now_ms;
+use crate::topics::Topics;
+
+/// Kafka's name for the internal topic.
+pub const TXN_TOPIC: &str = "__transaction_state";
+
+/// Bytes read per step while replaying.
+const REPLAY_CHUNK: usize = 1 << 20;
+
+pub struct TxnLog {
+    /// Set once the topic exists.
+    partitions: OnceLock<Vec<Arc<Partition>>>,
+    /// Partition count to create the topic with.
+    create_partitions: i32,
+}
+
+impl TxnLog {
+    /// Opens the internal topic if it exists.
+    pub fn open(topics: &Topics, create_partitions: i32) -> TxnLog {
+        let log = TxnLog {
+            partitions: OnceLock::new(),
+            create_partitions: create_partitions.max(1),
+        };
+        if let Some(t) = topics.get(TXN_TOPIC) {
+            let _ = log.partitions.set(t.partitions.clone());
+        }
+        log
+    }
+
+    /// Creates the internal topic (compacted) unless it exists.
+    pub fn ensure(&self, topics: &Topics) -> Result<()> {
+        if self.partitions.get().is_some() {
+            return Ok(());
+        }
+        let configs = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
+        let topic = match topics.create(TXN_TOPIC, self.create_partitions, configs, i32::MAX, false)
+        {
+            Ok(t) => t,
+            // Created concurrently: use the one that won.
+            Err(BrokerError::TopicExists(_)) => topics
+                .get(TXN_TOPIC)
+                .ok_or_else(|| BrokerError::UnknownTopic(TXN_TOPIC.to_string()))?,
+            Err(e) => return Err(e),
+        };
+        let _ = self.partitions.set(topic.partitions.clone());
+        Ok(())
+    }
+
+    /// Writes one transactional id's state and waits until it is on disk.
+    /// Blocking (an fsync): call from the blocking pool or a sync handler
+    /// that accepts the wait.
+    pub fn write(&self, transactional_id: &str, value: &TxnValue) -> Result<(), TxnError> {
+        let partitions = self.partitions.get().ok_or_else(|| {
+            TxnError::CoordinatorNotAvailable(format!("{TXN_TOPIC} does not exist yet"))
+        })?;
+        let partition = &partitions[partition_for(transactional_id, partitions.len())];
+        let record = (records::encode_key(transactional_id), Some(value.encode()));
+        let now = now_ms();
+        let outcome = partition
+            .append(&batch(&[record], now), now)
+            .map_err(|e| TxnError::Storage(e.to_string()))?;
+        partition
+            .sync_to(outcome.last_offset)
+            .map_err(|e| TxnError::Storage(e.to_string()))
+    }
+
+    /// The last stored state of every transactional id.
+    pub fn replay(&self) -> Result<HashMap<String, TxnValue>> {
+        let mut out = HashMap::new();
+        let Some(partitions) = self.partitions.get() else {
+            return Ok(out);
+        };
+        for (index, partition) in partitions.iter().enumerate() {
+            let mut offset = partition.log_start_offset();
+            while offset < partition.log_end_offset() {
+                let slice = partition.read(offset, REPLAY_CHUNK, true)?;
+                if slice.bytes.is_empty() {
+                    break;
+                }
+                let mut buf = slice.bytes.clone();
+                let batches = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| {
+                    BrokerError::CorruptMetadata {
+                        path: format!("{TXN_TOPIC}-{index}@{offset}"),
+                        reason: e.to_string(),
+                    }
+                })?;
+                let mut next = offset;
+                for record in batches.into_iter().flat_map(|b| b.records) {
+                    next = next.max(record.offset + 1);
+                    if record.offset < offset || record.control {
+                        continue;
+                    }
+                    let Some(key) = record.key else { continue };
+                    let id = match records::decode_key(&key) {
+                        Ok(id) => id,
+                        Err(e) => {
+                            tracing::warn!(partition = index, offset = record.offset, error = %e,
+                                "skipping {TXN_TOPIC} record");
+                            continue;
+                        }
+                    };
+                    match record.value.as_deref().map(TxnValue::decode) {
+                        None => {
+                            out.remove(&id);
+                        }
+                        Some(Ok(v)) => {
+                            out.insert(id, v);
+                        }
+                        Some(Err(e)) => tracing::warn!(
+                            transactional_id = %id, offset = record.offset, error = %e,
+                            "skipping {TXN_TOPIC} record"
+                        ),
+                    }
+                }
+                if next <= offset {
+                    // An empty batch left by compaction: step over it.
+                    next = crate::group::store::last_offset_in(&slice.bytes)
+                        .map_or(offset + 1, |o| o + 1);
+                }
+                offset = next;
+            }
+        }
+        Ok(out)
+    }
+}
