@@ -172,7 +172,6 @@ pub struct ParsedSchema {
 enum Inner {
     Avro(avro::AvroSchema),
     Json(json::JsonSchema),
-    Protobuf(protobuf::ProtobufSchema),
 }
 
 /// Parses and validates `text` as a schema of format `kind`; `refs` are the
@@ -185,7 +184,8 @@ pub fn parse(
     let inner = match kind {
         SchemaType::Avro => Inner::Avro(avro::AvroSchema::parse(text, refs)?),
         SchemaType::Json => Inner::Json(json::JsonSchema::parse(text, refs)?),
-        SchemaType::Protobuf => Inner::Protobuf(protobuf::ProtobufSchema::parse(text, refs)?),
+        // The Protobuf module plugs in here.
+        SchemaType::Protobuf => return Err(SchemaError::Unsupported(SchemaType::Protobuf)),
     };
     Ok(ParsedSchema { inner })
 }
@@ -195,7 +195,6 @@ impl ParsedSchema {
         match &self.inner {
             Inner::Avro(_) => SchemaType::Avro,
             Inner::Json(_) => SchemaType::Json,
-            Inner::Protobuf(_) => SchemaType::Protobuf,
         }
     }
 
@@ -205,7 +204,6 @@ impl ParsedSchema {
         match &self.inner {
             Inner::Avro(s) => s.canonical(),
             Inner::Json(s) => s.canonical(),
-            Inner::Protobuf(s) => s.canonical(),
         }
     }
 
@@ -215,7 +213,6 @@ impl ParsedSchema {
         match &self.inner {
             Inner::Avro(s) => s.text(),
             Inner::Json(s) => s.text(),
-            Inner::Protobuf(s) => s.text(),
         }
     }
 
@@ -223,7 +220,6 @@ impl ParsedSchema {
     pub fn serialized(&self) -> Option<String> {
         match &self.inner {
             Inner::Avro(_) | Inner::Json(_) => None,
-            Inner::Protobuf(s) => Some(s.serialized()),
         }
     }
 
@@ -243,13 +239,6 @@ impl ParsedSchema {
         }
     }
 
-    /// The Protobuf model (message indexes, descriptors), for the serde layer.
-    pub fn as_protobuf(&self) -> Option<&protobuf::ProtobufSchema> {
-        match &self.inner {
-            Inner::Protobuf(s) => Some(s),
-            _ => None,
-        }
-    }
 }
 
 /// The incompatibilities met when `reader` reads data written with `writer`
@@ -263,7 +252,6 @@ fn reader_incompatibilities(
     match (&reader.inner, &writer.inner) {
         (Inner::Avro(r), Inner::Avro(w)) => avro::compat::check(r, w, reader_is_new),
         (Inner::Json(r), Inner::Json(w)) => json::compat::check(r, w, reader_is_new),
-        (Inner::Protobuf(r), Inner::Protobuf(w)) => protobuf::compat::check(r, w),
         _ => vec![Incompatibility {
             error_type: "TYPE_MISMATCH".to_string(),
             description: format!(

@@ -212,7 +212,7 @@ impl Checker<'_> {
             return self.mismatch(r, w, loc);
         }
         // Avro compares unqualified names; a reader alias names the writer in full.
-        if rt.short_name() != wt.short_name() && !rt.aliases.iter().any(|a| *a == wt.name) {
+        if rt.short_name() != wt.short_name() && !rt.aliases.contains(&wt.name) {
             loc.push("name".into());
             out.push(self.incompatible(Kind::NameMismatch, loc, format!("expected: {}", wt.name)));
             loc.pop();

@@ -102,17 +102,17 @@ pub(crate) enum Class<'a> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Criterion {
-    AllOf,
-    AnyOf,
-    OneOf,
+    All,
+    Any,
+    One,
 }
 
 impl Criterion {
     fn keyword(self) -> &'static str {
         match self {
-            Criterion::AllOf => "allOf",
-            Criterion::AnyOf => "anyOf",
-            Criterion::OneOf => "oneOf",
+            Criterion::All => "allOf",
+            Criterion::Any => "anyOf",
+            Criterion::One => "oneOf",
         }
     }
 }
@@ -166,7 +166,7 @@ pub(crate) fn classify(v: &Value) -> Class<'_> {
         Value::Object(m) => m,
         _ => return Class::Empty,
     };
-    for c in [Criterion::AllOf, Criterion::AnyOf, Criterion::OneOf] {
+    for c in [Criterion::All, Criterion::Any, Criterion::One] {
         if let Some(Value::Array(subs)) = m.get(c.keyword()) {
             // Other keywords beside the combiner apply too: as allOf of the
             // rest and the combination.
@@ -178,7 +178,7 @@ pub(crate) fn classify(v: &Value) -> Class<'_> {
                         .into_iter()
                         .collect(),
                 );
-                return Class::Combined(Criterion::AllOf, vec![Value::Object(rest), inner]);
+                return Class::Combined(Criterion::All, vec![Value::Object(rest), inner]);
             }
             return Class::Combined(c, subs.clone());
         }
@@ -193,7 +193,7 @@ pub(crate) fn classify(v: &Value) -> Class<'_> {
                     Value::Object(one)
                 })
                 .collect();
-            return Class::Combined(Criterion::AnyOf, subs);
+            return Class::Combined(Criterion::Any, subs);
         }
     }
     if let Some(Value::Array(values)) = m.get("enum") {
@@ -305,7 +305,7 @@ fn compare_resolved(ctx: &mut Ctx, orig: At, upd: At) {
                     ctx.diffs.extend(sub.diffs);
                     return;
                 }
-            } else if *crit != Criterion::AllOf {
+            } else if *crit != Criterion::All {
                 // A type that became one of several: compatible if one of
                 // them takes everything the old type did.
                 for s in subs {
@@ -365,17 +365,15 @@ fn compare_resolved(ctx: &mut Ctx, orig: At, upd: At) {
             }
             number(ctx, o, u);
         }
-        (Class::Enum(o), Class::Enum(u)) => {
-            if o != u {
-                let kind = if o.iter().all(|x| u.contains(x)) {
-                    D::EnumArrayExtended
-                } else if u.iter().all(|x| o.contains(x)) {
-                    D::EnumArrayNarrowed
-                } else {
-                    D::EnumArrayChanged
-                };
-                ctx.add_at("enum", kind);
-            }
+        (Class::Enum(o), Class::Enum(u)) if o != u => {
+            let kind = if o.iter().all(|x| u.contains(x)) {
+                D::EnumArrayExtended
+            } else if u.iter().all(|x| o.contains(x)) {
+                D::EnumArrayNarrowed
+            } else {
+                D::EnumArrayChanged
+            };
+            ctx.add_at("enum", kind);
         }
         (Class::Combined(oc, os), Class::Combined(uc, us)) => {
             combined(ctx, orig.doc, oc, &os, upd.doc, uc, &us)
@@ -547,9 +545,9 @@ fn combined(
 ) {
     let changed = match (oc, uc) {
         _ if oc == uc => None,
-        (_, Criterion::AnyOf) => Some(D::CombinedTypeExtended),
-        (_, Criterion::OneOf) if os.len() == 1 => Some(D::CombinedTypeExtended),
-        (_, Criterion::AllOf) if os.len() == 1 && us.len() == 1 => Some(D::CombinedTypeExtended),
+        (_, Criterion::Any) => Some(D::CombinedTypeExtended),
+        (_, Criterion::One) if os.len() == 1 => Some(D::CombinedTypeExtended),
+        (_, Criterion::All) if os.len() == 1 && us.len() == 1 => Some(D::CombinedTypeExtended),
         _ => Some(D::CombinedTypeChanged),
     };
     if let Some(kind) = changed {
@@ -569,13 +567,13 @@ fn combined(
     };
     let (os, us) = (dedup(os), dedup(us));
     if os.len() < us.len() {
-        ctx.add(if uc == Criterion::AllOf {
+        ctx.add(if uc == Criterion::All {
             D::ProductTypeExtended
         } else {
             D::SumTypeExtended
         });
     } else if os.len() > us.len() {
-        ctx.add(if uc == Criterion::AllOf {
+        ctx.add(if uc == Criterion::All {
             D::ProductTypeNarrowed
         } else {
             D::SumTypeNarrowed
