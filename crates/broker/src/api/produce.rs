@@ -41,14 +41,10 @@ pub fn handle(
             ResponseError::InvalidRequiredAcks,
             format!("acks must be -1, 0 or 1, got {acks}"),
         ))
-    } else if req.transactional_id.is_some() {
-        Some((
-            ResponseError::TransactionalIdAuthorizationFailed,
-            "transactions are not supported by this broker yet".to_string(),
-        ))
     } else {
         None
     };
+    let txn_id = req.transactional_id.as_ref().map(|id| id.to_string());
 
     let mut appended_any = false;
     let topics: Vec<_> = req
@@ -62,7 +58,15 @@ pub fn handle(
                 .map(|p| {
                     let outcome = match &refuse_all {
                         Some(refusal) => Err(refusal.clone()),
-                        None => append(broker, &name, p.index, p.records.as_deref(), now),
+                        // Transactions: KIP-890's checks, then the append.
+                        None => crate::txn::produce_guard::guarded(
+                            broker,
+                            txn_id.as_deref(),
+                            &name,
+                            p.index,
+                            p.records.as_deref(),
+                            || append(broker, &name, p.index, p.records.as_deref(), now),
+                        ),
                     };
                     // A duplicate is synced too: its original may have been
                     // written with acks=1 and not be on disk yet.
@@ -73,11 +77,11 @@ pub fn handle(
                     appended_any |= outcome.is_ok();
                     PartitionResult {
                         index: p.index,
+                        record_errors: record_errors(broker, &name, &outcome, p.records.as_deref()),
                         outcome: outcome.map(|(o, _)| o),
                         sync,
                     }
                 })
-                        record_errors: record_errors(broker, &name, &outcome, p.records.as_deref()),
                 .collect();
             (topic.name, results)
         })
@@ -124,23 +128,19 @@ fn append(
         ResponseError::CorruptMessage,
         "no records in produce request".to_string(),
     ))?;
+    if let Some(refusal) = schema_validation::Validation::refuse(broker, topic, records) {
+        return Err((ResponseError::InvalidRecord, refusal.message));
+    }
     match part.append(records, now) {
         Ok(outcome) => Ok((outcome, part)),
         Err(e) => {
             let e = BrokerError::from(e);
-    if let Some(refusal) = schema_validation::Validation::refuse(broker, topic, records) {
-        return Err((ResponseError::InvalidRecord, refusal.message));
-    }
             tracing::debug!(topic, partition, error = %e, "produce refused");
             Err(fail(e))
         }
     }
 }
 
-/// Waits until every acks=all append is on disk. The fsyncs run on the
-/// blocking pool; a partition whose fsync fails reports a storage error
-/// instead of an acknowledgement.
-async fn sync_all(
 /// The reasons per record when schema validation refused the partition's
 /// records. Found again here, so only refused produces pay for the list.
 fn record_errors(
@@ -164,6 +164,10 @@ fn record_errors(
         .collect()
 }
 
+/// Waits until every acks=all append is on disk. The fsyncs run on the
+/// blocking pool; a partition whose fsync fails reports a storage error
+/// instead of an acknowledgement.
+async fn sync_all(
     mut topics: Vec<(kafka_protocol::messages::TopicName, Vec<PartitionResult>)>,
 ) -> Vec<(kafka_protocol::messages::TopicName, Vec<PartitionResult>)> {
     let mut work: Vec<(usize, usize, Arc<Partition>, i64)> = topics
@@ -219,10 +223,10 @@ fn to_wire(p: PartitionResult, version: i16) -> PartitionProduceResponse {
             let resp = resp.with_error_code(code.code()).with_base_offset(-1);
             if version >= 8 {
                 resp.with_error_message(Some(StrBytes::from_string(msg)))
+                    .with_record_errors(p.record_errors)
             } else {
                 resp
             }
         }
-                    .with_record_errors(p.record_errors)
     }
 }
