@@ -238,7 +238,6 @@ impl ParsedSchema {
             _ => None,
         }
     }
-
 }
 
 /// The incompatibilities met when `reader` reads data written with `writer`
