@@ -19,6 +19,7 @@ stdout carries one JSON object per line:
     {"ev": "committed", "total": N}       records committed by this process
     {"ev": "aborted", "error": ".."}      an abortable error; the batch is redone
     {"ev": "fatal", "error": ".."}        then the process exits with code 3
+                                          (4: a librdkafka call hung, see below)
 stdin: "stop" (or EOF) ends the loop after the current transaction.
 """
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -47,6 +49,14 @@ def watch_stdin(stop: threading.Event) -> None:
         if line.strip() == "stop":
             break
     stop.set()
+
+
+SEND_OFFSETS_HANG_S = 45
+
+
+def hung(call: str) -> None:
+    emit("fatal", error=f"{call} still blocked after {SEND_OFFSETS_HANG_S} s (librdkafka#5456)")
+    os._exit(4)
 
 
 def commit(producer) -> None:
@@ -93,6 +103,8 @@ def main() -> int:
         "transactional.id": a.txn_id,
         "transaction.timeout.ms": 20000,
         "linger.ms": 5,
+        # librdkafka's transaction manager log on stderr, for diagnosis.
+        **({"debug": os.environ["FJORD_TXN_DEBUG"]} if os.environ.get("FJORD_TXN_DEBUG") else {}),
     })
     try:
         producer.init_transactions(60)
@@ -117,7 +129,15 @@ def main() -> int:
                 time.sleep(a.pause_after_produce_ms / 1000)
             # Partitions with nothing consumed yet have no position.
             positions = [tp for tp in consumer.position(consumer.assignment()) if tp.offset >= 0]
+            # librdkafka 2.16 can hang here past the timeout when the group
+            # coordinator's broker restarted (confluentinc/librdkafka#5456,
+            # #5511: the cached coordinator is decommissioned and nothing
+            # re-triggers the request). Exit as a crashed worker would; the
+            # restarted instance fences this one, so exactly-once holds.
+            watchdog = threading.Timer(SEND_OFFSETS_HANG_S, hung, ("send_offsets_to_transaction",))
+            watchdog.start()
             producer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata(), 30)
+            watchdog.cancel()
             commit(producer)
             total += len(msgs)
             emit("committed", total=total)

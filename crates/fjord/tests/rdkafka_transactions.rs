@@ -163,9 +163,15 @@ fn end_offsets(broker: &Broker, topic: &str, isolation: &str) -> Vec<i64> {
 }
 
 /// The group's committed offset per partition of `topic` (None: none).
+///
+/// With read_uncommitted, librdkafka's OffsetFetch does not set
+/// require_stable: with read_committed (its default) the broker answers
+/// UNSTABLE_OFFSET_COMMIT while a transaction holds pending offsets for the
+/// group, as Kafka does (KIP-447), and librdkafka retries until it ends.
 fn group_offsets(broker: &Broker, group: &str, topic: &str) -> Vec<Option<i64>> {
     let consumer: BaseConsumer = config(broker)
         .set("group.id", group)
+        .set("isolation.level", "read_uncommitted")
         .set("enable.auto.commit", "false")
         .create()
         .unwrap();
