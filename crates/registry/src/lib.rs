@@ -4,3 +4,5 @@
 //!   parsing, canonical forms and compatibility rules. Pure: no IO.
 
 pub mod schema;
+pub mod client;
+pub mod serde;
