@@ -1025,3 +1025,34 @@ async fn every_advertised_version_answers() {
         assert_eq!(r.transaction_states.len(), 7, "ListTransactions v{v}");
     }
 }
+
+/// A topic deleted after it joined a transaction has no partition left to
+/// mark: the commit completes with the markers it can write.
+#[tokio::test]
+async fn a_deleted_partition_does_not_hold_the_commit_up() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    c.create_topic("keep", 1).await;
+    c.create_topic("gone", 1).await;
+    let p = init(&mut c, "tx").await;
+    assert_eq!(
+        add(&mut c, "tx", p, &[("keep", 0), ("gone", 0)]).await,
+        vec![0, 0]
+    );
+    assert_eq!(
+        produce_as(&mut c, Some("tx"), "keep", 0, txn_batch(p, 0, &["k"])).await,
+        0
+    );
+    let r = c
+        .send(
+            4,
+            DeleteTopicsRequest::default()
+                .with_topic_names(vec![topic_name("gone")])
+                .with_timeout_ms(10_000),
+        )
+        .await;
+    assert_eq!(r.responses[0].error_code, 0);
+    assert_eq!(end(&mut c, "tx", p, true).await, 0);
+    assert_eq!(state_of(&mut c, "tx").await, "CompleteCommit");
+    assert_eq!(markers(&fetch_all(&mut c, "keep", 0).await), vec![1]);
+}

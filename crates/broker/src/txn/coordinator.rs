@@ -109,17 +109,19 @@ impl TxnCoordinator {
     }
 
     /// Writes `next` (whose `pending` the caller set on the entry) to
-    /// `__transaction_state` and installs it once it is on disk. On a
-    /// failed write the entry goes back to what it was, minus `pending`.
+    /// `__transaction_state` and installs it once it is written (and, if
+    /// `durable`, on disk). On a failed write the entry goes back to what
+    /// it was, minus `pending`.
     pub(super) async fn write_and_install(
         self: &Arc<Self>,
         entry: &Entry,
         next: TxnMetadata,
+        durable: bool,
     ) -> TxnResult<TxnMetadata> {
         let me = self.clone();
         let value = next.to_value();
         let id = next.transactional_id.clone();
-        let written = tokio::task::spawn_blocking(move || me.log.write(&id, &value))
+        let written = tokio::task::spawn_blocking(move || me.log.write(&id, &value, durable))
             .await
             .unwrap_or_else(|e| Err(TxnError::Storage(format!("write task failed: {e}"))));
         let mut meta = entry.lock().unwrap();
@@ -212,7 +214,7 @@ pub fn init_producer_id(
         match prepared? {
             Init::Done(pid, epoch) => Ok((pid, epoch)),
             Init::Write(entry, next) => {
-                let m = txn.write_and_install(&entry, next).await?;
+                let m = txn.write_and_install(&entry, next, true).await?;
                 Ok((m.producer_id, m.producer_epoch))
             }
         }
@@ -335,7 +337,10 @@ pub fn add_partitions(
     async move {
         match prepared? {
             None => Ok(()),
-            Some((entry, next)) => txn.write_and_install(&entry, next).await.map(|_| ()),
+            // On disk before the producer writes to the partitions: a lost
+            // Ongoing would leave their batches open with no one to abort
+            // them.
+            Some((entry, next)) => txn.write_and_install(&entry, next, true).await.map(|_| ()),
         }
     }
 }

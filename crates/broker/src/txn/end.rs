@@ -50,7 +50,7 @@ pub fn end_txn(
         let Some((entry, next)) = prepared? else {
             return Ok(());
         };
-        broker.txn.write_and_install(&entry, next).await?;
+        broker.txn.write_and_install(&entry, next, true).await?;
         complete(&broker, &entry).await;
         Ok(())
     }
@@ -123,18 +123,33 @@ pub(super) async fn complete(broker: &Arc<Broker>, entry: &Entry) {
             m.partitions.clone(),
         )
     };
+    // Every partition's marker at once: each waits for its own fsync.
+    let mut tasks = tokio::task::JoinSet::new();
+    for (topic, partition) in partitions {
+        let broker = broker.clone();
+        tasks.spawn(async move {
+            let marked = crate::txn_markers::write_txn_marker(
+                &broker,
+                &topic,
+                partition,
+                producer_id,
+                epoch,
+                COORDINATOR_EPOCH,
+                commit,
+            )
+            .await;
+            (topic, partition, marked)
+        });
+    }
     let mut written = None;
-    for (topic, partition) in &partitions {
-        let marked = crate::txn_markers::write_txn_marker(
-            broker,
-            topic,
-            *partition,
-            producer_id,
-            epoch,
-            COORDINATOR_EPOCH,
-            commit,
-        )
-        .await;
+    while let Some(joined) = tasks.join_next().await {
+        let (topic, partition, marked) = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                written = Some(format!("marker task failed: {e}"));
+                continue;
+            }
+        };
         match marked {
             Ok(_) => {
                 if topic == OFFSETS_TOPIC {
@@ -154,7 +169,6 @@ pub(super) async fn complete(broker: &Arc<Broker>, entry: &Entry) {
             Err((_, msg)) => {
                 tracing::error!(%topic, partition, error = %msg, "writing a transaction marker failed");
                 written = Some(msg);
-                break;
             }
         }
     }
@@ -175,7 +189,15 @@ pub(super) async fn complete(broker: &Arc<Broker>, entry: &Entry) {
             now_ms(),
         )
     };
-    if broker.txn.write_and_install(entry, next).await.is_err() {
+    // Not waited for on disk: if CompleteX is lost, the PrepareX before it
+    // is replayed and completed again, and a marker written twice is
+    // harmless. Saves the transaction one fsync.
+    if broker
+        .txn
+        .write_and_install(entry, next, false)
+        .await
+        .is_err()
+    {
         // write_and_install cleared `pending`; the entry is still PrepareX
         // in memory and on disk, and is completed again later.
         return;
@@ -204,7 +226,12 @@ pub(super) async fn fence_and_abort(broker: &Arc<Broker>, entry: &Entry) {
         next
     };
     tracing::info!(transactional_id = %next.transactional_id, "aborting transaction (timeout or new producer instance)");
-    if broker.txn.write_and_install(entry, next).await.is_err() {
+    if broker
+        .txn
+        .write_and_install(entry, next, true)
+        .await
+        .is_err()
+    {
         let mut m = entry.lock().unwrap();
         if m.state == TxnState::PrepareEpochFence {
             m.state = TxnState::Ongoing;

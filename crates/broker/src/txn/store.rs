@@ -65,10 +65,14 @@ impl TxnLog {
         Ok(())
     }
 
-    /// Writes one transactional id's state and waits until it is on disk.
-    /// Blocking (an fsync): call from the blocking pool or a sync handler
-    /// that accepts the wait.
-    pub fn write(&self, transactional_id: &str, value: &TxnValue) -> Result<(), TxnError> {
+    /// Writes one transactional id's state and, if `durable`, waits until
+    /// it is on disk. Blocking (an fsync): call from the blocking pool.
+    pub fn write(
+        &self,
+        transactional_id: &str,
+        value: &TxnValue,
+        durable: bool,
+    ) -> Result<(), TxnError> {
         let partitions = self.partitions.get().ok_or_else(|| {
             TxnError::CoordinatorNotAvailable(format!("{TXN_TOPIC} does not exist yet"))
         })?;
@@ -78,6 +82,9 @@ impl TxnLog {
         let outcome = partition
             .append(&batch(&[record], now), now)
             .map_err(|e| TxnError::Storage(e.to_string()))?;
+        if !durable {
+            return Ok(());
+        }
         partition
             .sync_to(outcome.last_offset)
             .map_err(|e| TxnError::Storage(e.to_string()))
