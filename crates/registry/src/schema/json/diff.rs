@@ -8,7 +8,9 @@
 //! them (empty, false, object, array, string, number, boolean, null, enum,
 //! combined, not, reference) and compared per class.
 
+use std::cell::Cell;
 use std::collections::HashSet;
+use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
@@ -38,7 +40,15 @@ pub(crate) struct Ctx<'a> {
     pub path: Vec<String>,
     pub diffs: Vec<Difference>,
     in_progress: HashSet<(usize, usize)>,
+    /// Comparisons left, shared with every trial context: nested
+    /// combinations compare pairwise, so a hostile schema could otherwise
+    /// make the diff take exponential time.
+    budget: Rc<Cell<usize>>,
 }
+
+/// Enough for any schema people write; a diff that needs more comparisons
+/// than this is refused as a type change rather than left to run.
+const COMPARISON_BUDGET: usize = 100_000;
 
 impl<'a> Ctx<'a> {
     pub fn new(orig: &'a JsonSchema, upd: &'a JsonSchema) -> Self {
@@ -48,6 +58,7 @@ impl<'a> Ctx<'a> {
             path: Vec::new(),
             diffs: Vec::new(),
             in_progress: HashSet::new(),
+            budget: Rc::new(Cell::new(COMPARISON_BUDGET)),
         }
     }
 
@@ -59,6 +70,7 @@ impl<'a> Ctx<'a> {
             path: self.path.clone(),
             diffs: Vec::new(),
             in_progress: self.in_progress.clone(),
+            budget: self.budget.clone(),
         }
     }
 
@@ -274,6 +286,12 @@ pub(crate) fn compare_opt(ctx: &mut Ctx, orig: Option<At>, upd: Option<At>) {
 }
 
 pub(crate) fn compare(ctx: &mut Ctx, orig: At, upd: At) {
+    let left = ctx.budget.get();
+    if left == 0 {
+        ctx.add(D::TypeChanged);
+        return;
+    }
+    ctx.budget.set(left - 1);
     let orig = resolve(ctx.orig, orig);
     let upd = resolve(ctx.upd, upd);
     let key = (

@@ -462,3 +462,29 @@ fn formats_do_not_mix() {
     let found = check_compatibility(L::Backward, &j, &[(1, &a)]);
     assert_eq!(found.len(), 1);
 }
+
+#[test]
+fn nested_combinations_stay_bounded() {
+    // Each level refers twice to the one below: a small document whose
+    // naive diff takes 4^24 pairings. The budget refuses it quickly.
+    let doc = |leaf: &str| {
+        let mut defs = serde_json::Map::new();
+        defs.insert("L0".into(), json!({"type": leaf}));
+        for i in 1..=24 {
+            let below = json!({"$ref": format!("#/$defs/L{}", i - 1)});
+            defs.insert(
+                format!("L{i}"),
+                json!({"anyOf": [below, {"type": "object", "properties": {"x": below, "y": below}}]}),
+            );
+        }
+        json!({"$defs": defs, "$ref": "#/$defs/L24"})
+    };
+    let start = std::time::Instant::now();
+    let found = errors(L::Backward, &js(doc("string")), &js(doc("integer")));
+    assert!(!found.is_empty());
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+}
