@@ -11,6 +11,7 @@ mod group;
 mod logging;
 mod produce;
 mod serve;
+mod schema;
 mod topic;
 mod txn;
 
@@ -48,6 +49,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// List and describe transactions (transactional producers' state).
     Txn(txn::TxnArgs),
+    /// Register, list, get, check and delete schemas in the schema registry.
+    Schema(schema::SchemaArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -65,6 +68,7 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             // `{:#}` prints the whole context chain on one line, without the
+        Command::Schema(args) => schema::run(args),
             // backtrace that anyhow's Debug form adds when RUST_BACKTRACE is set.
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE
