@@ -234,11 +234,13 @@ impl Checker<'_> {
                 },
                 NamedKind::Enum { symbols: wsyms, .. },
             ) => {
-                let missing: Vec<&str> = wsyms
+                // Sorted, as Avro reports them.
+                let mut missing: Vec<&str> = wsyms
                     .iter()
                     .filter(|s| !rsyms.contains(s))
                     .map(String::as_str)
                     .collect();
+                missing.sort_unstable();
                 // A reader enum default stands in for unknown symbols.
                 if !missing.is_empty() && rdefault.is_none() {
                     loc.push("symbols".into());

@@ -108,6 +108,7 @@ pub(crate) enum Class<'a> {
     Boolean,
     Null,
     Enum(Vec<&'a Value>),
+    Const(&'a Value),
     Combined(Criterion, Vec<Value>),
     Not(&'a Value),
 }
@@ -212,7 +213,7 @@ pub(crate) fn classify(v: &Value) -> Class<'_> {
         return Class::Enum(values.iter().collect());
     }
     if let Some(c) = m.get("const") {
-        return Class::Enum(vec![c]);
+        return Class::Const(c);
     }
     if let Some(n) = m.get("not") {
         return Class::Not(n);
@@ -272,6 +273,7 @@ fn class_id(c: &Class) -> u8 {
         Class::Enum(_) => 8,
         Class::Combined(..) => 9,
         Class::Not(_) => 10,
+        Class::Const(_) => 11,
     }
 }
 
@@ -392,6 +394,9 @@ fn compare_resolved(ctx: &mut Ctx, orig: At, upd: At) {
                 D::EnumArrayChanged
             };
             ctx.add_at("enum", kind);
+        }
+        (Class::Const(o), Class::Const(u)) if o != u => {
+            ctx.add_at("const", D::EnumArrayChanged);
         }
         (Class::Combined(oc, os), Class::Combined(uc, us)) => {
             combined(ctx, orig.doc, oc, &os, upd.doc, uc, &us)

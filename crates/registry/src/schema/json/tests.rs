@@ -214,6 +214,13 @@ fn evolution_table() {
             &["ENUM_ARRAY_CHANGED"],
         ),
         (
+            "const to enum",
+            json!({"const": 1}),
+            json!({"enum": [1, 2]}),
+            L::Backward,
+            &["TYPE_CHANGED"],
+        ),
+        (
             "maximum decreased",
             json!({"type": "number", "maximum": 10}),
             json!({"type": "number", "maximum": 5}),
