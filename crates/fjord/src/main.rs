@@ -62,13 +62,13 @@ fn main() -> std::process::ExitCode {
         Command::Consume(args) => consume::run(args),
         Command::Group(args) => group::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Schema(args) => schema::run(args),
         Command::Txn(args) => txn::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             // `{:#}` prints the whole context chain on one line, without the
-        Command::Schema(args) => schema::run(args),
             // backtrace that anyhow's Debug form adds when RUST_BACKTRACE is set.
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE
