@@ -520,6 +520,28 @@ mod tests {
     }
 
     #[test]
+    fn snapshots_keep_open_transactions_and_read_version_1() {
+        let mut s = ProducerStates::new();
+        let mut h = BatchHeader::parse(&crate::testing::txn_batch(4, 0, 0, 2, 0)).unwrap();
+        h.base_offset = 7;
+        s.apply(&h);
+        assert_eq!(s.first_unstable(), Some(7));
+        let snap = Snapshot::decode(&Snapshot::encode(9, &s)).unwrap();
+        assert_eq!(
+            snap.producers.first_unstable(),
+            Some(7),
+            "rebuilt on decode"
+        );
+        assert_eq!(snap.producers, s);
+        // A version 1 snapshot (before transactions) reads as none open.
+        let v1 = r#"{"version":1,"offset":3,"producers":{"producers":{"2":{"epoch":0,"batches":[{"first_seq":0,"last_seq":0,"base_offset":2,"last_offset":2}],"last_timestamp":5}}}}"#;
+        let old = Snapshot::decode(v1.as_bytes()).unwrap();
+        assert_eq!(old.producers.summary(), vec![(2, 0, 0)]);
+        assert_eq!(old.producers.first_unstable(), None);
+        assert_eq!(old.producers.get(2).unwrap().coordinator_epoch, -1);
+    }
+
+    #[test]
     fn snapshot_round_trip() {
         let mut s = ProducerStates::new();
         s.apply(&header(9, 2, 0, 4, 10));
