@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub mod avro;
 mod compat;
 pub mod json;
+pub mod protobuf;
 
 pub use compat::check_compatibility;
 
@@ -172,6 +173,7 @@ pub struct ParsedSchema {
 enum Inner {
     Avro(avro::AvroSchema),
     Json(json::JsonSchema),
+    Protobuf(protobuf::ProtobufSchema),
 }
 
 /// Parses and validates `text` as a schema of format `kind`; `refs` are the
@@ -184,8 +186,7 @@ pub fn parse(
     let inner = match kind {
         SchemaType::Avro => Inner::Avro(avro::AvroSchema::parse(text, refs)?),
         SchemaType::Json => Inner::Json(json::JsonSchema::parse(text, refs)?),
-        // The Protobuf module plugs in here.
-        SchemaType::Protobuf => return Err(SchemaError::Unsupported(SchemaType::Protobuf)),
+        SchemaType::Protobuf => Inner::Protobuf(protobuf::ProtobufSchema::parse(text, refs)?),
     };
     Ok(ParsedSchema { inner })
 }
@@ -195,6 +196,7 @@ impl ParsedSchema {
         match &self.inner {
             Inner::Avro(_) => SchemaType::Avro,
             Inner::Json(_) => SchemaType::Json,
+            Inner::Protobuf(_) => SchemaType::Protobuf,
         }
     }
 
@@ -204,6 +206,7 @@ impl ParsedSchema {
         match &self.inner {
             Inner::Avro(s) => s.canonical(),
             Inner::Json(s) => s.canonical(),
+            Inner::Protobuf(s) => s.canonical(),
         }
     }
 
@@ -213,6 +216,7 @@ impl ParsedSchema {
         match &self.inner {
             Inner::Avro(s) => s.text(),
             Inner::Json(s) => s.text(),
+            Inner::Protobuf(s) => s.text(),
         }
     }
 
@@ -220,6 +224,7 @@ impl ParsedSchema {
     pub fn serialized(&self) -> Option<String> {
         match &self.inner {
             Inner::Avro(_) | Inner::Json(_) => None,
+            Inner::Protobuf(s) => Some(s.serialized()),
         }
     }
 
@@ -238,6 +243,14 @@ impl ParsedSchema {
             _ => None,
         }
     }
+
+    /// The Protobuf model (message indexes, descriptors), for the serde layer.
+    pub fn as_protobuf(&self) -> Option<&protobuf::ProtobufSchema> {
+        match &self.inner {
+            Inner::Protobuf(s) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 /// The incompatibilities met when `reader` reads data written with `writer`
@@ -251,6 +264,7 @@ fn reader_incompatibilities(
     match (&reader.inner, &writer.inner) {
         (Inner::Avro(r), Inner::Avro(w)) => avro::compat::check(r, w, reader_is_new),
         (Inner::Json(r), Inner::Json(w)) => json::compat::check(r, w, reader_is_new),
+        (Inner::Protobuf(r), Inner::Protobuf(w)) => protobuf::compat::check(r, w),
         _ => vec![Incompatibility {
             error_type: "TYPE_MISMATCH".to_string(),
             description: format!(
