@@ -9,6 +9,8 @@
 //! - `offsets`: committed offsets and the admin operations;
 //! - `store` / `records`: persistence in `__consumer_offsets` in Kafka's
 //!   record layout, and its replay on start;
+//! - `txn_offsets`: offsets committed inside a producer's transaction,
+//!   applied by its COMMIT marker;
 //! - `consumer_protocol`: the KIP-848 consumer protocol
 //!   (ConsumerGroupHeartbeat, broker-side assignors); such a group is the
 //!   same `Group` with its `consumer` part set.
@@ -28,6 +30,7 @@ pub mod records;
 mod state;
 pub mod store;
 mod timers;
+mod txn_offsets;
 
 use kafka_protocol::error::ResponseError;
 

@@ -94,57 +94,7 @@ impl GroupCoordinator {
         self.commit_as(req, None)
     }
 
-    /// TxnOffsetCommit: as `commit`, but the offsets are written as part of
-    /// `producer`'s transaction and take effect only when its COMMIT marker
-    /// is written (`complete_txn`).
-    pub fn commit_txn(
-        &self,
-        req: CommitRequest,
-        producer: TxnProducer,
-    ) -> impl Future<Output = Vec<GroupResult<()>>> + Send {
-        self.commit_as(req, Some(producer))
-    }
-
-    /// A transaction's marker reached `__consumer_offsets`: its offsets
-    /// become the committed ones (commit) or are dropped (abort).
-    pub fn complete_txn(&self, producer_id: i64, commit: bool) {
-        let records = self.log.take_txn(producer_id);
-        if !commit || records.is_empty() {
-            return;
-        }
-        let now = now_ms();
-        let mut groups = self.groups.lock().unwrap();
-        for (key, value) in records {
-            let (
-                Key::Offset {
-                    group,
-                    topic,
-                    partition,
-                },
-                Some(value),
-            ) = (key, value)
-            else {
-                continue;
-            };
-            match OffsetValue::decode(&value) {
-                Ok(v) => {
-                    groups
-                        .entry(group.clone())
-                        .or_insert_with(|| Group::new(&group, now))
-                        .offsets
-                        .insert((topic, partition), v.into());
-                }
-                Err(e) => tracing::warn!(%group, error = %e, "skipping transactional offset"),
-            }
-        }
-    }
-
-    /// Whether an open transaction holds an offset for the partition.
-    pub fn has_pending_txn_offset(&self, group: &str, topic: &str, partition: i32) -> bool {
-        self.log.has_pending_txn_offset(group, topic, partition)
-    }
-
-    fn commit_as(
+    pub(super) fn commit_as(
         &self,
         req: CommitRequest,
         producer: Option<TxnProducer>,
@@ -171,7 +121,9 @@ impl GroupCoordinator {
         let mut groups = self.groups.lock().unwrap();
         let simple = req.generation < 0 && req.member_id.is_empty() && req.instance_id.is_none();
         if !groups.contains_key(&req.group_id) {
-            if !simple {
+            // Kafka creates the group for a transactional commit whatever it
+            // carries; the member checks below then apply.
+            if !simple && producer.is_none() {
                 return Err(GroupError::IllegalGeneration {
                     got: req.generation,
                     current: -1,
@@ -180,7 +132,10 @@ impl GroupCoordinator {
             groups.insert(req.group_id.clone(), Group::new(&req.group_id, now_ms()));
         }
         let group = groups.get_mut(&req.group_id).expect("present");
-        let checked = validate_commit(group, &req, simple);
+        let checked = match producer {
+            Some(_) => super::txn_offsets::validate_txn_commit(group, &req),
+            None => validate_commit(group, &req, simple),
+        };
         if let Err(e) = checked {
             drop_if_unused(&mut groups, &req.group_id);
             return Err(e);

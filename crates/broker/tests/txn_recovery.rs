@@ -1,0 +1,252 @@
+//! The transaction coordinator's durable side over the wire: offsets
+//! committed inside transactions (TxnOffsetCommit), the abort of
+//! transactions past their timeout, and what a restart (clean or a crash)
+//! recovers: state replayed from __transaction_state, a PrepareCommit
+//! completed, an Ongoing transaction aborted once it times out.
+
+mod common;
+mod group_support;
+mod txn_support;
+
+use common::*;
+use fjord_broker::txn::records::{encode_key, TxnValue};
+use fjord_broker::txn::TxnState;
+use group_support::{join_req, member_id, subscription, sync_req};
+use kafka_protocol::error::ResponseError;
+use txn_support::*;
+
+#[tokio::test]
+async fn transactions_past_their_timeout_are_aborted_with_an_epoch_bump() {
+    let b = TestBroker::start_with(|c| c.transaction_abort_check_interval_ms = 50).await;
+    let mut c = b.client().await;
+    c.create_topic("t", 1).await;
+    let (err, p) = init_as(&mut c, "slow", 300, None).await;
+    assert_eq!(err, 0);
+    assert_eq!(add(&mut c, "slow", p, &[("t", 0)]).await, vec![0]);
+    assert_eq!(
+        produce_as(&mut c, Some("slow"), "t", 0, txn_batch(p, 0, &["late"])).await,
+        0
+    );
+    let d = wait_for_state(&mut c, "slow", TxnState::CompleteAbort).await;
+    assert_eq!(
+        d.producer_epoch,
+        p.epoch + 1,
+        "the abort fenced the producer"
+    );
+    assert_eq!(markers(&fetch_all(&mut c, "t", 0).await), vec![0]);
+    // The producer finds out when it tries to finish.
+    assert_eq!(
+        end(&mut c, "slow", p, true).await,
+        code(ResponseError::ProducerFenced)
+    );
+    assert_eq!(
+        produce_as(&mut c, Some("slow"), "t", 0, txn_batch(p, 1, &["later"])).await,
+        code(ResponseError::InvalidProducerEpoch)
+    );
+}
+
+#[tokio::test]
+async fn txn_offsets_become_visible_only_when_the_transaction_commits() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    c.create_topic("in", 1).await;
+    c.create_topic("out", 1).await;
+    let p = init(&mut c, "tx").await;
+
+    // Without AddOffsetsToTxn first, the offsets are refused.
+    assert_eq!(add(&mut c, "tx", p, &[("out", 0)]).await, vec![0]);
+    assert_eq!(
+        txn_offset_commit(&mut c, "tx", p, "g", "in", 5).await,
+        code(ResponseError::InvalidTxnState)
+    );
+    assert_eq!(add_offsets(&mut c, "tx", p, "g").await, 0);
+    let d = describe(&mut c, "tx").await;
+    assert!(
+        d.topics.iter().any(|t| t.topic.as_str() == OFFSETS),
+        "{d:?}"
+    );
+    assert_eq!(txn_offset_commit(&mut c, "tx", p, "g", "in", 5).await, 0);
+    assert_eq!(
+        committed(&mut c, "g", "in").await,
+        -1,
+        "pending until commit"
+    );
+    assert_eq!(end(&mut c, "tx", p, true).await, 0);
+    assert_eq!(committed(&mut c, "g", "in").await, 5);
+
+    // An aborted transaction's offsets are dropped.
+    assert_eq!(add_offsets(&mut c, "tx", p, "g").await, 0);
+    assert_eq!(txn_offset_commit(&mut c, "tx", p, "g", "in", 9).await, 0);
+    assert_eq!(end(&mut c, "tx", p, false).await, 0);
+    assert_eq!(committed(&mut c, "g", "in").await, 5);
+
+    // And a fenced producer's offsets never land.
+    let fresh = init(&mut c, "tx").await;
+    assert_eq!(
+        txn_offset_commit(&mut c, "tx", p, "g", "in", 11).await,
+        code(ResponseError::ProducerFenced)
+    );
+    assert_eq!(add_offsets(&mut c, "tx", fresh, "g").await, 0);
+    assert_eq!(
+        txn_offset_commit(&mut c, "tx", fresh, "g", "in", 12).await,
+        0
+    );
+    assert_eq!(end(&mut c, "tx", fresh, true).await, 0);
+    assert_eq!(committed(&mut c, "g", "in").await, 12);
+}
+
+#[tokio::test]
+async fn state_and_offsets_survive_a_restart() {
+    let mut b = TestBroker::start().await;
+    let mut c = b.client().await;
+    c.create_topic("in", 1).await;
+    let p = init(&mut c, "tx").await;
+    assert_eq!(add_offsets(&mut c, "tx", p, "g").await, 0);
+    assert_eq!(txn_offset_commit(&mut c, "tx", p, "g", "in", 7).await, 0);
+    assert_eq!(end(&mut c, "tx", p, true).await, 0);
+    // A second transaction's offsets are aborted: replay must drop them.
+    assert_eq!(add_offsets(&mut c, "tx", p, "g").await, 0);
+    assert_eq!(txn_offset_commit(&mut c, "tx", p, "g", "in", 8).await, 0);
+    assert_eq!(end(&mut c, "tx", p, false).await, 0);
+
+    b.restart().await;
+    let mut c = b.client().await;
+    assert_eq!(committed(&mut c, "g", "in").await, 7);
+    let d = describe(&mut c, "tx").await;
+    assert_eq!(d.transaction_state.as_str(), "CompleteAbort");
+    assert_eq!((d.producer_id.0, d.producer_epoch), (p.id, p.epoch));
+    // The restarted coordinator still fences and bumps from where it was.
+    let next = init(&mut c, "tx").await;
+    assert_eq!(
+        next,
+        Pid {
+            id: p.id,
+            epoch: p.epoch + 1
+        }
+    );
+    // And new producer ids do not collide with the restored one.
+    assert_ne!(init(&mut c, "new").await.id, p.id);
+}
+
+#[tokio::test]
+async fn a_transaction_left_preparing_by_a_crash_is_completed_on_restart() {
+    let mut b = TestBroker::start().await;
+    let mut c = b.client().await;
+    c.create_topic("t", 1).await;
+    c.create_topic("in", 1).await;
+    let p = init(&mut c, "tx").await;
+    assert_eq!(add(&mut c, "tx", p, &[("t", 0)]).await, vec![0]);
+    assert_eq!(add_offsets(&mut c, "tx", p, "g").await, 0);
+    assert_eq!(
+        produce_as(&mut c, Some("tx"), "t", 0, txn_batch(p, 0, &["a"])).await,
+        0
+    );
+    assert_eq!(txn_offset_commit(&mut c, "tx", p, "g", "in", 3).await, 0);
+    // The coordinator wrote PrepareCommit and died before any marker: the
+    // record it would have written, in __transaction_state.
+    let d = describe(&mut c, "tx").await;
+    let offsets_partition = d
+        .topics
+        .iter()
+        .find(|t| t.topic.as_str() == OFFSETS)
+        .expect("offsets partition in the transaction")
+        .partitions[0];
+    let prepare = TxnValue {
+        producer_id: p.id,
+        producer_epoch: p.epoch,
+        timeout_ms: 60_000,
+        state: TxnState::PrepareCommit,
+        partitions: [
+            ("t".to_string(), 0),
+            (OFFSETS.to_string(), offsets_partition),
+        ]
+        .into_iter()
+        .collect(),
+        last_update_ms: d.transaction_start_time_ms,
+        start_ms: d.transaction_start_time_ms,
+    };
+    let batch = keyed_batch(encode_key("tx"), prepare.encode());
+    assert_eq!(c.produce("__transaction_state", 0, -1, batch).await.0, 0);
+    b.crash_and_restart().await;
+
+    let mut c = b.client().await;
+    wait_for_state(&mut c, "tx", TxnState::CompleteCommit).await;
+    assert_eq!(markers(&fetch_all(&mut c, "t", 0).await), vec![1]);
+    assert_eq!(
+        committed(&mut c, "g", "in").await,
+        3,
+        "offsets applied by the marker"
+    );
+}
+
+#[tokio::test]
+async fn an_ongoing_transaction_is_aborted_after_a_restart_once_it_times_out() {
+    let mut b = TestBroker::start_with(|c| c.transaction_abort_check_interval_ms = 50).await;
+    let mut c = b.client().await;
+    c.create_topic("t", 1).await;
+    c.create_topic("in", 1).await;
+    let (err, p) = init_as(&mut c, "tx", 1500, None).await;
+    assert_eq!(err, 0);
+    assert_eq!(add(&mut c, "tx", p, &[("t", 0)]).await, vec![0]);
+    assert_eq!(add_offsets(&mut c, "tx", p, "g").await, 0);
+    assert_eq!(
+        produce_as(&mut c, Some("tx"), "t", 0, txn_batch(p, 0, &["a"])).await,
+        0
+    );
+    assert_eq!(txn_offset_commit(&mut c, "tx", p, "g", "in", 4).await, 0);
+    b.crash_and_restart().await;
+
+    let mut c = b.client().await;
+    let d = describe(&mut c, "tx").await;
+    assert_eq!(
+        d.transaction_state.as_str(),
+        "Ongoing",
+        "restored as it was"
+    );
+    let d = wait_for_state(&mut c, "tx", TxnState::CompleteAbort).await;
+    assert_eq!(d.producer_epoch, p.epoch + 1);
+    assert_eq!(markers(&fetch_all(&mut c, "t", 0).await), vec![0]);
+    assert_eq!(
+        committed(&mut c, "g", "in").await,
+        -1,
+        "aborted offsets dropped"
+    );
+}
+
+/// A producer that has the consumer's group metadata (TxnOffsetCommit v3+)
+/// is checked against the live group; one without it (v0-2's form) is
+/// not, as in Kafka.
+#[tokio::test]
+async fn txn_offsets_for_a_live_group_check_only_the_member_given() {
+    let b = TestBroker::start_with(|c| c.group_initial_rebalance_delay_ms = 0).await;
+    let mut c = b.client().await;
+    c.create_topic("in", 1).await;
+    let member = member_id(&mut c, "g", 10_000, &["in"]).await;
+    let j = c
+        .send(
+            9,
+            join_req("g", &member, None, 10_000, subscription(&["in"])),
+        )
+        .await;
+    assert_eq!(j.error_code, 0);
+    let r = c
+        .send(
+            5,
+            sync_req("g", j.generation_id, &member, &[(&member, b"a")]),
+        )
+        .await;
+    assert_eq!(r.error_code, 0);
+    let generation = j.generation_id;
+
+    let p = init(&mut c, "tx").await;
+    assert_eq!(add_offsets(&mut c, "tx", p, "g").await, 0);
+    let unknown = txn_offset_commit_as(&mut c, "tx", p, ("g", "nobody", generation), "in", 1);
+    assert_eq!(unknown.await, code(ResponseError::UnknownMemberId));
+    let stale = txn_offset_commit_as(&mut c, "tx", p, ("g", &member, generation + 1), "in", 1);
+    assert_eq!(stale.await, code(ResponseError::IllegalGeneration));
+    assert_eq!(txn_offset_commit(&mut c, "tx", p, "g", "in", 2).await, 0);
+    let current = txn_offset_commit_as(&mut c, "tx", p, ("g", &member, generation), "in", 3);
+    assert_eq!(current.await, 0);
+    assert_eq!(end(&mut c, "tx", p, true).await, 0);
+    assert_eq!(committed(&mut c, "g", "in").await, 3);
+}
