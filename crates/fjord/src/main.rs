@@ -12,6 +12,7 @@ mod logging;
 mod produce;
 mod serve;
 mod schema;
+mod schema_codec;
 mod topic;
 mod txn;
 

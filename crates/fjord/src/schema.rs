@@ -47,6 +47,24 @@ enum SchemaCommand {
     /// Delete a subject or one of its versions (soft; --permanent after a
     /// soft delete).
     Delete(DeleteArgs),
+    /// Serialize JSON values (one per stdin line) in the registry wire format
+    /// with a subject's schema; prints each as hex, one per line.
+    Encode(EncodeArgs),
+    /// Deserialize hex-encoded wire-format values (one per stdin line) with
+    /// the schemas they name; prints each as JSON, one per line.
+    Decode,
+}
+
+#[derive(Args, Debug)]
+struct EncodeArgs {
+    /// Subject to register the schema under (or find it in).
+    subject: String,
+    #[command(flatten)]
+    source: SchemaSource,
+    /// Protobuf: the encoded message bytes come as hex on stdin, and this
+    /// names the message (e.g. `0` or `1,0`) [default: 0].
+    #[arg(long, value_name = "I,J,...", value_delimiter = ',')]
+    message_indexes: Vec<i32>,
 }
 
 /// Schema format on the command line.
@@ -172,6 +190,11 @@ pub fn run(args: SchemaArgs) -> Result<()> {
         SchemaCommand::Get(a) => get(&client, &out, a).with_context(context),
         SchemaCommand::Check(a) => check(&client, &out, a),
         SchemaCommand::Delete(a) => delete(&client, &out, a).with_context(context),
+        SchemaCommand::Encode(a) => {
+            crate::schema_codec::encode(client, a.subject, a.source.load()?, &a.message_indexes)
+                .with_context(context)
+        }
+        SchemaCommand::Decode => crate::schema_codec::decode(client).with_context(context),
     }
 }
 
