@@ -9,11 +9,16 @@
 //! commit offsets only after their output is durable, and both skip what
 //! they already wrote, so a crash at any point loses and repeats nothing.
 
+pub mod backup;
 pub mod bid;
 pub mod codec;
+pub mod db_writer;
 pub mod error;
 pub mod items;
+pub mod kafka;
+pub mod load;
 pub mod store;
 pub mod time;
+pub mod web;
 
 pub use error::{AuctionError, Result};

@@ -4,6 +4,7 @@
 //! (librdkafka via the `rdkafka` crate), so it works unchanged against any
 //! Kafka cluster given `--bootstrap-servers`.
 
+mod auction;
 mod bench;
 mod client;
 mod consume;
@@ -48,6 +49,8 @@ enum Command {
     Group(group::GroupArgs),
     /// Benchmarks: produce, consume, end-to-end latency, disk fsync rate.
     Bench(bench::BenchArgs),
+    /// The live auction of seed 000: website, DB writers, backup, dashboard.
+    Auction(auction::AuctionArgs),
     /// List and describe transactions (transactional producers' state).
     Txn(txn::TxnArgs),
     /// Register, list, get, check and delete schemas in the schema registry.
@@ -63,6 +66,7 @@ fn main() -> std::process::ExitCode {
         Command::Consume(args) => consume::run(args),
         Command::Group(args) => group::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Auction(args) => auction::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Txn(args) => txn::run(args),
     };

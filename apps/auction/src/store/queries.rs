@@ -118,19 +118,23 @@ impl BidStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db("cannot read bids"))?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(BidRow {
-                    id: row.try_get(0).map_err(db("id"))?,
-                    bid_id: row.try_get(1).map_err(db("bid_id"))?,
-                    item: row.try_get(2).map_err(db("item"))?,
-                    name: row.try_get(3).map_err(db("name"))?,
-                    price: row.try_get(4).map_err(db("price"))?,
-                    bid_ts: row.try_get(5).map_err(db("bid_ts"))?,
-                    status: row.try_get(6).map_err(db("status"))?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(bid_row).collect()
+    }
+
+    /// Every bid on one item in the order the DB writers stored them (per
+    /// item, the topic's partition order).
+    pub async fn item_bids(&self, item: &str) -> Result<Vec<BidRow>> {
+        let sql = format!(
+            "SELECT id, bid_id, item, name, price, {}, status FROM bid WHERE item = {} ORDER BY id",
+            self.dialect.timestamp_text(),
+            self.dialect.param(1)
+        );
+        let rows = sqlx::query(&sql)
+            .bind(item.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("cannot read bids"))?;
+        rows.into_iter().map(bid_row).collect()
     }
 
     /// Prices of the latest `limit` bids, for the price distribution.
@@ -156,4 +160,16 @@ impl BidStore {
             .map_err(db("cannot count bids"))?;
         row.try_get(0).map_err(db("count"))
     }
+}
+
+fn bid_row(row: sqlx::any::AnyRow) -> Result<BidRow> {
+    Ok(BidRow {
+        id: row.try_get(0).map_err(db("id"))?,
+        bid_id: row.try_get(1).map_err(db("bid_id"))?,
+        item: row.try_get(2).map_err(db("item"))?,
+        name: row.try_get(3).map_err(db("name"))?,
+        price: row.try_get(4).map_err(db("price"))?,
+        bid_ts: row.try_get(5).map_err(db("bid_ts"))?,
+        status: row.try_get(6).map_err(db("status"))?,
+    })
 }

@@ -1,0 +1,116 @@
+//! The backup writer: the one member of group `bid-backup`.
+
+use std::future::Future;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+
+use super::{read, BackupLine};
+use crate::codec::{BidCodec, TOPIC};
+use crate::db_writer::commit;
+use crate::error::{kafka, AuctionError, Result};
+use crate::kafka::{KafkaSettings, BACKUP_GROUP};
+
+/// Test hook: when this environment variable is set, the writer exits the
+/// process right after flushing a batch and before committing its offsets,
+/// which is the crash the recovery exists for.
+pub const CRASH_AFTER_FLUSH_ENV: &str = "FJORD_AUCTION_CRASH_AFTER_FLUSH";
+
+/// Runs the backup writer on `path` until `shutdown` completes.
+pub async fn run(
+    settings: &KafkaSettings,
+    path: &Path,
+    codec: Arc<dyn BidCodec>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let write_err = |source| AuctionError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let contents = read(path)?;
+    let mut written = contents.written();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(write_err)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(write_err)?;
+    if contents.torn_bytes > 0 {
+        tracing::warn!(path = %path.display(), bytes = contents.torn_bytes, "cutting off a torn last line");
+        file.set_len(contents.good_len).map_err(write_err)?;
+        file.sync_data().map_err(write_err)?;
+    }
+    tracing::info!(path = %path.display(), lines = contents.lines.len(), "backup writer started");
+    drop(contents);
+
+    let consumer: Arc<StreamConsumer> =
+        Arc::new(settings.group_consumer(BACKUP_GROUP, "backup-writer")?);
+    consumer
+        .subscribe(&[TOPIC])
+        .map_err(kafka(format!("cannot subscribe to `{TOPIC}`")))?;
+    let crash_after_flush = std::env::var_os(CRASH_AFTER_FLUSH_ENV).is_some();
+    let mut shutdown = Box::pin(shutdown);
+    let mut out = Vec::with_capacity(64 * 1024);
+    loop {
+        // The raw records are needed (partition, offset), so this loop reads
+        // them itself rather than through db_writer::next_batch.
+        let first = tokio::select! {
+            m = consumer.recv() => m.map_err(kafka("cannot consume"))?.detach(),
+            () = &mut shutdown => break,
+        };
+        let mut records = vec![first];
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(20);
+        while records.len() < crate::db_writer::MAX_BATCH {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(Ok(m)) => records.push(m.detach()),
+                _ => break,
+            }
+        }
+        let mut next = std::collections::BTreeMap::new();
+        out.clear();
+        for m in &records {
+            next.insert(m.partition(), m.offset() + 1);
+            if written
+                .get(&m.partition())
+                .is_some_and(|w| m.offset() <= *w)
+            {
+                continue; // already in the file (redelivered after a crash)
+            }
+            let bid = match m.payload().map(|p| codec.decode(p)) {
+                Some(Ok(bid)) => bid,
+                Some(Err(e)) => {
+                    tracing::warn!(partition = m.partition(), offset = m.offset(), error = %e, "skipping a record that is not a bid");
+                    continue;
+                }
+                None => continue,
+            };
+            let line = BackupLine {
+                partition: m.partition(),
+                offset: m.offset(),
+                bid,
+            };
+            serde_json::to_writer(&mut out, &line)
+                .map_err(|e| AuctionError::Codec(e.to_string()))?;
+            out.push(b'\n');
+            written.insert(m.partition(), m.offset());
+        }
+        if !out.is_empty() {
+            // One write per batch, then fsync: the lines are durable before
+            // the offsets that say they are done.
+            file.write_all(&out).map_err(write_err)?;
+            file.sync_data().map_err(write_err)?;
+            if crash_after_flush {
+                tracing::warn!("{CRASH_AFTER_FLUSH_ENV} is set: exiting between flush and commit");
+                std::process::exit(3);
+            }
+        }
+        commit(&consumer, next).await;
+    }
+    tracing::info!("backup writer stopped");
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! A DB writer: one member of the group `bid-db-writers`. Run two (in one
+//! process or in two) and the group shares the 4 partitions between them.
+//!
+//! Per batch: decode the records, store them in one transaction (the auction
+//! rule is applied there, see [`crate::store`]), and only then commit the
+//! offsets. A crash between the two redelivers the batch, and the unique bid
+//! id makes the second insert a no-op: every bid is stored exactly once.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use crate::bid::Bid;
+use crate::codec::{BidCodec, TOPIC};
+use crate::error::{kafka, Result};
+use crate::kafka::{KafkaSettings, DB_GROUP};
+use crate::store::BidStore;
+
+/// Most records stored in one transaction.
+pub const MAX_BATCH: usize = 500;
+/// How long a batch waits for more records once it has one: short, so a
+/// lone bid reaches the table (and the dashboard) quickly.
+const BATCH_WAIT: Duration = Duration::from_millis(20);
+
+/// Records read together, with what to commit once they are stored.
+pub struct Batch {
+    pub bids: Vec<Bid>,
+    /// Next offset to commit per partition.
+    pub next: BTreeMap<i32, i64>,
+    /// Records that were not valid bids (logged and skipped: a poison
+    /// record must not stop the group).
+    pub skipped: usize,
+}
+
+/// Collects one batch: waits for a first record (or shutdown: `None`), then
+/// takes what else arrives within [`BATCH_WAIT`], up to [`MAX_BATCH`].
+pub async fn next_batch(
+    consumer: &StreamConsumer,
+    codec: &dyn BidCodec,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> Result<Option<Batch>> {
+    let mut batch = Batch {
+        bids: Vec::new(),
+        next: BTreeMap::new(),
+        skipped: 0,
+    };
+    let first = tokio::select! {
+        m = consumer.recv() => m.map_err(kafka("cannot consume"))?,
+        () = &mut *shutdown => return Ok(None),
+    };
+    take(&first, codec, &mut batch);
+    drop(first);
+    let deadline = tokio::time::Instant::now() + BATCH_WAIT;
+    while batch.bids.len() + batch.skipped < MAX_BATCH {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(m)) => take(&m, codec, &mut batch),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "consume error within a batch");
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    Ok(Some(batch))
+}
+
+fn take(m: &BorrowedMessage<'_>, codec: &dyn BidCodec, batch: &mut Batch) {
+    batch.next.insert(m.partition(), m.offset() + 1);
+    match m.payload().map(|p| codec.decode(p)) {
+        Some(Ok(bid)) => batch.bids.push(bid),
+        Some(Err(e)) => {
+            tracing::warn!(partition = m.partition(), offset = m.offset(), error = %e, "skipping a record that is not a bid");
+            batch.skipped += 1;
+        }
+        None => batch.skipped += 1,
+    }
+}
+
+/// Commits the batch's offsets and waits for the broker's answer, on a
+/// blocking thread: a synchronous commit on a runtime worker would stall
+/// every task on it (with an embedded broker, the broker that must answer).
+/// A failure (the partitions moved to another member in a rebalance) is
+/// logged, not fatal: the new owner re-reads the records and the stored bid
+/// ids make that harmless.
+pub async fn commit(consumer: &Arc<StreamConsumer>, next: BTreeMap<i32, i64>) {
+    let consumer = consumer.clone();
+    let _ = tokio::task::spawn_blocking(move || commit_now(&consumer, &next)).await;
+}
+
+fn commit_now(consumer: &StreamConsumer, next: &BTreeMap<i32, i64>) {
+    let mut tpl = TopicPartitionList::new();
+    for (p, o) in next {
+        if let Err(e) = tpl.add_partition_offset(TOPIC, *p, Offset::Offset(*o)) {
+            tracing::warn!(error = %e, "cannot build the offset list");
+            return;
+        }
+    }
+    if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+        tracing::warn!(error = %e, "offset commit failed; the records will be read again and skipped");
+    }
+}
+
+/// Runs one DB writer until `shutdown` completes.
+pub async fn run(
+    settings: &KafkaSettings,
+    store: BidStore,
+    codec: Arc<dyn BidCodec>,
+    client_id: &str,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let consumer = Arc::new(settings.group_consumer(DB_GROUP, client_id)?);
+    consumer
+        .subscribe(&[TOPIC])
+        .map_err(kafka(format!("cannot subscribe to `{TOPIC}`")))?;
+    let mut shutdown = Box::pin(shutdown);
+    tracing::info!(client_id, group = DB_GROUP, "DB writer started");
+    while let Some(batch) = next_batch(&consumer, codec.as_ref(), &mut shutdown).await? {
+        // The rows must be committed before the offsets: retry the same
+        // batch while the database is unavailable.
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match store.store_batch(&batch.bids).await {
+                Ok(outcome) => {
+                    tracing::debug!(client_id, ?outcome, "batch stored");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(client_id, error = %e, "cannot store a batch; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = &mut shutdown => return Ok(()),
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        commit(&consumer, batch.next).await;
+    }
+    tracing::info!(client_id, "DB writer stopped");
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! What the website shares between requests, and the loop that keeps it
+//! fresh: the items file, the table's per-item highest bids, the dashboard.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::producer::FutureProducer;
+use tokio::sync::watch;
+
+use super::dashboard::{Dashboard, RateTracker};
+use crate::bid::{validate, Bid, BidRejection, BidRequest};
+use crate::codec::BidCodec;
+use crate::error::Result;
+use crate::items::Catalog;
+use crate::kafka::{self, KafkaSettings, BACKUP_GROUP, DB_GROUP};
+use crate::store::{BidStore, ItemStats};
+use crate::time;
+
+/// How often the table is read for the pages and the dashboard.
+const REFRESH: Duration = Duration::from_millis(500);
+
+pub struct WebState {
+    items_path: PathBuf,
+    catalog: RwLock<(Arc<Catalog>, Option<SystemTime>)>,
+    producer: FutureProducer,
+    codec: Arc<dyn BidCodec>,
+    pub(crate) store: BidStore,
+    /// Per item, from the table: highest accepted bid, count, leader.
+    stats: RwLock<Arc<HashMap<String, ItemStats>>>,
+    /// Highest price this website produced per item: the table lags the
+    /// topic by a batch, and a bidder who just bid 50 must not be allowed
+    /// 40 by the next request.
+    produced: Mutex<HashMap<String, i64>>,
+    /// The latest dashboard, pushed to every open SSE stream.
+    pub(crate) dashboard: watch::Sender<Arc<Dashboard>>,
+    /// Consumers that never join a group, for the groups' lag.
+    lag_consumers: Option<Arc<(BaseConsumer, BaseConsumer)>>,
+}
+
+/// Why a bid was not added.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceError {
+    #[error("{0}")]
+    Rejected(#[from] BidRejection),
+    #[error("the bid could not be recorded, please try again ({0})")]
+    Unavailable(String),
+}
+
+impl WebState {
+    pub fn new(
+        settings: &KafkaSettings,
+        items_path: PathBuf,
+        store: BidStore,
+        codec: Arc<dyn BidCodec>,
+    ) -> Result<Arc<WebState>> {
+        let catalog = Catalog::load(&items_path)?;
+        let mtime = std::fs::metadata(&items_path)
+            .and_then(|m| m.modified())
+            .ok();
+        let lag_consumers = match (
+            settings.plain_consumer(DB_GROUP),
+            settings.plain_consumer(BACKUP_GROUP),
+        ) {
+            (Ok(a), Ok(b)) => Some(Arc::new((a, b))),
+            _ => None,
+        };
+        Ok(Arc::new(WebState {
+            items_path,
+            catalog: RwLock::new((Arc::new(catalog), mtime)),
+            producer: settings.producer()?,
+            codec,
+            store,
+            stats: RwLock::new(Arc::new(HashMap::new())),
+            produced: Mutex::new(HashMap::new()),
+            dashboard: watch::channel(Arc::new(Dashboard::default())).0,
+            lag_consumers,
+        }))
+    }
+
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().expect("catalog lock").0.clone()
+    }
+
+    pub fn stats(&self) -> Arc<HashMap<String, ItemStats>> {
+        self.stats.read().expect("stats lock").clone()
+    }
+
+    /// The highest bid this website knows for `item`.
+    pub fn known_highest(&self, item: &str) -> Option<i64> {
+        let table = self.stats().get(item).and_then(|s| s.highest);
+        let produced = self
+            .produced
+            .lock()
+            .expect("produced lock")
+            .get(item)
+            .copied();
+        table.max(produced)
+    }
+
+    /// Validates, produces and waits for the broker's acknowledgement.
+    /// Returns the bid and the highest bid known afterwards.
+    pub async fn place(&self, req: &BidRequest) -> Result<(Bid, i64), PlaceError> {
+        let catalog = self.catalog();
+        let bid = validate(req, &catalog, |i| self.known_highest(i), time::now_ms())?;
+        let value = self
+            .codec
+            .encode(&bid)
+            .map_err(|e| PlaceError::Unavailable(e.to_string()))?;
+        kafka::produce(&self.producer, &bid.item, &value)
+            .await
+            .map_err(|e| PlaceError::Unavailable(e.to_string()))?;
+        let highest = {
+            let mut produced = self.produced.lock().expect("produced lock");
+            let e = produced.entry(bid.item.clone()).or_insert(bid.price);
+            *e = (*e).max(bid.price);
+            *e
+        };
+        let highest = self.known_highest(&bid.item).unwrap_or(highest);
+        Ok((bid, highest))
+    }
+
+    /// Reloads the items file when it changed (e.g. `fjord auction item add`).
+    fn reload_catalog(&self) {
+        let mtime = std::fs::metadata(&self.items_path)
+            .and_then(|m| m.modified())
+            .ok();
+        if mtime == self.catalog.read().expect("catalog lock").1 {
+            return;
+        }
+        match Catalog::load(&self.items_path) {
+            Ok(c) => *self.catalog.write().expect("catalog lock") = (Arc::new(c), mtime),
+            Err(e) => {
+                tracing::warn!(error = %e, "keeping the previous items: the file does not load")
+            }
+        }
+    }
+}
+
+/// Refreshes the items, the per-item stats and the dashboard until aborted.
+pub(crate) async fn refresh_loop(state: Arc<WebState>) {
+    let mut rates = RateTracker::default();
+    let mut lag = Vec::new();
+    let mut ticks: u64 = 0;
+    loop {
+        state.reload_catalog();
+        if ticks.is_multiple_of(4) {
+            if let Some(consumers) = state.lag_consumers.clone() {
+                let got = tokio::task::spawn_blocking(move || {
+                    let db = kafka::group_lag(&consumers.0);
+                    let backup = kafka::group_lag(&consumers.1);
+                    (db, backup)
+                })
+                .await;
+                lag = match got {
+                    Ok((Ok(db), Ok(backup))) => vec![
+                        (DB_GROUP.to_string(), db),
+                        (BACKUP_GROUP.to_string(), backup),
+                    ],
+                    _ => Vec::new(),
+                };
+            }
+        }
+        match Dashboard::build(&state.store, &state.catalog(), &mut rates, &lag).await {
+            Ok(d) => {
+                let stats: HashMap<String, ItemStats> = d
+                    .items
+                    .iter()
+                    .map(|i| (i.stats.item.clone(), i.stats.clone()))
+                    .collect();
+                *state.stats.write().expect("stats lock") = Arc::new(stats);
+                state.dashboard.send_replace(Arc::new(d));
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot refresh the dashboard"),
+        }
+        ticks += 1;
+        tokio::time::sleep(REFRESH).await;
+    }
+}

@@ -1,0 +1,664 @@
+//! `fjord auction ...`: the live auction system of seed 000 (the
+//! fjord-auction crate) on the command line. `up` runs everything in one
+//! process; every other subcommand is one component, pointed at a cluster
+//! (`--bootstrap-servers`, `-X`), a registry and a database.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use fjord_auction::codec::{BidCodec, JsonCodec};
+use fjord_auction::items::{self, Catalog, Item};
+use fjord_auction::kafka::KafkaSettings;
+use fjord_auction::store::BidStore;
+use fjord_auction::{backup, db_writer, load, time, web};
+use tokio::sync::watch;
+
+use crate::client::parse_key_value;
+
+#[derive(Args, Debug)]
+pub struct AuctionArgs {
+    #[command(subcommand)]
+    command: AuctionCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum AuctionCommand {
+    /// The whole system: embedded broker (unless --bootstrap-servers),
+    /// website + API + dashboard, two DB writers, the backup writer.
+    Up(UpArgs),
+    /// The website, its JSON API and the dashboard alone.
+    Web(WebArgs),
+    /// DB writers alone (group bid-db-writers).
+    DbWriter(DbWriterArgs),
+    /// The backup writer alone (group bid-backup).
+    BackupWriter(BackupWriterArgs),
+    /// Bid through the website's API: bidders, rate, duration.
+    Load(LoadArgs),
+    /// Add and list the items on auction.
+    Item(ItemArgs),
+    /// Check the backup file against the topic and the table, or rebuild the
+    /// table from it.
+    Backup(BackupArgs),
+}
+
+/// Cluster options; `--bootstrap-servers` is optional so `up` can tell when
+/// to embed a broker.
+#[derive(Args, Debug, Clone)]
+struct Cluster {
+    /// Kafka bootstrap servers, HOST:PORT,... [default: 127.0.0.1:9092;
+    /// `auction up` embeds a broker when absent].
+    #[arg(
+        long,
+        short = 'b',
+        env = "FJORD_BOOTSTRAP_SERVERS",
+        value_name = "HOST:PORT,..."
+    )]
+    bootstrap_servers: Option<String>,
+    /// librdkafka client setting (SASL, TLS, ...), repeatable.
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    client_config: Vec<(String, String)>,
+    /// Schema registry URL (Avro values under subject bids-value).
+    #[arg(long, env = "FJORD_SCHEMA_REGISTRY", value_name = "URL")]
+    schema_registry: Option<String>,
+}
+
+impl Cluster {
+    fn settings(&self, embedded: Option<SocketAddr>) -> KafkaSettings {
+        let bootstrap = match (&self.bootstrap_servers, embedded) {
+            (Some(b), _) => b.clone(),
+            (None, Some(addr)) => addr.to_string(),
+            (None, None) => "127.0.0.1:9092".to_string(),
+        };
+        KafkaSettings {
+            bootstrap_servers: bootstrap,
+            extra: self.client_config.clone(),
+        }
+    }
+
+    fn codec(&self) -> Result<Arc<dyn BidCodec>> {
+        if let Some(url) = &self.schema_registry {
+            tracing::warn!(%url, "Avro through the schema registry is not wired in yet; bids are JSON");
+        }
+        Ok(Arc::new(JsonCodec))
+    }
+}
+
+/// Where the auction keeps its files.
+#[derive(Args, Debug, Clone)]
+struct Data {
+    /// Data dir: auction.toml, auction.db (SQLite), bids-backup.jsonl, and
+    /// the embedded broker's log under broker/.
+    #[arg(
+        long,
+        env = "FJORD_AUCTION_DATA_DIR",
+        default_value = "auction-data",
+        value_name = "DIR"
+    )]
+    data_dir: PathBuf,
+    /// Items file [default: DIR/auction.toml, created from the sample set].
+    #[arg(long, value_name = "FILE")]
+    items: Option<PathBuf>,
+    /// sqlite://FILE, postgres://... or mysql://... [default: sqlite://DIR/auction.db].
+    #[arg(long, env = "FJORD_AUCTION_DATABASE_URL", value_name = "URL")]
+    database_url: Option<String>,
+}
+
+impl Data {
+    fn items_path(&self) -> PathBuf {
+        self.items
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("auction.toml"))
+    }
+
+    fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("auction.db").display()))
+    }
+
+    async fn store(&self) -> Result<BidStore> {
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
+        Ok(BidStore::connect(&self.database_url()).await?)
+    }
+
+    /// The items file, created from the sample set when it is the default
+    /// one and missing.
+    fn ensure_items(&self) -> Result<PathBuf> {
+        let path = self.items_path();
+        if self.items.is_none() && items::ensure_file(&path)? {
+            tracing::info!(path = %path.display(), "wrote the sample items");
+        }
+        Ok(path)
+    }
+}
+
+#[derive(Args, Debug)]
+struct UpArgs {
+    #[command(flatten)]
+    cluster: Cluster,
+    #[command(flatten)]
+    data: Data,
+    /// The website, API and dashboard.
+    #[arg(
+        long,
+        env = "FJORD_AUCTION_HTTP_LISTEN",
+        default_value = "127.0.0.1:5000",
+        value_name = "HOST:PORT"
+    )]
+    http_listen: SocketAddr,
+    /// Backup file [default: DIR/bids-backup.jsonl].
+    #[arg(long, value_name = "PATH")]
+    backup_file: Option<PathBuf>,
+    /// The embedded broker's Kafka listener (without --bootstrap-servers).
+    #[arg(long, default_value = "127.0.0.1:9092", value_name = "HOST:PORT")]
+    broker_listen: SocketAddr,
+    /// DB writers to run (members of bid-db-writers).
+    #[arg(long, default_value_t = 2)]
+    db_writers: usize,
+}
+
+#[derive(Args, Debug)]
+struct WebArgs {
+    #[command(flatten)]
+    cluster: Cluster,
+    #[command(flatten)]
+    data: Data,
+    #[arg(
+        long,
+        env = "FJORD_AUCTION_HTTP_LISTEN",
+        default_value = "127.0.0.1:5000",
+        value_name = "HOST:PORT"
+    )]
+    http_listen: SocketAddr,
+}
+
+#[derive(Args, Debug)]
+struct DbWriterArgs {
+    #[command(flatten)]
+    cluster: Cluster,
+    #[command(flatten)]
+    data: Data,
+    /// Members of bid-db-writers to run in this process.
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
+}
+
+#[derive(Args, Debug)]
+struct BackupWriterArgs {
+    #[command(flatten)]
+    cluster: Cluster,
+    #[command(flatten)]
+    data: Data,
+    /// [default: DIR/bids-backup.jsonl]
+    #[arg(long, value_name = "PATH")]
+    backup_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct LoadArgs {
+    /// The website's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:5000")]
+    url: String,
+    /// Concurrent bidders.
+    #[arg(long, default_value_t = 8)]
+    bidders: usize,
+    /// Total bids per second (0: as fast as the bidders can).
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Only these items (repeatable) [default: every open item].
+    #[arg(long = "item")]
+    items: Vec<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct ItemArgs {
+    #[command(subcommand)]
+    command: ItemCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum ItemCommand {
+    /// Append an item to the items file.
+    Add {
+        /// Item name: letters, digits, '-', '_', '.'.
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long, value_name = "PRICE")]
+        starting_price: i64,
+        /// Closing time, RFC 3339 (2030-06-01T18:00:00Z).
+        #[arg(
+            long,
+            value_name = "TIME",
+            conflicts_with = "open_minutes",
+            required_unless_present = "open_minutes"
+        )]
+        closes_at: Option<String>,
+        /// Or: minutes from now.
+        #[arg(long, value_name = "N")]
+        open_minutes: Option<i64>,
+        #[command(flatten)]
+        data: Data,
+    },
+    /// List the items.
+    List {
+        #[command(flatten)]
+        data: Data,
+    },
+}
+
+#[derive(Args, Debug)]
+struct BackupArgs {
+    #[command(subcommand)]
+    command: BackupCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum BackupCommand {
+    /// Check the file: no offset or bid twice, every record of the topic in
+    /// it, the same bids as the table. Exits 1 on a problem.
+    Verify {
+        #[command(flatten)]
+        cluster: Cluster,
+        #[command(flatten)]
+        data: Data,
+        #[arg(long, value_name = "PATH")]
+        backup_file: Option<PathBuf>,
+        /// Do not read the topic.
+        #[arg(long)]
+        no_topic: bool,
+        /// Do not read the table.
+        #[arg(long)]
+        no_table: bool,
+    },
+    /// Rebuild the table from the file (bids already there are skipped).
+    Restore {
+        #[command(flatten)]
+        data: Data,
+        #[arg(long, value_name = "PATH")]
+        backup_file: Option<PathBuf>,
+    },
+}
+
+pub fn run(args: AuctionArgs) -> Result<()> {
+    crate::logging::init();
+    if let AuctionCommand::Load(a) = args.command {
+        return run_load(a);
+    }
+    if let AuctionCommand::Item(a) = args.command {
+        return run_item(a);
+    }
+    if let AuctionCommand::Up(a) = args.command {
+        return run_up(a);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match args.command {
+            AuctionCommand::Web(a) => {
+                let settings = a.cluster.settings(None);
+                settings.ensure_topic().await?;
+                let store = a.data.store().await?;
+                let items = a.data.ensure_items()?;
+                let state = web::WebState::new(&settings, items, store, a.cluster.codec()?)?;
+                let listener = bind(a.http_listen).await?;
+                web::serve(listener, state, stop_signal()).await?;
+                Ok(())
+            }
+            AuctionCommand::DbWriter(a) => {
+                let settings = a.cluster.settings(None);
+                let store = a.data.store().await?;
+                let codec = a.cluster.codec()?;
+                let mut tasks = Vec::new();
+                for n in 0..a.instances.max(1) {
+                    let (settings, store, codec) = (settings.clone(), store.clone(), codec.clone());
+                    tasks.push(tokio::spawn(async move {
+                        db_writer::run(
+                            &settings,
+                            store,
+                            codec,
+                            &format!("db-writer-{n}"),
+                            stop_signal(),
+                        )
+                        .await
+                    }));
+                }
+                for t in tasks {
+                    t.await??;
+                }
+                Ok(())
+            }
+            AuctionCommand::BackupWriter(a) => {
+                let settings = a.cluster.settings(None);
+                let path = a
+                    .backup_file
+                    .unwrap_or_else(|| backup::default_path(&a.data.data_dir));
+                backup::run(&settings, &path, a.cluster.codec()?, stop_signal()).await?;
+                Ok(())
+            }
+            AuctionCommand::Backup(a) => run_backup(a).await,
+            AuctionCommand::Load(_) | AuctionCommand::Item(_) | AuctionCommand::Up(_) => {
+                unreachable!("handled above")
+            }
+        }
+    })
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// Ctrl-C or SIGTERM, as a future any number of components can wait on.
+fn stop_signal() -> impl Future<Output = ()> + Send + 'static {
+    static STOP: std::sync::OnceLock<watch::Sender<bool>> = std::sync::OnceLock::new();
+    let tx = STOP.get_or_init(|| {
+        let (tx, _) = watch::channel(false);
+        let t = tx.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            t.send_replace(true);
+        });
+        tx
+    });
+    let mut rx = tx.subscribe();
+    async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            },
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn up(a: UpArgs, embedded: Option<SocketAddr>) -> Result<()> {
+    std::fs::create_dir_all(&a.data.data_dir)
+        .with_context(|| format!("cannot create {}", a.data.data_dir.display()))?;
+    let settings = a.cluster.settings(embedded);
+    settings
+        .ensure_topic()
+        .await
+        .context("cannot create the topic `bids`")?;
+    let codec = a.cluster.codec()?;
+    let store = a.data.store().await?;
+    let items = a.data.ensure_items()?;
+    let backup_path = a
+        .backup_file
+        .clone()
+        .unwrap_or_else(|| backup::default_path(&a.data.data_dir));
+
+    let mut tasks = Vec::new();
+    for n in 0..a.db_writers {
+        let (settings, store, codec) = (settings.clone(), store.clone(), codec.clone());
+        tasks.push(tokio::spawn(async move {
+            db_writer::run(
+                &settings,
+                store,
+                codec,
+                &format!("db-writer-{n}"),
+                stop_signal(),
+            )
+            .await
+        }));
+    }
+    {
+        let (settings, codec, path) = (settings.clone(), codec.clone(), backup_path.clone());
+        tasks.push(tokio::spawn(async move {
+            backup::run(&settings, &path, codec, stop_signal()).await
+        }));
+    }
+    let state = web::WebState::new(&settings, items.clone(), store.clone(), codec)?;
+    let listener = bind(a.http_listen).await?;
+    println!(
+        "auction up: website http://{} (dashboard /dashboard), Kafka {}, database {}, backup {}, items {}",
+        listener.local_addr()?,
+        settings.bootstrap_servers,
+        fjord_auction::store::redact(&a.data.database_url()),
+        backup_path.display(),
+        items.display()
+    );
+    web::serve(listener, state, stop_signal()).await?;
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
+
+/// `up`: the embedded broker first (its own runtime, started outside the
+/// components' runtime), then everything else.
+fn run_up(a: UpArgs) -> Result<()> {
+    std::fs::create_dir_all(&a.data.data_dir)
+        .with_context(|| format!("cannot create {}", a.data.data_dir.display()))?;
+    let mut embedded = None;
+    let mut broker_thread = None;
+    if a.cluster.bootstrap_servers.is_none() {
+        let (bound, thread) =
+            start_embedded_broker(a.data.data_dir.join("broker"), a.broker_listen)?;
+        tracing::info!(listen = %bound, "embedded broker ready");
+        embedded = Some(bound);
+        broker_thread = Some(thread);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(up(a, embedded))?;
+    drop(runtime);
+    if let Some(thread) = broker_thread {
+        // The clients have left; the broker stops on the same signal.
+        let _ = thread.join();
+    }
+    Ok(())
+}
+
+/// The embedded broker on a runtime of its own: whatever the auction's
+/// components do on their threads, the broker keeps answering them.
+fn start_embedded_broker(
+    data_dir: PathBuf,
+    listen: SocketAddr,
+) -> Result<(SocketAddr, std::thread::JoinHandle<()>)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("broker")
+        .enable_all()
+        .build()?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(listen))
+        .with_context(|| {
+            format!("cannot listen on {listen} (choose another port with --broker-listen)")
+        })?;
+    let bound = listener.local_addr()?;
+    let config = fjord_broker::BrokerConfig::new(data_dir);
+    let broker = fjord_broker::Broker::open(config, bound)
+        .context("cannot open the embedded broker's data dir")?;
+    let thread = std::thread::Builder::new()
+        .name("broker".into())
+        .spawn(move || runtime.block_on(fjord_broker::run(listener, broker, wait_for_signal())))?;
+    Ok((bound, thread))
+}
+
+fn run_load(a: LoadArgs) -> Result<()> {
+    if !(a.duration > 0.0 && a.duration <= 86_400.0) {
+        bail!("--duration must be between 0 and 86400 seconds");
+    }
+    if a.rate < 0.0 || !a.rate.is_finite() {
+        bail!("--rate must be 0 (unlimited) or a positive number");
+    }
+    let plan = load::LoadPlan {
+        url: a.url,
+        bidders: a.bidders.clamp(1, 1000),
+        rate: a.rate,
+        duration: Duration::from_secs_f64(a.duration),
+        items: a.items,
+    };
+    let r = load::run(&plan)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "sent {} bids in {:.1} s: {} added ({:.1}/s), {} refused, {} errors; latency of added bids p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            r.sent, r.seconds, r.added, r.bids_per_second, r.refused, r.errors, r.p50_ms, r.p99_ms, r.max_ms
+        );
+    }
+    Ok(())
+}
+
+fn run_item(a: ItemArgs) -> Result<()> {
+    match a.command {
+        ItemCommand::Add {
+            name,
+            description,
+            starting_price,
+            closes_at,
+            open_minutes,
+            data,
+        } => {
+            let closes_at_ms = match (closes_at, open_minutes) {
+                (Some(t), _) => time::parse_rfc3339(&t).with_context(|| {
+                    format!(
+                        "--closes-at `{t}` is not an RFC 3339 time such as 2030-06-01T18:00:00Z"
+                    )
+                })?,
+                (None, Some(m)) if m > 0 => time::now_ms() + m * 60_000,
+                _ => bail!("--open-minutes must be a positive number of minutes"),
+            };
+            let path = data.ensure_items()?;
+            let item = Item {
+                name,
+                description,
+                starting_price,
+                closes_at_ms,
+            };
+            items::add_item(&path, &item)?;
+            println!(
+                "added `{}` to {} (closes {})",
+                item.name,
+                path.display(),
+                time::rfc3339(closes_at_ms)
+            );
+            Ok(())
+        }
+        ItemCommand::List { data } => {
+            let path = data.ensure_items()?;
+            let catalog = Catalog::load(&path)?;
+            let now = time::now_ms();
+            let rows: Vec<Vec<String>> = catalog
+                .items
+                .iter()
+                .map(|i| {
+                    vec![
+                        i.name.clone(),
+                        i.starting_price.to_string(),
+                        time::rfc3339(i.closes_at_ms),
+                        time::time_left(i.closes_at_ms, now),
+                        i.description.clone(),
+                    ]
+                })
+                .collect();
+            crate::group::print_table(
+                &["ITEM", "STARTING", "CLOSES", "LEFT", "DESCRIPTION"],
+                &rows,
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn run_backup(a: BackupArgs) -> Result<()> {
+    match a.command {
+        BackupCommand::Verify {
+            cluster,
+            data,
+            backup_file,
+            no_topic,
+            no_table,
+        } => {
+            let path = backup_file.unwrap_or_else(|| backup::default_path(&data.data_dir));
+            require_file(&path)?;
+            let settings = cluster.settings(None);
+            let topic = if no_topic {
+                None
+            } else {
+                Some((&settings, cluster.codec()?))
+            };
+            let store = if no_table {
+                None
+            } else {
+                Some(data.store().await?)
+            };
+            let report = backup::verify(&path, topic, store.as_ref()).await?;
+            println!(
+                "{}: {} lines; topic {}; table {}",
+                path.display(),
+                report.file_lines,
+                report
+                    .topic_records
+                    .map_or("not read".into(), |n| format!("{n} records")),
+                report
+                    .table_rows
+                    .map_or("not read".into(), |n| format!("{n} rows"))
+            );
+            if report.problems.is_empty() {
+                println!("OK: the file, the topic and the table agree");
+                Ok(())
+            } else {
+                for p in &report.problems {
+                    println!("problem: {p}");
+                }
+                bail!(
+                    "the backup does not match ({} problem(s))",
+                    report.problems.len()
+                )
+            }
+        }
+        BackupCommand::Restore { data, backup_file } => {
+            let path = backup_file.unwrap_or_else(|| backup::default_path(&data.data_dir));
+            require_file(&path)?;
+            let store = data.store().await?;
+            let o = backup::restore(&path, &store).await?;
+            println!(
+                "restored from {}: {} accepted, {} outbid, {} already in the table",
+                path.display(),
+                o.accepted,
+                o.outbid,
+                o.duplicates
+            );
+            Ok(())
+        }
+    }
+}
+
+fn require_file(path: &Path) -> Result<()> {
+    if !path.exists() {
+        bail!("backup file {} does not exist", path.display());
+    }
+    Ok(())
+}
