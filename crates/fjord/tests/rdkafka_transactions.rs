@@ -399,3 +399,70 @@ fn fenced_zombie_cannot_commit() {
         assert_eq!(just_values(&ru[&p]), want, "read_uncommitted partition {p}");
     }
 }
+
+#[test]
+fn expired_transaction_is_aborted_and_the_lso_moves_on() {
+    let broker = Broker::start();
+    let topic = "expiring";
+    create_topics(&broker, &[topic]);
+    let producer: Plain = config(&broker)
+        .set("transactional.id", "txn-expiring")
+        .set("transaction.timeout.ms", "1000")
+        .create()
+        .unwrap();
+    producer.init_transactions(TIMEOUT).unwrap();
+    producer.begin_transaction().unwrap();
+    send_all(&producer, topic, "late");
+    producer.flush(TIMEOUT).unwrap();
+    assert_eq!(end_offsets(&broker, topic, "read_committed"), vec![0, 0, 0]);
+
+    // The coordinator aborts the transaction once it is past its timeout
+    // (checked every 10 s by default): an ABORT marker per partition, after
+    // which the LSO reaches the high watermark.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let lso = end_offsets(&broker, topic, "read_committed");
+        if lso == vec![PER_PARTITION as i64 + 1; 3] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "transaction not aborted 40 s after its 1 s timeout; LSO {lso:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let err = producer
+        .commit_transaction(TIMEOUT)
+        .expect_err("committing a transaction the coordinator aborted must fail");
+    drop(producer);
+
+    let rc = read(&broker, topic, "read_committed", Duration::ZERO);
+    let ru = read(&broker, topic, "read_uncommitted", Duration::ZERO);
+    for p in 0..PARTITIONS {
+        assert!(
+            rc[&p].is_empty(),
+            "read_committed partition {p}: {:?} (commit error: {err})",
+            rc[&p]
+        );
+        assert_eq!(
+            just_values(&ru[&p]),
+            values("late", p),
+            "read_uncommitted partition {p}"
+        );
+    }
+
+    // The transactional id is usable again by a new instance.
+    let next = transactional(&broker, "txn-expiring");
+    next.begin_transaction().unwrap();
+    send_all(&next, topic, "next");
+    next.commit_transaction(TIMEOUT)
+        .expect("a new instance commits");
+    let rc = read(&broker, topic, "read_committed", Duration::ZERO);
+    for p in 0..PARTITIONS {
+        assert_eq!(
+            just_values(&rc[&p]),
+            values("next", p),
+            "read_committed partition {p}"
+        );
+    }
+}
