@@ -30,7 +30,10 @@ const COORDINATOR_EPOCH: i32 = 0;
 /// EndTxn: commits or aborts the producer's transaction. Answers once the
 /// markers are written (Kafka answers once PrepareX is on disk; waiting for
 /// the markers as well means a read_committed consumer sees a commit as
-/// soon as the producer does).
+/// soon as the producer does). The outcome is decided once PrepareX is on
+/// disk: if a marker cannot be written (or the timeout loop happens to be
+/// completing the entry already) the answer is still success and the loop
+/// finishes the markers.
 pub fn end_txn(
     broker: &Arc<Broker>,
     transactional_id: &str,
