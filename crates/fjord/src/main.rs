@@ -11,6 +11,7 @@ mod consume;
 mod group;
 mod logging;
 mod produce;
+mod registry;
 mod serve;
 mod schema;
 mod schema_codec;
@@ -49,6 +50,8 @@ enum Command {
     Group(group::GroupArgs),
     /// Benchmarks: produce, consume, end-to-end latency, disk fsync rate.
     Bench(bench::BenchArgs),
+    /// Run the schema registry alone against a Kafka cluster (REST on 127.0.0.1:8081).
+    Registry(registry::RegistryArgs),
     /// The live auction of seed 000: website, DB writers, backup, dashboard.
     Auction(auction::AuctionArgs),
     /// List and describe transactions (transactional producers' state).
@@ -66,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Command::Consume(args) => consume::run(args),
         Command::Group(args) => group::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Registry(args) => registry::run(args),
         Command::Auction(args) => auction::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Txn(args) => txn::run(args),

@@ -35,6 +35,12 @@ pub struct ServeArgs {
     /// Create topics on first use by a client [default: true].
     #[arg(long, env = "FJORD_AUTO_CREATE_TOPICS", value_name = "BOOL")]
     auto_create_topics: Option<bool>,
+    /// Address the schema registry's REST API binds [default: 127.0.0.1:8081].
+    #[arg(long, env = "FJORD_REGISTRY_LISTEN", value_name = "HOST:PORT")]
+    registry_listen: Option<SocketAddr>,
+    /// Do not start the schema registry.
+    #[arg(long, env = "FJORD_NO_REGISTRY")]
+    no_registry: bool,
 }
 
 /// The file's shape: `[broker]` settings and `[topic_defaults]` under
@@ -46,6 +52,16 @@ struct FileConfig {
     broker: BrokerSection,
     #[serde(default)]
     topic_defaults: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    registry: RegistrySection,
+}
+
+/// `[registry]`: the embedded schema registry.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct RegistrySection {
+    enabled: Option<bool>,
+    listen: Option<SocketAddr>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -65,11 +81,14 @@ struct BrokerSection {
     group_initial_rebalance_delay_ms: Option<u64>,
     group_consumer_session_timeout_ms: Option<i32>,
     group_consumer_heartbeat_interval_ms: Option<i32>,
+    transaction_max_timeout_ms: Option<i32>,
+    transaction_abort_check_interval_ms: Option<u64>,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
     crate::logging::init();
     let config = resolve(&args)?;
+    let registry_listen = resolve_registry(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -89,13 +108,33 @@ pub fn run(args: ServeArgs) -> Result<()> {
             topics = broker.topics.list().len(), startup_ms = started.elapsed().as_millis() as u64,
             "fjord broker ready"
         );
-        fjord_broker::run(listener, broker, shutdown_signal()).await;
+        // One Ctrl-C stops both: the registry first (it leaves its election
+        // group through the broker), then the broker.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let registry = match registry_listen {
+            Some(listen) => {
+                let mut rx = stop_rx.clone();
+                let stopped = async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                };
+                crate::registry::spawn_embedded(listen, format!("{host}:{port}"), stopped).await
+            }
+            None => None,
+        };
+        let broker_stop = async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+            if let Some(task) = registry {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+            }
+        };
+        fjord_broker::run(listener, broker, broker_stop).await;
         Ok(())
     })
 }
 
 /// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -165,6 +204,19 @@ fn resolve(args: &ServeArgs) -> Result<BrokerConfig> {
             config.group_consumer_session_timeout_ms
         );
     }
+    config.transaction_max_timeout_ms = b
+        .transaction_max_timeout_ms
+        .unwrap_or(config.transaction_max_timeout_ms);
+    config.transaction_abort_check_interval_ms = b
+        .transaction_abort_check_interval_ms
+        .unwrap_or(config.transaction_abort_check_interval_ms);
+    if config.transaction_max_timeout_ms < 1 || config.transaction_abort_check_interval_ms < 1 {
+        bail!(
+            "transaction_max_timeout_ms ({}) and transaction_abort_check_interval_ms ({}) must be at least 1",
+            config.transaction_max_timeout_ms,
+            config.transaction_abort_check_interval_ms
+        );
+    }
     if config.num_partitions < 1 || config.num_partitions > config.max_partitions_per_topic {
         bail!(
             "num_partitions must be between 1 and {}, got {}",
@@ -188,6 +240,17 @@ fn resolve(args: &ServeArgs) -> Result<BrokerConfig> {
     config.log_defaults = LogConfig::with_overrides(&LogConfig::default(), &defaults)
         .context("invalid [topic_defaults] in the config file")?;
     Ok(config)
+}
+
+/// Where the embedded registry listens, or None when it is disabled.
+fn resolve_registry(args: &ServeArgs) -> Result<Option<SocketAddr>> {
+    let file = load_file(args.config.as_deref())?;
+    if args.no_registry || file.registry.enabled == Some(false) {
+        return Ok(None);
+    }
+    Ok(Some(args.registry_listen.or(file.registry.listen).unwrap_or_else(|| {
+        SocketAddr::from(([127, 0, 0, 1], 8081))
+    })))
 }
 
 fn load_file(explicit: Option<&Path>) -> Result<FileConfig> {

@@ -20,6 +20,7 @@ mod admin;
 mod assignment;
 mod connection;
 mod error;
+pub mod group;
 
 pub use admin::{incremental_alter_topic_configs, ConfigChange};
 pub use assignment::decode_consumer_assignment;
