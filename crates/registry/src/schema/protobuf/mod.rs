@@ -104,7 +104,20 @@ impl ProtobufSchema {
             .map(|name| loader.done[name].clone())
             .collect();
         let text = if from_descriptor {
-            printer::print(&file)
+            let printed = printer::print(&file);
+            // The registry stores the printed text and re-reads it on start:
+            // a descriptor that does not survive the trip (names that are
+            // not identifiers, a message field without a type...) is refused
+            // now rather than breaking the registry later.
+            let reread = Self::parse_proto(&printed, refs).map_err(|e| {
+                ProtoError::BadDescriptor(format!("it does not describe a valid .proto file ({e})"))
+            })?;
+            if reread.canonical() != printed {
+                return Err(ProtoError::BadDescriptor(
+                    "it does not describe a valid .proto file (its printed form reads back differently)".into(),
+                ));
+            }
+            printed
         } else {
             text.to_string()
         };

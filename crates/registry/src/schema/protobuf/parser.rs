@@ -27,6 +27,7 @@ pub(super) fn parse_file(name: &str, src: &str) -> Result<FileDescriptorProto, P
         toks,
         pos: 0,
         proto3: false,
+        depth: 0,
     };
     let mut file = FileDescriptorProto {
         name: Some(name.to_string()),
@@ -114,7 +115,13 @@ struct Parser {
     toks: Vec<Token>,
     pos: usize,
     proto3: bool,
+    /// Message nesting depth, capped so a hostile schema cannot overflow
+    /// the stack (the parser recurses into nested messages).
+    depth: usize,
 }
+
+/// Deepest message nesting accepted (protoc's own limit is 100 too).
+const MAX_DEPTH: usize = 100;
 
 impl Parser {
     fn at_end(&self) -> bool {

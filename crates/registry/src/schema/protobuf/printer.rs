@@ -162,7 +162,13 @@ impl Printer {
             let ranges: Vec<String> = m
                 .reserved_range
                 .iter()
-                .map(|r| range_text(r.start(), r.end() - 1, super::parser::MAX_FIELD_NUMBER))
+                .map(|r| {
+                    range_text(
+                        r.start(),
+                        r.end().saturating_sub(1),
+                        super::parser::MAX_FIELD_NUMBER,
+                    )
+                })
                 .collect();
             self.line(inner, &format!("reserved {};", ranges.join(", ")));
         }
@@ -174,7 +180,13 @@ impl Printer {
             let ranges: Vec<String> = m
                 .extension_range
                 .iter()
-                .map(|r| range_text(r.start(), r.end() - 1, super::parser::MAX_FIELD_NUMBER))
+                .map(|r| {
+                    range_text(
+                        r.start(),
+                        r.end().saturating_sub(1),
+                        super::parser::MAX_FIELD_NUMBER,
+                    )
+                })
                 .collect();
             self.line(inner, &format!("extensions {};", ranges.join(", ")));
         }

@@ -15,6 +15,19 @@ use crate::schema::protobuf::ProtoError;
 
 impl Parser {
     pub(super) fn message(&mut self) -> Result<DescriptorProto, ProtoError> {
+        if self.depth >= super::MAX_DEPTH {
+            return Err(self.error(format!(
+                "messages nested more than {} levels deep",
+                super::MAX_DEPTH
+            )));
+        }
+        self.depth += 1;
+        let msg = self.message_body();
+        self.depth -= 1;
+        msg
+    }
+
+    fn message_body(&mut self) -> Result<DescriptorProto, ProtoError> {
         let name = self.ident()?;
         let mut msg = DescriptorProto {
             name: Some(name),
