@@ -328,3 +328,77 @@ fn deleting_segments_drops_their_index_entries() {
     let p = open(&fs, config);
     assert_eq!(p.aborted_transactions(0, Offset::MAX), left);
 }
+
+fn keyed_txn(p: &Partition, pid: i64, seq: i32, key: &str, value: &str, ts: i64) -> Offset {
+    let b = BatchBuilder::new()
+        .producer(pid, 0, seq)
+        .transactional()
+        .keyed(Some(key.as_bytes()), Some(value.as_bytes()), ts)
+        .build();
+    p.append(&b, ts).expect("append").base_offset
+}
+
+fn keyed(p: &Partition, key: &str, value: &str, ts: i64) -> Offset {
+    let b = BatchBuilder::new()
+        .keyed(Some(key.as_bytes()), Some(value.as_bytes()), ts)
+        .build();
+    p.append(&b, ts).expect("append").base_offset
+}
+
+fn has_record(p: &Partition, offset: Offset) -> bool {
+    let mut next = p.log_start_offset();
+    while next < p.log_end_offset() {
+        let slice = p.read(next, 1 << 20, true).unwrap();
+        let batches = split_batches(&slice.bytes);
+        for (h, _) in &batches {
+            if h.base_offset <= offset && offset <= h.last_offset() {
+                return fjord_log::testing::decode_records(&slice.bytes)
+                    .iter()
+                    .any(|(o, _, _)| *o == offset);
+            }
+        }
+        next = batches.last().unwrap().0.last_offset() + 1;
+    }
+    false
+}
+
+/// Compaction of a transactional topic (as __consumer_offsets is with
+/// TxnOffsetCommit): an aborted record must not remove the committed value
+/// it would have replaced, nor may a record of a still-open transaction.
+#[test]
+fn compaction_never_lets_aborted_or_open_records_supersede_committed_ones() {
+    let fs = FaultFs::new();
+    let config = small_config(300).with("cleanup.policy", "compact").unwrap();
+    let p = open(&fs, config);
+    let ts = 1_000;
+    let k1 = keyed(&p, "k1", "committed-1", ts);
+    let k2 = keyed(&p, "k2", "committed-2", ts);
+    keyed_txn(&p, 1, 0, "k1", "aborted", ts);
+    p.append_marker(1, 0, abort(0), ts).unwrap();
+    let open_at = keyed_txn(&p, 2, 0, "k2", "undecided", ts);
+    for i in 0..12 {
+        keyed(&p, &format!("filler-{i}"), &"x".repeat(60), ts);
+    }
+    assert!(p.segment_count() > 3);
+    p.flush().unwrap();
+    p.compact(ts + 10).unwrap();
+    assert!(
+        has_record(&p, k1),
+        "an aborted record superseded a committed one"
+    );
+    assert!(
+        has_record(&p, k2),
+        "an open transaction's record superseded a committed one"
+    );
+
+    // Once committed, the new value supersedes the old as usual.
+    p.append_marker(2, 0, commit(0), ts).unwrap();
+    for i in 0..12 {
+        keyed(&p, &format!("filler-b-{i}"), &"x".repeat(60), ts);
+    }
+    p.flush().unwrap();
+    p.compact(ts + 20).unwrap();
+    assert!(!has_record(&p, k2), "the committed value supersedes");
+    assert!(has_record(&p, open_at));
+    assert!(has_record(&p, k1));
+}

@@ -41,6 +41,14 @@
 //! dropped while an older value of its key survives in a group not yet
 //! swapped.
 //!
+//! Transactions: only decided data is cleaned or mapped. The plan takes
+//! the closed segments that end at or below the last stable offset (and
+//! the active segment only when no transaction is open), so a record of an
+//! open transaction never supersedes anything; batches of aborted
+//! transactions are left out of the key map (they never supersede a
+//! committed record) but are kept by the rewrite unless a later record of
+//! their key supersedes them; markers are always kept.
+//!
 //! Not touched: the active segment, the log start offset, producer state
 //! (its snapshots are taken at rolls; cleaned batches keep their producer
 //! fields), and the offsets of every record kept.
@@ -59,6 +67,7 @@ use crate::partition::Partition;
 use crate::segment::{
     header_at, parse_segment_name, segment_path, segment_paths, IndexBuilder, Segment, LOG_SUFFIX,
 };
+use crate::txn::AbortedRanges;
 use crate::Offset;
 
 use rewrite::{rewrite, Rules};
@@ -111,8 +120,11 @@ struct Plan {
     clean_end: Offset,
     /// The active segment's file and the bytes of it to map.
     active: Option<(Arc<dyn LogFile>, u64)>,
-    /// Records at or above this are not durable yet and are not mapped.
+    /// Records at or above this are not durable yet (or not decided:
+    /// past the LSO) and are not mapped.
     durable_end: Offset,
+    /// Aborted transactions, whose batches the map leaves out.
+    aborted: AbortedRanges,
 }
 
 /// How one group went.
@@ -245,11 +257,18 @@ impl Partition {
             .next()
             .copied()
             .unwrap_or(log.active.base_offset);
+        let lso = log.last_stable_offset();
         Ok(Plan {
-            segments: log.segments.values().cloned().collect(),
+            segments: log
+                .segments
+                .values()
+                .take_while(|s| s.end_offset <= lso)
+                .cloned()
+                .collect(),
             clean_end: log.clean_end.max(first),
-            active: Some((log.active.file.clone(), log.active.size)),
-            durable_end: self.group.durable_end(),
+            active: (lso == log.log_end).then(|| (log.active.file.clone(), log.active.size)),
+            durable_end: self.group.durable_end().min(lso),
+            aborted: log.aborted.ranges(),
         })
     }
 
@@ -263,7 +282,9 @@ impl Partition {
                 return Ok((map, i));
             }
             scan_batches(&*seg.file, 0, seg.size, |_, h, batch| {
-                map.add_batch(i as u32, h, batch);
+                if !is_aborted(&plan.aborted, h) {
+                    map.add_batch(i as u32, h, batch);
+                }
                 Ok(())
             })?;
         }
@@ -272,7 +293,9 @@ impl Partition {
             // Batches past the durable end could still be lost to a crash.
             let limit = durable_prefix(&**file, *size, plan.durable_end)?;
             scan_batches(&**file, 0, limit, |_, h, batch| {
-                map.add_batch(idx, h, batch);
+                if !is_aborted(&plan.aborted, h) {
+                    map.add_batch(idx, h, batch);
+                }
                 Ok(())
             })?;
         }
@@ -382,6 +405,11 @@ impl Partition {
         drop(log);
         result.map(|()| true)
     }
+}
+
+/// A data batch of an aborted transaction.
+fn is_aborted(aborted: &AbortedRanges, h: &crate::batch::BatchHeader) -> bool {
+    h.is_transactional() && !h.is_control() && aborted.contains(h.producer_id, h.base_offset)
 }
 
 /// Removes the replaced segments' files and renames the swap file into

@@ -71,6 +71,23 @@ pub(crate) struct TxnIndex {
     files: std::collections::BTreeSet<Offset>,
 }
 
+/// The offset ranges of aborted transactions, by producer.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AbortedRanges {
+    by_producer: BTreeMap<i64, Vec<(Offset, Offset)>>,
+}
+
+impl AbortedRanges {
+    /// Whether the batch of `producer_id` at `offset` belongs to an aborted
+    /// transaction (its marker is in the index).
+    pub fn contains(&self, producer_id: i64, offset: Offset) -> bool {
+        self.by_producer.get(&producer_id).is_some_and(|rs| {
+            rs.iter()
+                .any(|&(first, last)| first <= offset && offset <= last)
+        })
+    }
+}
+
 pub(crate) fn txn_index_path(dir: &Path, base: Offset) -> PathBuf {
     dir.join(format!("{base:020}.{TXN_INDEX_SUFFIX}"))
 }
@@ -154,6 +171,19 @@ impl TxnIndex {
             }
         }
         index
+    }
+
+    /// Every entry's (producer id, first offset, last offset), for the
+    /// cleaner to tell aborted batches apart.
+    pub fn ranges(&self) -> AbortedRanges {
+        let mut by_producer: BTreeMap<i64, Vec<(Offset, Offset)>> = BTreeMap::new();
+        for t in self.entries.values() {
+            by_producer
+                .entry(t.producer_id)
+                .or_default()
+                .push((t.first_offset, t.last_offset));
+        }
+        AbortedRanges { by_producer }
     }
 
     #[cfg(test)]

@@ -19,7 +19,7 @@ mod marker;
 use bytes::Bytes;
 
 pub use index::AbortedTxn;
-pub(crate) use index::TxnIndex;
+pub(crate) use index::{AbortedRanges, TxnIndex};
 pub use marker::{decode_marker, encode_marker, ControlMarker, MARKER_ATTRIBUTES};
 
 use crate::batch::BatchHeader;
