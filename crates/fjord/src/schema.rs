@@ -209,7 +209,7 @@ impl Output {
         } else {
             let t = text();
             print!("{t}");
-            if !t.ends_with('\n') {
+            if !t.is_empty() && !t.ends_with('\n') {
                 println!();
             }
         }
