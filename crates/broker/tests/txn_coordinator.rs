@@ -101,6 +101,18 @@ async fn init_producer_id_validates_and_bumps_the_epoch() {
     // ...and an older instance is fenced.
     let (err, _) = init_as(&mut c, "tx", 60_000, Some(first)).await;
     assert_eq!(err, code(ResponseError::ProducerFenced));
+    // A new instance's InitProducerId fences the previous epoch for good:
+    // its owner cannot pass a bump of it off as a retry.
+    let fresh = init(&mut c, "tx").await;
+    assert_eq!(
+        fresh,
+        Pid {
+            id: first.id,
+            epoch: 3
+        }
+    );
+    let (err, _) = init_as(&mut c, "tx", 60_000, Some(third)).await;
+    assert_eq!(err, code(ResponseError::ProducerFenced));
 }
 
 #[tokio::test]

@@ -39,6 +39,9 @@ async fn transactions_past_their_timeout_are_aborted_with_an_epoch_bump() {
         end(&mut c, "slow", p, true).await,
         code(ResponseError::ProducerFenced)
     );
+    // Nor can it bump its way back (KIP-360's InitProducerId with its epoch).
+    let (err, _) = init_as(&mut c, "slow", 300, Some(p)).await;
+    assert_eq!(err, code(ResponseError::ProducerFenced));
     assert_eq!(
         produce_as(&mut c, Some("slow"), "t", 0, txn_batch(p, 1, &["later"])).await,
         code(ResponseError::InvalidProducerEpoch)

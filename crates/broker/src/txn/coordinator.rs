@@ -303,7 +303,7 @@ fn prepare_init(
         }
     }
     // The epoch is an int16; before it runs out the producer gets a new id.
-    let next = if m.producer_epoch >= i16::MAX - 1 {
+    let mut next = if m.producer_epoch >= i16::MAX - 1 {
         let pid = broker
             .producer_ids
             .next()
@@ -312,6 +312,12 @@ fn prepare_init(
     } else {
         m.bumped(timeout_ms, now)
     };
+    // Only a producer bumping its own epoch may retry the bump; after a new
+    // instance's InitProducerId the old epoch is simply fenced (else a
+    // zombie could "retry" its way to the new epoch).
+    if expected.is_none() {
+        next.last_producer_epoch = -1;
+    }
     m.pending = Some(TxnState::Empty);
     Ok(Init::Write(entry.clone(), next))
 }

@@ -219,9 +219,10 @@ pub(super) async fn fence_and_abort(broker: &Arc<Broker>, entry: &Entry) {
         }
         let mut next = m.moved(TxnState::PrepareAbort, now_ms());
         if m.producer_epoch < i16::MAX - 1 {
-            next.last_producer_epoch = m.producer_epoch;
             next.producer_epoch = m.producer_epoch + 1;
         }
+        // The fenced epoch must not pass for a retried InitProducerId.
+        next.last_producer_epoch = -1;
         // In memory only while PrepareAbort is written: refuses the old
         // producer's produces and requests from now on.
         m.state = TxnState::PrepareEpochFence;
