@@ -26,6 +26,7 @@ pub fn check(
         reader_is_new,
         in_progress: HashSet::new(),
         memo: HashMap::new(),
+        depth: 0,
     };
     c.compat(&reader.root, &writer.root, &mut Vec::new())
 }
@@ -46,7 +47,14 @@ struct Checker<'a> {
     reader_is_new: bool,
     in_progress: HashSet<(usize, usize)>,
     memo: HashMap<(usize, usize), Vec<Incompatibility>>,
+    /// Current nesting: named types referenced by name can chain far deeper
+    /// than the JSON nests, and the check must not run out of stack.
+    depth: usize,
 }
+
+/// Deeper than any schema people write; a deeper pair is reported as a
+/// type mismatch rather than recursed into.
+const MAX_DEPTH: usize = 128;
 
 impl Checker<'_> {
     fn incompatible(&self, kind: Kind, loc: &[String], info: String) -> Incompatibility {
@@ -99,6 +107,16 @@ impl Checker<'_> {
     }
 
     fn compat(&mut self, r: &Node, w: &Node, loc: &mut Vec<String>) -> Vec<Incompatibility> {
+        if self.depth >= MAX_DEPTH {
+            return self.mismatch(r, w, loc);
+        }
+        self.depth += 1;
+        let out = self.compat_named(r, w, loc);
+        self.depth -= 1;
+        out
+    }
+
+    fn compat_named(&mut self, r: &Node, w: &Node, loc: &mut Vec<String>) -> Vec<Incompatibility> {
         if let (Node::Named(ri), Node::Named(wi)) = (r, w) {
             let key = (*ri, *wi);
             if let Some(done) = self.memo.get(&key) {
@@ -151,8 +169,10 @@ impl Checker<'_> {
                 out
             }
             (N::Union(rb), _) => {
+                // Branches that cannot match are skipped without recursing:
+                // unions of many named types stay linear, not quadratic.
                 for b in rb {
-                    if self.compat(b, w, loc).is_empty() {
+                    if self.may_read(b, w) && self.compat(b, w, loc).is_empty() {
                         return Vec::new();
                     }
                 }
@@ -177,6 +197,23 @@ impl Checker<'_> {
             }
             (N::Named(ri), N::Named(wi)) => self.named(&self.r[*ri], &self.w[*wi], r, w, loc),
             _ => self.mismatch(r, w, loc),
+        }
+    }
+
+    /// A cheap necessary condition for `r` to read `w`: the same kind of
+    /// type (or a promotion), and for named types the same name or an alias.
+    fn may_read(&self, r: &Node, w: &Node) -> bool {
+        use Node as N;
+        match (r, w) {
+            (N::Primitive { .. }, N::Primitive { .. })
+            | (N::Array { .. }, N::Array { .. })
+            | (N::Map { .. }, N::Map { .. }) => true,
+            (N::Named(ri), N::Named(wi)) => {
+                let (rt, wt) = (&self.r[*ri], &self.w[*wi]);
+                std::mem::discriminant(&rt.kind) == std::mem::discriminant(&wt.kind)
+                    && (rt.short_name() == wt.short_name() || rt.aliases.contains(&wt.name))
+            }
+            _ => false,
         }
     }
 

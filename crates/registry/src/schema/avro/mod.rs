@@ -88,17 +88,14 @@ fn parse_references(refs: &[ResolvedReference], names: &mut Names) -> Result<(),
         let mut last_err = None;
         let mut still = Vec::new();
         for (r, json) in pending {
-            // Parse on a copy: a failed attempt must not leave half its names.
-            let mut attempt = Names {
-                types: names.types.clone(),
-                index: names.index.clone(),
-            };
-            match Parser::new(&mut attempt, true).parse(&json) {
-                Ok(_) => {
-                    *names = attempt;
-                    progress = true;
-                }
+            // A failed attempt must not leave half its names behind.
+            let mark = names.types.len();
+            match Parser::new(names, true).parse(&json) {
+                Ok(_) => progress = true,
                 Err(e) => {
+                    for t in names.types.drain(mark..) {
+                        names.index.remove(&t.name);
+                    }
                     last_err = Some(SchemaError::invalid(format!(
                         "In reference {}: {e}",
                         r.name

@@ -536,3 +536,70 @@ fn references_define_named_types() {
     // Without the references the names are undefined.
     assert!(parse(SchemaType::Avro, &text, &[]).is_err());
 }
+
+/// A record holding a chain of `n` records, each defined by a reference
+/// and holding the one before; the innermost holds a `leaf`.
+fn chain(n: usize, leaf: &str) -> ParsedSchema {
+    let refs: Vec<ResolvedReference> = (0..n)
+        .map(|i| {
+            let field = if i == 0 {
+                json!({"name": "v", "type": leaf})
+            } else {
+                json!({"name": "f", "type": format!("B{}", i - 1)})
+            };
+            ResolvedReference {
+                name: format!("B{i}"),
+                kind: SchemaType::Avro,
+                schema: json!({"type": "record", "name": format!("B{i}"), "fields": [field]})
+                    .to_string(),
+            }
+        })
+        .collect();
+    let top = json!({"type": "record", "name": "Top",
+        "fields": [{"name": "t", "type": format!("B{}", n - 1)}]});
+    parse(SchemaType::Avro, &top.to_string(), &refs).unwrap()
+}
+
+#[test]
+fn deep_name_chains_do_not_exhaust_the_stack() {
+    // Run where a request would: on a thread with a 2 MiB stack.
+    let handle = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let (old, new) = (chain(3000, "int"), chain(3000, "long"));
+            let deep = errors(L::Backward, &old, &new);
+            let shallow = (
+                errors(L::Backward, &chain(60, "int"), &chain(60, "long")),
+                errors(L::Forward, &chain(60, "int"), &chain(60, "long")),
+            );
+            (deep, shallow)
+        })
+        .unwrap();
+    let (deep, (backward, forward)) = handle.join().unwrap();
+    // Too deep to follow: refused rather than guessed compatible.
+    assert_eq!(deep, ["TYPE_MISMATCH"]);
+    // Within the limit the real rule applies (int promotes to long).
+    assert!(backward.is_empty(), "{backward:?}");
+    assert_eq!(forward, ["TYPE_MISMATCH"]);
+}
+
+#[test]
+fn wide_unions_of_named_types_stay_fast() {
+    let union = |n: usize| {
+        let types: Vec<serde_json::Value> = (0..n)
+            .map(|i| json!({"type": "record", "name": format!("U{i}"), "fields": [{"name": "a", "type": "int"}]}))
+            .collect();
+        avro(serde_json::Value::Array(types))
+    };
+    let start = std::time::Instant::now();
+    assert!(errors(L::Full, &union(3000), &union(3000)).is_empty());
+    assert_eq!(
+        errors(L::Backward, &union(3000), &union(2999)),
+        ["MISSING_UNION_BRANCH"]
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+}

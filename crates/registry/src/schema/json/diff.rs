@@ -44,7 +44,14 @@ pub(crate) struct Ctx<'a> {
     /// combinations compare pairwise, so a hostile schema could otherwise
     /// make the diff take exponential time.
     budget: Rc<Cell<usize>>,
+    /// Current nesting: `$ref`s can chain far deeper than the document
+    /// nests, and the diff must not run out of stack.
+    depth: usize,
 }
+
+/// Deeper than any schema people write; a deeper pair is reported as a
+/// type change rather than recursed into.
+const MAX_DEPTH: usize = 128;
 
 /// Enough for any schema people write; a diff that needs more comparisons
 /// than this is refused as a type change rather than left to run.
@@ -59,6 +66,7 @@ impl<'a> Ctx<'a> {
             diffs: Vec::new(),
             in_progress: HashSet::new(),
             budget: Rc::new(Cell::new(COMPARISON_BUDGET)),
+            depth: 0,
         }
     }
 
@@ -71,6 +79,7 @@ impl<'a> Ctx<'a> {
             diffs: Vec::new(),
             in_progress: self.in_progress.clone(),
             budget: self.budget.clone(),
+            depth: self.depth,
         }
     }
 
@@ -289,7 +298,7 @@ pub(crate) fn compare_opt(ctx: &mut Ctx, orig: Option<At>, upd: Option<At>) {
 
 pub(crate) fn compare(ctx: &mut Ctx, orig: At, upd: At) {
     let left = ctx.budget.get();
-    if left == 0 {
+    if left == 0 || ctx.depth >= MAX_DEPTH {
         ctx.add(D::TypeChanged);
         return;
     }
@@ -303,7 +312,9 @@ pub(crate) fn compare(ctx: &mut Ctx, orig: At, upd: At) {
     if !ctx.in_progress.insert(key) {
         return;
     }
+    ctx.depth += 1;
     compare_resolved(ctx, orig, upd);
+    ctx.depth -= 1;
     ctx.in_progress.remove(&key);
 }
 

@@ -495,3 +495,29 @@ fn nested_combinations_stay_bounded() {
         start.elapsed()
     );
 }
+
+#[test]
+fn deep_ref_chains_do_not_exhaust_the_stack() {
+    let doc = |n: usize, leaf: &str| {
+        let mut defs = serde_json::Map::new();
+        defs.insert("D0".into(), json!({"type": leaf}));
+        for i in 1..n {
+            defs.insert(
+                format!("D{i}"),
+                json!({"type": "object", "properties": {"x": {"$ref": format!("#/$defs/D{}", i - 1)}}}),
+            );
+        }
+        js(json!({"$defs": defs, "$ref": format!("#/$defs/D{}", n - 1)}))
+    };
+    let handle = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let deep = errors(L::Backward, &doc(5000, "string"), &doc(5000, "string"));
+            let shallow = errors(L::Backward, &doc(50, "string"), &doc(50, "integer"));
+            (deep, shallow)
+        })
+        .unwrap();
+    let (deep, shallow) = handle.join().unwrap();
+    assert_eq!(deep, ["TYPE_CHANGED"], "too deep to follow: refused");
+    assert_eq!(shallow, ["TYPE_CHANGED"]);
+}
