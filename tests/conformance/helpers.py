@@ -281,3 +281,36 @@ def check_seed001(records: list, count: int, acks: list | None = None, keys: int
                 f"value-{i} was acknowledged at partition {p} offset {o}, "
                 f"but that position holds {at.get((p, o))!r}"
             )
+
+
+class RegistryBroker(Broker):
+    """`fjord serve` whose embedded schema registry listens on a free port of
+    its own (not the default 8081, which parallel brokers would share);
+    start() returns once the registry answers."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.registry_port = free_port()
+
+    @property
+    def registry_url(self) -> str:
+        return f"http://127.0.0.1:{self.registry_port}"
+
+    def command(self) -> list[str]:
+        return super().command() + ["--registry-listen", f"127.0.0.1:{self.registry_port}"]
+
+    def start(self) -> "RegistryBroker":
+        import urllib.request
+
+        super().start()
+        deadline = time.monotonic() + self.START_TIMEOUT
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.registry_url}/", timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"registry on {self.registry_url} not ready")
+            time.sleep(0.1)
