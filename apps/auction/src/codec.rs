@@ -48,3 +48,45 @@ impl BidCodec for JsonCodec {
             .map_err(|e| crate::AuctionError::Codec(format!("not a JSON bid: {e}")))
     }
 }
+
+/// Bids as Avro in the Confluent wire format (magic byte, schema id, Avro
+/// binary datum) through the registry's serde API: the schema is registered
+/// under [`SUBJECT`], and readers fetch whichever schema wrote a record.
+pub struct AvroCodec {
+    serializer: fjord_registry::serde::AvroSerializer,
+    deserializer: fjord_registry::serde::AvroDeserializer,
+}
+
+impl AvroCodec {
+    /// Connects to the registry at `url` and registers (or finds) the bid
+    /// schema. Blocking (the registry client is): call it off the async
+    /// runtime's workers.
+    pub fn connect(url: &str) -> Result<AvroCodec> {
+        let client = std::sync::Arc::new(fjord_registry::client::RegistryClient::new(url));
+        let codec_err = |e: fjord_registry::serde::SerdeError| {
+            crate::AuctionError::Codec(format!("schema registry {url}: {e}"))
+        };
+        let serializer =
+            fjord_registry::serde::AvroSerializer::new(client.clone(), SUBJECT, BID_SCHEMA)
+                .map_err(codec_err)?;
+        serializer.schema_id().map_err(codec_err)?;
+        Ok(AvroCodec {
+            serializer,
+            deserializer: fjord_registry::serde::AvroDeserializer::new(client),
+        })
+    }
+}
+
+impl BidCodec for AvroCodec {
+    fn encode(&self, bid: &Bid) -> Result<Vec<u8>> {
+        self.serializer
+            .serialize(bid)
+            .map_err(|e| crate::AuctionError::Codec(e.to_string()))
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<Bid> {
+        self.deserializer
+            .deserialize_into(bytes)
+            .map_err(|e| crate::AuctionError::Codec(format!("not an Avro bid: {e}")))
+    }
+}

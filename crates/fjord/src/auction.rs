@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use fjord_auction::codec::{BidCodec, JsonCodec};
+use fjord_auction::codec::{AvroCodec, BidCodec, JsonCodec};
 use fjord_auction::items::{self, Catalog, Item};
 use fjord_auction::kafka::KafkaSettings;
 use fjord_auction::store::BidStore;
@@ -80,11 +80,17 @@ impl Cluster {
         }
     }
 
-    fn codec(&self) -> Result<Arc<dyn BidCodec>> {
-        if let Some(url) = &self.schema_registry {
-            tracing::warn!(%url, "Avro through the schema registry is not wired in yet; bids are JSON");
+    /// Avro through the registry when one is given; JSON otherwise (see
+    /// codec.rs).
+    async fn codec(&self) -> Result<Arc<dyn BidCodec>> {
+        match &self.schema_registry {
+            Some(url) => {
+                let url = url.clone();
+                let codec = tokio::task::spawn_blocking(move || AvroCodec::connect(&url)).await??;
+                Ok(Arc::new(codec))
+            }
+            None => Ok(Arc::new(JsonCodec)),
         }
-        Ok(Arc::new(JsonCodec))
     }
 }
 
@@ -313,7 +319,7 @@ pub fn run(args: AuctionArgs) -> Result<()> {
                 settings.ensure_topic().await?;
                 let store = a.data.store().await?;
                 let items = a.data.ensure_items()?;
-                let state = web::WebState::new(&settings, items, store, a.cluster.codec()?)?;
+                let state = web::WebState::new(&settings, items, store, a.cluster.codec().await?)?;
                 let listener = bind(a.http_listen).await?;
                 web::serve(listener, state, stop_signal()).await?;
                 Ok(())
@@ -321,7 +327,7 @@ pub fn run(args: AuctionArgs) -> Result<()> {
             AuctionCommand::DbWriter(a) => {
                 let settings = a.cluster.settings(None);
                 let store = a.data.store().await?;
-                let codec = a.cluster.codec()?;
+                let codec = a.cluster.codec().await?;
                 let mut tasks = Vec::new();
                 for n in 0..a.instances.max(1) {
                     let (settings, store, codec) = (settings.clone(), store.clone(), codec.clone());
@@ -346,7 +352,7 @@ pub fn run(args: AuctionArgs) -> Result<()> {
                 let path = a
                     .backup_file
                     .unwrap_or_else(|| backup::default_path(&a.data.data_dir));
-                backup::run(&settings, &path, a.cluster.codec()?, stop_signal()).await?;
+                backup::run(&settings, &path, a.cluster.codec().await?, stop_signal()).await?;
                 Ok(())
             }
             AuctionCommand::Backup(a) => run_backup(a).await,
@@ -408,7 +414,7 @@ async fn up(a: UpArgs, embedded: Option<SocketAddr>) -> Result<()> {
         .ensure_topic()
         .await
         .context("cannot create the topic `bids`")?;
-    let codec = a.cluster.codec()?;
+    let codec = a.cluster.codec().await?;
     let store = a.data.store().await?;
     let items = a.data.ensure_items()?;
     let backup_path = a
@@ -607,7 +613,7 @@ async fn run_backup(a: BackupArgs) -> Result<()> {
             let topic = if no_topic {
                 None
             } else {
-                Some((&settings, cluster.codec()?))
+                Some((&settings, cluster.codec().await?))
             };
             let store = if no_table {
                 None

@@ -3,6 +3,7 @@
 //! processes, bids over HTTP, and the table and backup file checked through
 //! `fjord auction backup verify` and the website's API.
 
+mod auction_db;
 mod common;
 
 use std::collections::HashSet;
@@ -469,4 +470,18 @@ fn scenario(database_url: Option<String>) {
 #[test]
 fn auction_end_to_end_on_sqlite() {
     scenario(None);
+}
+
+#[test]
+fn auction_end_to_end_on_postgres() {
+    if let Some(db) = auction_db::postgres() {
+        scenario(Some(db.url.clone()));
+    }
+}
+
+#[test]
+fn auction_end_to_end_on_mariadb() {
+    if let Some(db) = auction_db::mariadb() {
+        scenario(Some(db.url.clone()));
+    }
 }
