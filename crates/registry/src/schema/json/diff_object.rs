@@ -14,7 +14,8 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::compat::DiffType as D;
-use super::diff::{classify, compare, compare_opt, limit, At, Class, Ctx};
+use super::diff::{classify, compare, compare_opt, At, Class, Ctx};
+use super::diff_scalar::limit;
 
 type Obj = Map<String, Value>;
 

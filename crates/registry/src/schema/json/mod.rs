@@ -9,7 +9,9 @@
 
 pub mod compat;
 mod diff;
+mod diff_combined;
 mod diff_object;
+mod diff_scalar;
 #[cfg(test)]
 mod tests;
 mod validate;
