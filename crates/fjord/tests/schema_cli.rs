@@ -431,3 +431,76 @@ fn protobuf_framing_and_guid_headers() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown magic byte 0x7b"), "{err}");
 }
+
+#[test]
+fn references_and_json_validation() {
+    let s = Serve::start();
+    let item = s.file(
+        "item.avsc",
+        r#"{"type":"record","name":"Item","namespace":"auction","fields":[{"name":"title","type":"string"}]}"#,
+    );
+    let bid = s.file(
+        "bid.avsc",
+        r#"{"type":"record","name":"Bid","namespace":"auction","fields":[{"name":"item","type":"auction.Item"},{"name":"price","type":"double"}]}"#,
+    );
+    s.ok(&["register", "items-value", "--file", &item]);
+    let reference = "auction.Item=items-value:1";
+    let out = s.ok(&[
+        "register",
+        "bids-value",
+        "--file",
+        &bid,
+        "--reference",
+        reference,
+    ]);
+    assert!(out.contains("version 1"), "{out}");
+    let got = s.ok(&["get", "bids-value"]);
+    assert!(
+        got.contains("ref:     auction.Item = items-value:1"),
+        "{got}"
+    );
+    // The serializer resolves the reference through the registry.
+    let value = r#"{"item":{"title":"lamp"},"price":3.5}"#;
+    let out = piped(
+        &s,
+        &[
+            "encode",
+            "bids-value",
+            "--file",
+            &bid,
+            "--reference",
+            reference,
+        ],
+        value,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = piped(&s, &["decode"], &String::from_utf8(out.stdout).unwrap());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v, serde_json::from_str::<serde_json::Value>(value).unwrap());
+
+    // JSON Schema: a value that does not match is refused before writing.
+    let schema = s.file(
+        "bid.json",
+        r#"{"type":"object","properties":{"price":{"type":"number"}},"required":["price"]}"#,
+    );
+    let out = piped(
+        &s,
+        &["encode", "j-value", "--file", &schema],
+        r#"{"price":"high"}"#,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("does not match the JSON schema") && err.contains("/price"),
+        "{err}"
+    );
+}
