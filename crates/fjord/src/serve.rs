@@ -248,9 +248,11 @@ fn resolve_registry(args: &ServeArgs) -> Result<Option<SocketAddr>> {
     if args.no_registry || file.registry.enabled == Some(false) {
         return Ok(None);
     }
-    Ok(Some(args.registry_listen.or(file.registry.listen).unwrap_or_else(|| {
-        SocketAddr::from(([127, 0, 0, 1], 8081))
-    })))
+    Ok(Some(
+        args.registry_listen
+            .or(file.registry.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8081))),
+    ))
 }
 
 fn load_file(explicit: Option<&Path>) -> Result<FileConfig> {

@@ -10,7 +10,12 @@ use registry_support::{call, register, standalone, Serve};
 use serde_json::json;
 
 /// Registers until it succeeds (an election in progress answers 50003/50004).
-fn register_eventually(url: &str, subject: &str, schema: &str, within: Duration) -> serde_json::Value {
+fn register_eventually(
+    url: &str,
+    subject: &str,
+    schema: &str,
+    within: Duration,
+) -> serde_json::Value {
     let deadline = Instant::now() + within;
     loop {
         let (code, body) = register(url, subject, schema, None);
@@ -28,16 +33,36 @@ fn two_instances_share_ids_forward_writes_and_fail_over() {
     let serve = Serve::start();
     let dir = serve.dir.path();
     // Their own topic and group, apart from the embedded registry's.
-    let extra = ["--topic", "_schemas_pair", "--group-id", "pair", "--session-timeout-ms", "6000"];
+    let extra = [
+        "--topic",
+        "_schemas_pair",
+        "--group-id",
+        "pair",
+        "--session-timeout-ms",
+        "6000",
+    ];
     let (mut a, url_a) = standalone(&serve.bootstrap(), dir, "a", &extra);
     let (mut b, url_b) = standalone(&serve.bootstrap(), dir, "b", &extra);
 
     // Writes through either instance land in one numbering.
     let within = Duration::from_secs(30);
-    assert_eq!(register_eventually(&url_a, "s1", r#""string""#, within), json!({"id": 1}));
-    assert_eq!(register_eventually(&url_b, "s2", r#""int""#, within), json!({"id": 2}));
-    assert_eq!(register_eventually(&url_b, "s3", r#""string""#, within), json!({"id": 1}));
-    let put = call("PUT", &format!("{url_b}/config/s1"), Some(&json!({"compatibility": "FULL"})));
+    assert_eq!(
+        register_eventually(&url_a, "s1", r#""string""#, within),
+        json!({"id": 1})
+    );
+    assert_eq!(
+        register_eventually(&url_b, "s2", r#""int""#, within),
+        json!({"id": 2})
+    );
+    assert_eq!(
+        register_eventually(&url_b, "s3", r#""string""#, within),
+        json!({"id": 1})
+    );
+    let put = call(
+        "PUT",
+        &format!("{url_b}/config/s1"),
+        Some(&json!({"compatibility": "FULL"})),
+    );
     assert_eq!(put, (200, json!({"compatibility": "FULL"})));
     // Both read the same state (each reads the topic itself).
     for url in [&url_a, &url_b] {
@@ -52,7 +77,10 @@ fn two_instances_share_ids_forward_writes_and_fail_over() {
             assert!(Instant::now() < deadline, "{url}: {subjects:?} {config:?}");
             std::thread::sleep(Duration::from_millis(100));
         }
-        assert_eq!(call("GET", &format!("{url}/schemas/ids/2"), None), (200, json!({"schema": "\"int\""})));
+        assert_eq!(
+            call("GET", &format!("{url}/schemas/ids/2"), None),
+            (200, json!({"schema": "\"int\""}))
+        );
     }
 
     // The writer is the eligible member with the smallest URL.
@@ -67,13 +95,26 @@ fn two_instances_share_ids_forward_writes_and_fail_over() {
     writer.kill();
     let got = register_eventually(&survivor_url, "s4", r#""long""#, Duration::from_secs(40));
     assert_eq!(got, json!({"id": 3}), "{}", survivor.log_text());
-    assert_eq!(register_eventually(&survivor_url, "s1", r#""string""#, within), json!({"id": 1}));
+    assert_eq!(
+        register_eventually(&survivor_url, "s1", r#""string""#, within),
+        json!({"id": 1})
+    );
 
     // A third instance joining later reads everything and forwards to the
     // survivor, which stays the writer.
     let (_c, url_c) = standalone(&serve.bootstrap(), dir, "c", &extra);
-    assert_eq!(register_eventually(&url_c, "s5", r#""long""#, within), json!({"id": 3}));
-    assert_eq!(register_eventually(&url_c, "s6", r#""bytes""#, within), json!({"id": 4}));
-    let (_, v) = call("GET", &format!("{survivor_url}/subjects/s6/versions/1"), None);
+    assert_eq!(
+        register_eventually(&url_c, "s5", r#""long""#, within),
+        json!({"id": 3})
+    );
+    assert_eq!(
+        register_eventually(&url_c, "s6", r#""bytes""#, within),
+        json!({"id": 4})
+    );
+    let (_, v) = call(
+        "GET",
+        &format!("{survivor_url}/subjects/s6/versions/1"),
+        None,
+    );
     assert_eq!(v["id"], 4, "{v}");
 }

@@ -306,7 +306,11 @@ fn assign(members: &[(String, Bytes)], last_writer: &mut Option<String>) -> Vec<
     let chosen = last_writer.clone().filter(|w| eligible(w)).or_else(|| {
         identities
             .iter()
-            .filter_map(|(m, i)| i.as_ref().filter(|i| i.leader_eligibility).map(|i| (i.url(), m)))
+            .filter_map(|(m, i)| {
+                i.as_ref()
+                    .filter(|i| i.leader_eligibility)
+                    .map(|i| (i.url(), m))
+            })
             .min()
             .map(|(_, m)| m.clone())
     });

@@ -173,7 +173,10 @@ impl Registry {
     }
 
     pub fn state(&self) -> RwLockReadGuard<'_, State> {
-        self.store.state().read().expect("state lock is not poisoned")
+        self.store
+            .state()
+            .read()
+            .expect("state lock is not poisoned")
     }
 
     /// Takes the write lock for term `generation`, reading the topic to its
@@ -298,8 +301,16 @@ impl Registry {
                     "Subject {subject} is in read-only mode"
                 )));
             }
-            let live: Vec<i32> = state.versions(subject, false).iter().map(|v| v.version).collect();
-            let all: Vec<i32> = state.versions(subject, true).iter().map(|v| v.version).collect();
+            let live: Vec<i32> = state
+                .versions(subject, false)
+                .iter()
+                .map(|v| v.version)
+                .collect();
+            let all: Vec<i32> = state
+                .versions(subject, true)
+                .iter()
+                .map(|v| v.version)
+                .collect();
             if all.is_empty() {
                 return Err(RegistryError::SubjectNotFound(subject.to_string()));
             }
@@ -323,7 +334,9 @@ impl Registry {
         };
         if permanent {
             for v in &all {
-                self.store.write(&RecordKey::schema(subject, *v), None).await?;
+                self.store
+                    .write(&RecordKey::schema(subject, *v), None)
+                    .await?;
             }
             return Ok(all);
         }
@@ -343,10 +356,14 @@ impl Registry {
             .await?;
         // As Confluent does, a deleted subject forgets its own level and mode.
         if config_set {
-            self.store.write(&RecordKey::config(Some(subject)), None).await?;
+            self.store
+                .write(&RecordKey::config(Some(subject)), None)
+                .await?;
         }
         if mode_set {
-            self.store.write(&RecordKey::mode(Some(subject)), None).await?;
+            self.store
+                .write(&RecordKey::mode(Some(subject)), None)
+                .await?;
         }
         Ok(live)
     }
@@ -390,7 +407,10 @@ impl Registry {
                 }));
             };
             if !permanent && found.deleted {
-                return Err(RegistryError::VersionSoftDeleted(subject.to_string(), found.version));
+                return Err(RegistryError::VersionSoftDeleted(
+                    subject.to_string(),
+                    found.version,
+                ));
             }
             if permanent && !found.deleted {
                 return Err(RegistryError::VersionNotSoftDeleted(
@@ -412,7 +432,10 @@ impl Registry {
                 ..value.clone()
             };
             self.store
-                .write(&key, Some(serde_json::to_vec(&deleted).expect("serializes")))
+                .write(
+                    &key,
+                    Some(serde_json::to_vec(&deleted).expect("serializes")),
+                )
                 .await?;
         }
         Ok(value.version)
@@ -507,7 +530,9 @@ impl Registry {
             }
             state.mode(Some(subject))
         };
-        self.store.write(&RecordKey::mode(Some(subject)), None).await?;
+        self.store
+            .write(&RecordKey::mode(Some(subject)), None)
+            .await?;
         Ok(previous)
     }
 }

@@ -227,12 +227,19 @@ pub fn register(url: &str, subject: &str, schema: &str, kind: Option<&str>) -> (
     if let Some(k) = kind {
         body["schemaType"] = Value::String(k.to_string());
     }
-    call("POST", &format!("{url}/subjects/{subject}/versions"), Some(&body))
+    call(
+        "POST",
+        &format!("{url}/subjects/{subject}/versions"),
+        Some(&body),
+    )
 }
 
 /// Asserts a Confluent error body with `code`.
 pub fn assert_error(got: &(u16, Value), status: u16, code: u64) {
     assert_eq!(got.0, status, "{got:?}");
     assert_eq!(got.1["error_code"].as_u64(), Some(code), "{got:?}");
-    assert!(got.1["message"].as_str().is_some_and(|m| !m.is_empty()), "{got:?}");
+    assert!(
+        got.1["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{got:?}"
+    );
 }

@@ -114,7 +114,10 @@ pub async fn get_subject(
         None if flag(&q, "defaultToGlobal") => state.compatibility(None),
         None => return Err(RegistryError::SubjectConfigNotFound(subject)),
     };
-    Ok(json(StatusCode::OK, &json!({ "compatibilityLevel": level })))
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "compatibilityLevel": level }),
+    ))
 }
 
 pub async fn put_global(

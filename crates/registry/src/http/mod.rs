@@ -44,7 +44,10 @@ pub type Shared = Arc<Ctx>;
 
 pub fn router(ctx: Shared) -> Router {
     Router::new()
-        .route("/", get(|| async { json(StatusCode::OK, &serde_json::json!({})) }))
+        .route(
+            "/",
+            get(|| async { json(StatusCode::OK, &serde_json::json!({})) }),
+        )
         .route("/subjects", get(subjects::list))
         .route(
             "/subjects/{subject}",
@@ -98,9 +101,7 @@ pub fn router(ctx: Shared) -> Router {
                 .put(config::put_subject_mode)
                 .delete(config::delete_subject_mode),
         )
-        .fallback(|| async {
-            error_body(StatusCode::NOT_FOUND, 404, "HTTP 404 Not Found")
-        })
+        .fallback(|| async { error_body(StatusCode::NOT_FOUND, 404, "HTTP 404 Not Found") })
         .layer(middleware::from_fn(json_errors))
         .with_state(ctx)
 }
@@ -110,7 +111,11 @@ pub fn router(ctx: Shared) -> Router {
 async fn json_errors(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
-        return error_body(StatusCode::METHOD_NOT_ALLOWED, 405, "HTTP 405 Method Not Allowed");
+        return error_body(
+            StatusCode::METHOD_NOT_ALLOWED,
+            405,
+            "HTTP 405 Method Not Allowed",
+        );
     }
     resp
 }

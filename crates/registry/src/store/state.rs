@@ -9,9 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::schema::{self, CompatibilityLevel, ParsedSchema, Reference, ResolvedReference};
 
-use super::records::{
-    ConfigValue, DeleteSubjectValue, Mode, ModeValue, RecordKey, SchemaValue,
-};
+use super::records::{ConfigValue, DeleteSubjectValue, Mode, ModeValue, RecordKey, SchemaValue};
 
 /// One registered schema (an id), shared by every subject version that
 /// registered it.
@@ -64,7 +62,9 @@ impl State {
             } => match value.map(serde_json::from_slice::<SchemaValue>) {
                 None => self.remove_version(&subject, version),
                 Some(Ok(v)) => self.put_version(v),
-                Some(Err(e)) => tracing::warn!(%subject, version, error = %e, "skipping a bad schema record"),
+                Some(Err(e)) => {
+                    tracing::warn!(%subject, version, error = %e, "skipping a bad schema record")
+                }
             },
             RecordKey::Config { subject, .. } => {
                 let level = value
@@ -95,7 +95,8 @@ impl State {
                 }
             }
             RecordKey::DeleteSubject { subject, .. } => {
-                let Some(v) = value.and_then(|v| serde_json::from_slice::<DeleteSubjectValue>(v).ok())
+                let Some(v) =
+                    value.and_then(|v| serde_json::from_slice::<DeleteSubjectValue>(v).ok())
                 else {
                     return;
                 };
@@ -342,7 +343,10 @@ mod tests {
         assert_eq!(s.compatibility(Some("a")), CompatibilityLevel::Backward);
         s.apply(&RecordKey::config(Some("b")).to_bytes(), None);
         assert_eq!(s.compatibility(Some("b")), CompatibilityLevel::Backward);
-        s.apply(&RecordKey::mode(None).to_bytes(), Some(br#"{"mode":"READONLY"}"#));
+        s.apply(
+            &RecordKey::mode(None).to_bytes(),
+            Some(br#"{"mode":"READONLY"}"#),
+        );
         assert_eq!(s.mode(Some("b")), Mode::Readonly);
         // Garbage is skipped, not a panic.
         s.apply(b"not json", Some(b"{"));
