@@ -139,6 +139,36 @@ got="$("$VENV/bin/python" -c 'import sys, zipfile; print(zipfile.ZipFile(sys.arg
 echo "kafka-clients.jar version $got"
 
 # ---------------------------------------------------------------------------
+section "auction: PostgreSQL, MariaDB and chromium (Debian packages)"
+# The auction tests start private database servers in temp dirs and drive
+# headless chromium; without root they skip what is missing.
+need_apt=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v mariadbd >/dev/null || command -v mysqld >/dev/null || [ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
+command -v chromium >/dev/null || need_apt+=(chromium)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    if is_root; then
+        echo "installing: ${need_apt[*]}"
+        apt_install "${need_apt[@]}"
+    else
+        echo "not root: cannot install ${need_apt[*]}; those tests skip"
+    fi
+else
+    echo "postgresql, mariadb-server and chromium present"
+fi
+
+# ---------------------------------------------------------------------------
+section "auction: playwright-core (tests/browser/node_modules)"
+stamp="$ROOT/tests/browser/node_modules/.fjord-package.sha256"
+want="$(sha tests/browser/package.json)"
+if [ -d tests/browser/node_modules/playwright-core ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    echo "up to date"
+else
+    (cd tests/browser && npm install --no-audit --no-fund --loglevel=error)
+    echo "$want" >"$stamp"
+fi
+
+# ---------------------------------------------------------------------------
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 if [ "${FJORD_SKIP_CARGO:-0}" = 1 ]; then
     section "cargo: skipped (FJORD_SKIP_CARGO=1)"
@@ -167,17 +197,30 @@ if ! "$VENV/bin/python" -m pytest -c tests/conformance/pytest.ini tests/conforma
 fi
 
 # ---------------------------------------------------------------------------
+section "browser tests (node --test tests/browser: chromium + playwright-core)"
+rm -f "$CACHE/browser.log"
+if ! (FJORD_BIN="$FJORD_BIN" node --test tests/browser/ 2>&1 | tee "$CACHE/browser.log"); then
+    FAILED+=("browser tests")
+fi
+
+# ---------------------------------------------------------------------------
 section "done"
 [ ${#FAILED[@]} -eq 0 ] || echo "FAILED: ${FAILED[*]}"
 # One closing line over both runners: nextest's "Summary ... N passed, N
 # failed, N skipped" and pytest's "== N passed, N failed, N skipped in ...".
-"$VENV/bin/python" - "$CACHE/nextest.log" "$CACHE/pytest.log" <<'PY' || true
+"$VENV/bin/python" - "$CACHE/nextest.log" "$CACHE/pytest.log" "$CACHE/browser.log" <<'PY' || true
 import re, sys
 total = {"passed": 0, "failed": 0, "skipped": 0}
 for path in sys.argv[1:]:
     try:
         text = open(path, errors="replace").read()
     except FileNotFoundError:
+        continue
+    node = {w: re.findall(r"^# " + w + r" (\d+)$", text, re.M) for w in ("pass", "fail", "skipped")}
+    if node["pass"]:
+        total["passed"] += int(node["pass"][-1])
+        total["failed"] += int(node["fail"][-1]) if node["fail"] else 0
+        total["skipped"] += int(node["skipped"][-1]) if node["skipped"] else 0
         continue
     lines = [l for l in text.splitlines() if re.search(r"Summary \[|^=+ .* in [0-9.]+s", l)]
     if not lines:
