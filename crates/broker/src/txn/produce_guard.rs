@@ -137,3 +137,36 @@ pub fn guarded<T>(
     drop(m);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::records::txn_batch;
+    use crate::group::TxnProducer;
+    use bytes::Bytes;
+
+    fn one(seq: i32) -> Bytes {
+        let p = TxnProducer {
+            producer_id: 4,
+            producer_epoch: 1,
+        };
+        txn_batch(&[(Bytes::from_static(b"k"), None)], 0, p, seq)
+    }
+
+    #[test]
+    fn every_batch_header_is_read() {
+        let mut two = one(0).to_vec();
+        two.extend_from_slice(&one(1));
+        let p = producer_of(&two).unwrap();
+        assert_eq!((p.id, p.epoch), (4, 1));
+        assert!(p.all_transactional && p.any_transactional);
+        // A plain batch behind a transactional one.
+        let plain = crate::group::records::batch(&[(Bytes::from_static(b"k"), None)], 0);
+        let mut mixed = one(0).to_vec();
+        mixed.extend_from_slice(&plain);
+        let p = producer_of(&mixed).unwrap();
+        assert!(!p.all_transactional && p.any_transactional);
+        // Garbage is left to the log to refuse.
+        assert!(producer_of(b"short").is_none());
+    }
+}
