@@ -24,8 +24,50 @@ pub fn decode_consumer_assignment(bytes: &[u8]) -> Result<ConsumerProtocolAssign
             "assignment has negative version {version}"
         )));
     }
+    if !lengths_fit(&buf) {
+        return Err(Error::Protocol(format!(
+            "cannot decode assignment v{version}: a length runs past its {} bytes",
+            bytes.len()
+        )));
+    }
     ConsumerProtocolAssignment::decode(&mut buf, version.min(3))
         .map_err(|e| Error::Protocol(format!("cannot decode assignment v{version}: {e}")))
+}
+
+/// Whether every array and string length in a v0-v3 assignment body fits in
+/// the bytes that follow it. The decoder allocates what a length claims, so
+/// a hostile `0x7fffffff` must be refused before it is believed.
+fn lengths_fit(body: &[u8]) -> bool {
+    let mut b = body;
+    let mut take = |n: usize, b: &mut &[u8]| -> Option<()> {
+        if b.len() < n {
+            return None;
+        }
+        *b = &b[n..];
+        Some(())
+    };
+    let mut walk = || -> Option<()> {
+        let topics = i32::from_be_bytes(b.get(..4)?.try_into().ok()?);
+        take(4, &mut b)?;
+        // Each topic needs at least a 2-byte name length and a 4-byte count.
+        if topics > 0 && topics as usize > b.len() / 6 {
+            return None;
+        }
+        for _ in 0..topics.max(0) {
+            let name = i16::from_be_bytes(b.get(..2)?.try_into().ok()?);
+            take(2 + name.max(0) as usize, &mut b)?;
+            let partitions = i32::from_be_bytes(b.get(..4)?.try_into().ok()?);
+            take(4, &mut b)?;
+            take(4 * partitions.max(0) as usize, &mut b)?;
+        }
+        // User data: absent in a truncated v0, -1 when null.
+        if let Some(len) = b.get(..4) {
+            let len = i32::from_be_bytes(len.try_into().ok()?);
+            take(4 + len.max(0) as usize, &mut b)?;
+        }
+        Some(())
+    };
+    walk().is_some()
 }
 
 #[cfg(test)]
