@@ -39,7 +39,7 @@ pub fn decode_consumer_assignment(bytes: &[u8]) -> Result<ConsumerProtocolAssign
 /// a hostile `0x7fffffff` must be refused before it is believed.
 fn lengths_fit(body: &[u8]) -> bool {
     let mut b = body;
-    let mut take = |n: usize, b: &mut &[u8]| -> Option<()> {
+    let take = |n: usize, b: &mut &[u8]| -> Option<()> {
         if b.len() < n {
             return None;
         }
