@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from conftest import need
-from helpers import Broker, create_topic, fjord_bin, free_port, read_all
+from helpers import RegistryBroker, create_topic, fjord_bin, read_all
 
 BID_SCHEMA = json.dumps({
     "type": "record", "name": "Bid", "namespace": "auction",
@@ -36,35 +34,6 @@ JSON_SCHEMA = json.dumps({
     "properties": {"item": {"type": "string"}, "price": {"type": "number"}},
     "required": ["item", "price"],
 })
-
-
-class RegistryBroker(Broker):
-    """`fjord serve` with its registry on a free port of its own."""
-
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.registry_port = free_port()
-
-    @property
-    def registry(self) -> str:
-        return f"http://127.0.0.1:{self.registry_port}"
-
-    def command(self) -> list[str]:
-        return super().command() + ["--registry-listen", f"127.0.0.1:{self.registry_port}"]
-
-    def start(self) -> "RegistryBroker":
-        super().start()
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.registry}/subjects", timeout=2) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"registry did not answer on {self.registry}")
-            time.sleep(0.1)
 
 
 @pytest.fixture
@@ -105,12 +74,12 @@ def test_avro_rust_serializer_to_confluent_deserializer(rb, tmp_path, topic):
     from confluent_kafka.serialization import MessageField, SerializationContext
 
     schema = write(tmp_path, "bid.avsc", BID_SCHEMA)
-    hexes = fjord_schema(rb.registry, "encode", f"{topic}-value", "--file", schema,
+    hexes = fjord_schema(rb.registry_url, "encode", f"{topic}-value", "--file", schema,
                          stdin="".join(json.dumps(b) + "\n" for b in BIDS)).split()
     assert len(hexes) == 2
     data = [bytes.fromhex(h) for h in hexes]
     assert all(d[0] == 0 for d in data), "magic byte 0"
-    deser = AvroDeserializer(SchemaRegistryClient({"url": rb.registry}))
+    deser = AvroDeserializer(SchemaRegistryClient({"url": rb.registry_url}))
     ctx = SerializationContext(topic, MessageField.VALUE)
     assert [deser(d, ctx) for d in data] == BIDS
 
@@ -120,13 +89,13 @@ def test_avro_confluent_serializer_to_rust_deserializer(rb, tmp_path, topic):
     from confluent_kafka.schema_registry.avro import AvroSerializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
-    ser = AvroSerializer(SchemaRegistryClient({"url": rb.registry}), BID_SCHEMA)
+    ser = AvroSerializer(SchemaRegistryClient({"url": rb.registry_url}), BID_SCHEMA)
     ctx = SerializationContext(topic, MessageField.VALUE)
     hexes = "".join(ser(b, ctx).hex() + "\n" for b in BIDS)
-    out = fjord_schema(rb.registry, "decode", stdin=hexes)
+    out = fjord_schema(rb.registry_url, "decode", stdin=hexes)
     assert [json.loads(line) for line in out.splitlines()] == BIDS
     # Registered under TopicNameStrategy's subject, seen by `fjord schema list`.
-    assert f"{topic}-value" in fjord_schema(rb.registry, "list").split()
+    assert f"{topic}-value" in fjord_schema(rb.registry_url, "list").split()
 
 
 def test_json_schema_both_ways(rb, tmp_path, topic):
@@ -134,17 +103,17 @@ def test_json_schema_both_ways(rb, tmp_path, topic):
     from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
-    client = SchemaRegistryClient({"url": rb.registry})
+    client = SchemaRegistryClient({"url": rb.registry_url})
     ctx = SerializationContext(topic, MessageField.VALUE)
     value = {"item": "lamp", "price": 12.5}
     # Rust -> confluent.
     schema = write(tmp_path, "bid.json", JSON_SCHEMA)
-    (h,) = fjord_schema(rb.registry, "encode", f"{topic}-value", "--file", schema,
+    (h,) = fjord_schema(rb.registry_url, "encode", f"{topic}-value", "--file", schema,
                         stdin=json.dumps(value) + "\n").split()
     assert JSONDeserializer(JSON_SCHEMA, schema_registry_client=client)(bytes.fromhex(h), ctx) == value
     # confluent -> Rust.
     data = JSONSerializer(JSON_SCHEMA, client)(value, ctx)
-    assert json.loads(fjord_schema(rb.registry, "decode", stdin=data.hex() + "\n")) == value
+    assert json.loads(fjord_schema(rb.registry_url, "decode", stdin=data.hex() + "\n")) == value
 
 
 def test_broker_validation_with_a_real_producer(rb, tmp_path, topic):
@@ -154,7 +123,7 @@ def test_broker_validation_with_a_real_producer(rb, tmp_path, topic):
     from confluent_kafka.serialization import MessageField, SerializationContext
 
     create_topic(rb.bootstrap, topic, 1, {"confluent.value.schema.validation": "true"})
-    ser = AvroSerializer(SchemaRegistryClient({"url": rb.registry}), BID_SCHEMA)
+    ser = AvroSerializer(SchemaRegistryClient({"url": rb.registry_url}), BID_SCHEMA)
     good = ser(BIDS[0], SerializationContext(topic, MessageField.VALUE))
     unregistered = b"\x00\x00\x00\x03\xe7" + good[5:]  # id 999
     results: dict[bytes, object] = {}
