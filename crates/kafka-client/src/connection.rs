@@ -36,10 +36,10 @@ impl KafkaConnection {
         for addr in bootstrap_addrs(bootstrap) {
             match TcpStream::connect(addr) {
                 Ok(stream) => return KafkaConnection::handshake(stream),
-                Err(source) => {
+                Err(cause) => {
                     last_err = Some(Error::Connect {
                         addr: addr.to_string(),
-                        source,
+                        cause,
                     })
                 }
             }
@@ -70,10 +70,10 @@ impl KafkaConnection {
         for addr in bootstrap_addrs(bootstrap) {
             let resolved = match addr.to_socket_addrs() {
                 Ok(resolved) => resolved,
-                Err(source) => {
+                Err(cause) => {
                     last_err = Some(Error::Resolve {
                         addr: addr.to_string(),
-                        source,
+                        cause,
                     });
                     continue;
                 }
@@ -81,9 +81,9 @@ impl KafkaConnection {
             for sock in resolved {
                 match TcpStream::connect_timeout(&sock, connect_timeout) {
                     Ok(stream) => {
-                        let io = |source| Error::Io {
+                        let io = |cause| Error::Io {
                             what: "setting socket timeouts",
-                            source,
+                            cause,
                         };
                         stream.set_read_timeout(Some(request_timeout)).map_err(io)?;
                         stream
@@ -91,13 +91,13 @@ impl KafkaConnection {
                             .map_err(io)?;
                         return KafkaConnection::handshake(stream).map_err(|e| Error::Handshake {
                             addr: addr.to_string(),
-                            source: Box::new(e),
+                            cause: Box::new(e),
                         });
                     }
-                    Err(source) => {
+                    Err(cause) => {
                         last_err = Some(Error::Connect {
                             addr: addr.to_string(),
-                            source,
+                            cause,
                         })
                     }
                 }
@@ -108,9 +108,9 @@ impl KafkaConnection {
 
     /// Asks a freshly connected broker which API versions it speaks.
     fn handshake(stream: TcpStream) -> Result<KafkaConnection> {
-        stream.set_nodelay(true).map_err(|source| Error::Io {
+        stream.set_nodelay(true).map_err(|cause| Error::Io {
             what: "setting TCP_NODELAY",
-            source,
+            cause,
         })?;
         let mut conn = KafkaConnection {
             stream,
@@ -139,9 +139,9 @@ impl KafkaConnection {
 
     /// Changes how long a response may take (None: forever).
     pub fn set_request_timeout(&self, timeout: Option<Duration>) -> Result<()> {
-        let io = |source| Error::Io {
+        let io = |cause| Error::Io {
             what: "setting socket timeouts",
-            source,
+            cause,
         };
         self.stream.set_read_timeout(timeout).map_err(io)?;
         self.stream.set_write_timeout(timeout).map_err(io)
@@ -177,9 +177,9 @@ impl KafkaConnection {
             .with_request_api_version(version)
             .with_correlation_id(correlation_id)
             .with_client_id(Some(StrBytes::from_static_str("fjord")));
-        let codec = |source: Box<dyn std::error::Error + Send + Sync>| Error::Codec {
+        let codec = |cause: Box<dyn std::error::Error + Send + Sync>| Error::Codec {
             what: format!("encoding a request of API key {} v{version}", R::KEY),
-            source,
+            cause,
         };
         let mut buf = BytesMut::with_capacity(64);
         buf.put_i32(0);
@@ -191,9 +191,9 @@ impl KafkaConnection {
             .map_err(|e| codec(e.into()))?;
         let size = (buf.len() - 4) as i32;
         buf[..4].copy_from_slice(&size.to_be_bytes());
-        self.stream.write_all(&buf).map_err(|source| Error::Io {
+        self.stream.write_all(&buf).map_err(|cause| Error::Io {
             what: "sending request",
-            source,
+            cause,
         })?;
         Ok(correlation_id)
     }
@@ -207,9 +207,9 @@ impl KafkaConnection {
         let mut size = [0u8; 4];
         self.stream
             .read_exact(&mut size)
-            .map_err(|source| Error::Io {
+            .map_err(|cause| Error::Io {
                 what: "reading response size",
-                source,
+                cause,
             })?;
         let size = i32::from_be_bytes(size);
         if !(4..=1 << 30).contains(&size) {
@@ -218,14 +218,14 @@ impl KafkaConnection {
         let mut body = vec![0u8; size as usize];
         self.stream
             .read_exact(&mut body)
-            .map_err(|source| Error::Io {
+            .map_err(|cause| Error::Io {
                 what: "reading response",
-                source,
+                cause,
             })?;
         let mut body = Bytes::from(body);
-        let codec = |source: Box<dyn std::error::Error + Send + Sync>| Error::Codec {
+        let codec = |cause: Box<dyn std::error::Error + Send + Sync>| Error::Codec {
             what: format!("decoding a response of API key {} v{version}", R::KEY),
-            source,
+            cause,
         };
         let header = ResponseHeader::decode(
             &mut body,

@@ -5,23 +5,17 @@ use kafka_protocol::error::ResponseError;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What can go wrong talking to a broker. Messages carry the address or API
-/// involved, so a caller can show them as they are.
+/// involved and the underlying error's text, so a caller can show them as
+/// they are; the underlying error is not also exposed as `source()`, which
+/// would print it twice in anyhow's `{:#}` chains.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("no bootstrap server given")]
     NoBootstrap,
-    #[error("cannot resolve {addr}: {source}")]
-    Resolve {
-        addr: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot connect to {addr}: {source}")]
-    Connect {
-        addr: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot resolve {addr}: {cause}")]
+    Resolve { addr: String, cause: std::io::Error },
+    #[error("cannot connect to {addr}: {cause}")]
+    Connect { addr: String, cause: std::io::Error },
     /// A `security.protocol` other than PLAINTEXT was asked for.
     #[error(
         "this command uses Fjord's built-in Kafka client, which speaks only \
@@ -29,24 +23,18 @@ pub enum Error {
     )]
     UnsupportedSecurity(String),
     /// The handshake with one bootstrap address failed.
-    #[error("talking to {addr}: {source}")]
-    Handshake {
-        addr: String,
-        #[source]
-        source: Box<Error>,
-    },
-    #[error("{what}: {source}")]
+    #[error("talking to {addr}: {cause}")]
+    Handshake { addr: String, cause: Box<Error> },
+    #[error("{what}: {cause}")]
     Io {
         what: &'static str,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// kafka-protocol could not encode a request or decode a response.
-    #[error("{what}: {source}")]
+    #[error("{what}: {cause}")]
     Codec {
         what: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        cause: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The broker's answer breaks the protocol (wrong correlation id, size).
     #[error("{0}")]

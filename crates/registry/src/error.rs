@@ -56,7 +56,7 @@ pub enum RegistryError {
     #[error("{0}")]
     BadRequest(String),
     #[error("Error in the backend data store: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("{0}")]
     ForwardingFailed(String),
     #[error("{0}")]
@@ -92,6 +92,12 @@ impl RegistryError {
             ForwardingFailed(_) => (500, 50003),
             UnknownLeader(_) => (500, 50004),
         }
+    }
+}
+
+impl From<StoreError> for RegistryError {
+    fn from(e: StoreError) -> Self {
+        RegistryError::Store(e)
     }
 }
 

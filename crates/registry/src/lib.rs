@@ -8,14 +8,14 @@
 //! - [`election`]: the writer election across instances (a classic group).
 //! - `http`: the REST API; [`serve`] runs it.
 
+pub mod client;
 pub mod election;
 pub mod error;
 mod http;
 pub mod schema;
+pub mod serde;
 pub mod service;
 pub mod store;
-pub mod client;
-pub mod serde;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -61,13 +61,26 @@ impl RegistryConfig {
     }
 }
 
-/// Why the registry could not start or stopped.
+/// Why the registry could not start or stopped. Messages carry the
+/// underlying error's text (it is not also `source()`).
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot start the registry store: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("registry HTTP server: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<StoreError> for ServeError {
+    fn from(e: StoreError) -> Self {
+        ServeError::Store(e)
+    }
+}
+
+impl From<std::io::Error> for ServeError {
+    fn from(e: std::io::Error) -> Self {
+        ServeError::Io(e)
+    }
 }
 
 /// Loads the store, joins the election and serves the REST API on

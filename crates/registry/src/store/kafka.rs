@@ -20,8 +20,11 @@ use super::state::State;
 
 /// How long a write may wait for its acknowledgement and read-back.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long start-up may take to reach the cluster and read the topic.
+/// How long start-up may take to read the topic.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the first contact with the cluster may take, so a mistyped
+/// `--bootstrap-servers` or a stopped broker reports soon (the CLI's bound).
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the store lives.
 #[derive(Debug, Clone)]
@@ -52,12 +55,10 @@ impl StoreConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{what}: {source}")]
-    Kafka {
-        what: String,
-        #[source]
-        source: KafkaError,
-    },
+    /// The librdkafka error's text is in the message (not also `source()`,
+    /// which would print it twice in anyhow chains).
+    #[error("{what}: {cause}")]
+    Kafka { what: String, cause: KafkaError },
     #[error("{0}")]
     Timeout(String),
     #[error("the store's reader stopped: {0}")]
@@ -66,7 +67,7 @@ pub enum StoreError {
 
 fn kafka(what: impl Into<String>) -> impl FnOnce(KafkaError) -> StoreError {
     let what = what.into();
-    move |source| StoreError::Kafka { what, source }
+    move |cause| StoreError::Kafka { what, cause }
 }
 
 pub struct KafkaStore {
@@ -110,7 +111,7 @@ impl KafkaStore {
         let (consumer, brokers, exists) = {
             let topic = config.topic.clone();
             let (consumer, metadata) = tokio::task::spawn_blocking(move || {
-                let metadata = consumer.fetch_metadata(Some(&topic), START_TIMEOUT);
+                let metadata = consumer.fetch_metadata(Some(&topic), METADATA_TIMEOUT);
                 (consumer, metadata)
             })
             .await
@@ -201,7 +202,7 @@ impl KafkaStore {
             .await
             .map_err(|(e, _)| StoreError::Kafka {
                 what: format!("cannot write to topic {}", self.topic),
-                source: e,
+                cause: e,
             })?;
         self.wait_applied(delivered.offset + 1, WRITE_TIMEOUT).await
     }
@@ -295,7 +296,7 @@ async fn create_topic(config: &StoreConfig, brokers: usize) -> Result<(), StoreE
             Err((name, code)) => {
                 return Err(StoreError::Kafka {
                     what: format!("cannot create topic {name}"),
-                    source: KafkaError::AdminOp(code),
+                    cause: KafkaError::AdminOp(code),
                 })
             }
         }
