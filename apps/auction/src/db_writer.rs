@@ -49,12 +49,19 @@ pub async fn next_batch(
         next: BTreeMap::new(),
         skipped: 0,
     };
-    let first = tokio::select! {
-        m = consumer.recv() => m.map_err(kafka("cannot consume"))?,
-        () = &mut *shutdown => return Ok(None),
-    };
-    take(&first, codec, &mut batch);
-    drop(first);
+    loop {
+        let first = tokio::select! {
+            m = consumer.recv() => m,
+            () = &mut *shutdown => return Ok(None),
+        };
+        match first {
+            Ok(m) => {
+                take(&m, codec, &mut batch);
+                break;
+            }
+            Err(e) => transient(e).await,
+        }
+    }
     let deadline = tokio::time::Instant::now() + BATCH_WAIT;
     while batch.bids.len() + batch.skipped < MAX_BATCH {
         match tokio::time::timeout_at(deadline, consumer.recv()).await {
@@ -67,6 +74,14 @@ pub async fn next_batch(
         }
     }
     Ok(Some(batch))
+}
+
+/// A consume error (all brokers down while the broker restarts, a
+/// partition moving): librdkafka keeps reconnecting by itself, so the
+/// member waits a moment and goes on rather than exit.
+pub async fn transient(e: rdkafka::error::KafkaError) {
+    tracing::warn!(error = %e, "consume error; retrying");
+    tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
 fn take(m: &BorrowedMessage<'_>, codec: &dyn BidCodec, batch: &mut Batch) {

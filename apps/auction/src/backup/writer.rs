@@ -60,8 +60,15 @@ pub async fn run(
         // The raw records are needed (partition, offset), so this loop reads
         // them itself rather than through db_writer::next_batch.
         let first = tokio::select! {
-            m = consumer.recv() => m.map_err(kafka("cannot consume"))?.detach(),
+            m = consumer.recv() => m,
             () = &mut shutdown => break,
+        };
+        let first = match first {
+            Ok(m) => m.detach(),
+            Err(e) => {
+                crate::db_writer::transient(e).await;
+                continue;
+            }
         };
         let mut records = vec![first];
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(20);

@@ -17,20 +17,10 @@ use serde_json::json;
 use super::dashboard::ItemView;
 use super::state::{PlaceError, WebState};
 use crate::bid::BidRequest;
-use crate::time;
 
 /// Every item with its highest bid, bid count and time left.
 pub async fn items(State(state): State<Arc<WebState>>) -> Json<Vec<ItemView>> {
-    let now = time::now_ms();
-    let stats = state.stats();
-    Json(
-        state
-            .catalog()
-            .items
-            .iter()
-            .map(|i| ItemView::new(i, stats.get(&i.name), now))
-            .collect(),
-    )
+    Json(state.item_views())
 }
 
 /// The error body every 4xx/5xx of the API carries.

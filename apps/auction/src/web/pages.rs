@@ -13,7 +13,6 @@ use axum::Form;
 use super::dashboard::ItemView;
 use super::state::{PlaceError, WebState};
 use crate::bid::BidRequest;
-use crate::time;
 
 const CHART_JS: &str = include_str!("../../static/vendor/chart.umd.min.js");
 const DASHBOARD_JS: &str = include_str!("../../static/dashboard.js");
@@ -107,23 +106,12 @@ fn item_card(v: &ItemView, name_value: &str) -> String {
     )
 }
 
-fn views(state: &WebState) -> Vec<ItemView> {
-    let now = time::now_ms();
-    let stats = state.stats();
-    state
-        .catalog()
-        .items
-        .iter()
-        .map(|i| ItemView::new(i, stats.get(&i.name), now))
-        .collect()
-}
-
 fn items_page(state: &WebState, only: Option<&str>, notice: Option<&Notice>, name: &str) -> String {
     let mut body = String::new();
     if let Some(n) = notice {
         body.push_str(&notice_html(n));
     }
-    let views = views(state);
+    let views = state.item_views();
     let shown: Vec<&ItemView> = views
         .iter()
         .filter(|v| only.is_none_or(|o| v.stats.item == o))

@@ -10,7 +10,7 @@ use rdkafka::consumer::BaseConsumer;
 use rdkafka::producer::FutureProducer;
 use tokio::sync::watch;
 
-use super::dashboard::{Dashboard, RateTracker};
+use super::dashboard::{Dashboard, ItemView, RateTracker};
 use crate::bid::{validate, Bid, BidRejection, BidRequest};
 use crate::codec::BidCodec;
 use crate::error::Result;
@@ -33,7 +33,7 @@ pub struct WebState {
     /// Highest price this website produced per item: the table lags the
     /// topic by a batch, and a bidder who just bid 50 must not be allowed
     /// 40 by the next request.
-    produced: Mutex<HashMap<String, i64>>,
+    produced: Mutex<HashMap<String, (i64, String)>>,
     /// The latest dashboard, pushed to every open SSE stream.
     pub(crate) dashboard: watch::Sender<Arc<Dashboard>>,
     /// Consumers that never join a group, for the groups' lag.
@@ -96,7 +96,7 @@ impl WebState {
             .lock()
             .expect("produced lock")
             .get(item)
-            .copied();
+            .map(|(p, _)| *p);
         table.max(produced)
     }
 
@@ -114,12 +114,42 @@ impl WebState {
             .map_err(|e| PlaceError::Unavailable(e.to_string()))?;
         let highest = {
             let mut produced = self.produced.lock().expect("produced lock");
-            let e = produced.entry(bid.item.clone()).or_insert(bid.price);
-            *e = (*e).max(bid.price);
-            *e
+            let e = produced
+                .entry(bid.item.clone())
+                .or_insert_with(|| (bid.price, bid.name.clone()));
+            if bid.price > e.0 {
+                *e = (bid.price, bid.name.clone());
+            }
+            e.0
         };
         let highest = self.known_highest(&bid.item).unwrap_or(highest);
         Ok((bid, highest))
+    }
+
+    /// Every item as the pages show it: the table's figures, with a bid
+    /// this website produced and the table does not hold yet as the highest
+    /// (so a bidder sees their own bid at once).
+    pub fn item_views(&self) -> Vec<ItemView> {
+        let now = time::now_ms();
+        let stats = self.stats();
+        let produced = self.produced.lock().expect("produced lock").clone();
+        self.catalog()
+            .items
+            .iter()
+            .map(|i| {
+                let mut v = ItemView::new(i, stats.get(&i.name), now);
+                if let Some((price, name)) = produced.get(&i.name) {
+                    if v.stats.highest.is_none_or(|h| *price > h) {
+                        v.stats.highest = Some(*price);
+                        v.stats.leader = Some(name.clone());
+                        if !v.open {
+                            v.winner = Some(name.clone());
+                        }
+                    }
+                }
+                v
+            })
+            .collect()
     }
 
     /// Reloads the items file when it changed (e.g. `fjord auction item add`).
