@@ -102,7 +102,7 @@ fn two_instances_share_ids_forward_writes_and_fail_over() {
 
     // A third instance joining later reads everything and forwards to the
     // survivor, which stays the writer.
-    let (_c, url_c) = standalone(&serve.bootstrap(), dir, "c", &extra);
+    let (mut c, url_c) = standalone(&serve.bootstrap(), dir, "c", &extra);
     assert_eq!(
         register_eventually(&url_c, "s5", r#""long""#, within),
         json!({"id": 3})
@@ -117,4 +117,17 @@ fn two_instances_share_ids_forward_writes_and_fail_over() {
         None,
     );
     assert_eq!(v["id"], 4, "{v}");
+
+    // A clean stop (Ctrl-C) leaves the group, so the last instance takes
+    // over at the next heartbeat, well before the 6 s session would expire.
+    survivor.interrupt();
+    let started = Instant::now();
+    let got = register_eventually(&url_c, "s7", r#""float""#, within);
+    assert_eq!(got, json!({"id": 5}), "{}", c.log_text());
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "takeover after a clean stop took {:?}",
+        started.elapsed()
+    );
+    c.interrupt();
 }
