@@ -33,21 +33,23 @@ async function waitFor(what, fn, ms = 60000) {
   }
 }
 
-let dir, up, base, browser;
+let dir, up, base, browser, registryUrl;
 const skip = !existsSync(CHROMIUM) && !STRICT;
 
 before(async () => {
   if (skip) return;
   assert.ok(existsSync(CHROMIUM), `no chromium at ${CHROMIUM}`);
   dir = mkdtempSync(join(tmpdir(), "fjord-browser-"));
-  const [http, kafka] = [await freePort(), await freePort()];
+  const [http, kafka, registry] = [await freePort(), await freePort(), await freePort()];
   base = `http://127.0.0.1:${http}`;
   // Without FJORD_BOOTSTRAP_SERVERS `up` embeds its own broker.
   const env = { ...process.env };
   delete env.FJORD_BOOTSTRAP_SERVERS;
   const log = openSync(join(dir, "up.log"), "w");
   up = spawn(FJORD, ["auction", "up", "--data-dir", dir, "--http-listen", `127.0.0.1:${http}`,
-    "--broker-listen", `127.0.0.1:${kafka}`], { stdio: ["ignore", log, log], env });
+    "--broker-listen", `127.0.0.1:${kafka}`, "--registry-listen", `127.0.0.1:${registry}`],
+    { stdio: ["ignore", log, log], env });
+  registryUrl = `http://127.0.0.1:${registry}`;
   await waitFor("the website", async () => (await fetch(`${base}/api/items`)).ok);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
 });
@@ -90,6 +92,9 @@ for (const [label, viewport] of [["desktop", { width: 1280, height: 900 }], ["ph
       await dash.screenshot({ path: join(process.env.FJORD_BROWSER_SHOTS, `dashboard-${label}.png`), fullPage: true });
       await page.screenshot({ path: join(process.env.FJORD_BROWSER_SHOTS, `items-${label}.png`), fullPage: true });
     }
+    // The bids went through the embedded registry as Avro (bids-value).
+    const subjects = await (await fetch(`${registryUrl}/subjects`)).json();
+    assert.ok(subjects.includes("bids-value"), JSON.stringify(subjects));
     await page.close();
     await dash.close();
   });

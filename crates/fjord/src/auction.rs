@@ -85,9 +85,20 @@ impl Cluster {
     async fn codec(&self) -> Result<Arc<dyn BidCodec>> {
         match &self.schema_registry {
             Some(url) => {
-                let url = url.clone();
-                let codec = tokio::task::spawn_blocking(move || AvroCodec::connect(&url)).await??;
-                Ok(Arc::new(codec))
+                // A registry that is starting (electing its writer) refuses
+                // for a moment: retry for a while before giving up.
+                let deadline = std::time::Instant::now() + Duration::from_secs(60);
+                loop {
+                    let u = url.clone();
+                    match tokio::task::spawn_blocking(move || AvroCodec::connect(&u)).await? {
+                        Ok(codec) => return Ok(Arc::new(codec)),
+                        Err(e) if std::time::Instant::now() < deadline => {
+                            tracing::debug!(error = %e, "schema registry not ready; retrying");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
             }
             None => Ok(Arc::new(JsonCodec)),
         }
@@ -167,6 +178,12 @@ struct UpArgs {
     /// DB writers to run (members of bid-db-writers).
     #[arg(long, default_value_t = 2)]
     db_writers: usize,
+    /// The embedded schema registry (without --schema-registry).
+    #[arg(long, default_value = "127.0.0.1:8081", value_name = "HOST:PORT")]
+    registry_listen: SocketAddr,
+    /// No embedded registry: without --schema-registry, values are JSON.
+    #[arg(long)]
+    no_registry: bool,
 }
 
 #[derive(Args, Debug)]
@@ -461,7 +478,7 @@ async fn up(a: UpArgs, embedded: Option<SocketAddr>) -> Result<()> {
 
 /// `up`: the embedded broker first (its own runtime, started outside the
 /// components' runtime), then everything else.
-fn run_up(a: UpArgs) -> Result<()> {
+fn run_up(mut a: UpArgs) -> Result<()> {
     std::fs::create_dir_all(&a.data.data_dir)
         .with_context(|| format!("cannot create {}", a.data.data_dir.display()))?;
     let mut embedded = None;
@@ -473,11 +490,20 @@ fn run_up(a: UpArgs) -> Result<()> {
         embedded = Some(bound);
         broker_thread = Some(thread);
     }
+    let mut registry_thread = None;
+    if a.cluster.schema_registry.is_none() && !a.no_registry {
+        let bootstrap = a.cluster.settings(embedded).bootstrap_servers;
+        registry_thread = Some(start_embedded_registry(a.registry_listen, bootstrap)?);
+        a.cluster.schema_registry = Some(format!("http://{}", a.registry_listen));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(up(a, embedded))?;
     drop(runtime);
+    if let Some(thread) = registry_thread {
+        let _ = thread.join();
+    }
     if let Some(thread) = broker_thread {
         // The clients have left; the broker stops on the same signal.
         let _ = thread.join();
@@ -509,6 +535,34 @@ fn start_embedded_broker(
         .name("broker".into())
         .spawn(move || runtime.block_on(fjord_broker::run(listener, broker, wait_for_signal())))?;
     Ok((bound, thread))
+}
+
+/// The embedded schema registry (the same service as `fjord registry`) on
+/// a runtime of its own, against the auction's cluster.
+fn start_embedded_registry(
+    listen: SocketAddr,
+    bootstrap: String,
+) -> Result<std::thread::JoinHandle<()>> {
+    // Bind once here for a clear error; the service binds again itself.
+    drop(std::net::TcpListener::bind(listen).with_context(|| {
+        format!("cannot listen on {listen} (choose another port with --registry-listen, or --no-registry)")
+    })?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("registry")
+        .enable_all()
+        .build()?;
+    Ok(std::thread::Builder::new()
+        .name("registry".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                if let Some(task) =
+                    crate::registry::spawn_embedded(listen, bootstrap, wait_for_signal()).await
+                {
+                    let _ = task.await;
+                }
+            })
+        })?)
 }
 
 fn run_load(a: LoadArgs) -> Result<()> {
