@@ -41,6 +41,10 @@ impl Broker {
             .arg(addr.to_string())
             .arg("--data-dir")
             .arg(dir.path().join("data"))
+            // The embedded registry would take 127.0.0.1:8081, which every
+            // test broker running in parallel wants; tests that need a
+            // registry start one on a port of their own.
+            .arg("--no-registry")
             // No ./fjord.toml or FJORD_* settings from the caller's environment.
             .current_dir(dir.path())
             .env_remove("FJORD_CONFIG")
