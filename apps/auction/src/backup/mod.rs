@@ -145,11 +145,12 @@ mod tests {
         let path = dir.path().join("b.jsonl");
         assert_eq!(read(&path).unwrap().lines.len(), 0);
         let good = line(0, 0) + &line(1, 0) + &line(0, 1);
-        std::fs::write(&path, format!("{good}{{\"partition\":1,\"off")).unwrap();
+        let torn = "{\"partition\":1,\"off";
+        std::fs::write(&path, format!("{good}{torn}")).unwrap();
         let c = read(&path).unwrap();
         assert_eq!(c.lines.len(), 3);
         assert_eq!(c.good_len, good.len() as u64);
-        assert_eq!(c.torn_bytes, 16);
+        assert_eq!(c.torn_bytes, torn.len() as u64);
         assert_eq!(c.written(), BTreeMap::from([(0, 1), (1, 0)]));
         // A complete but unparsable last line is torn too (a crash between
         // the bytes and the newline reaching the disk in another order).
