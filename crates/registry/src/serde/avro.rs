@@ -8,7 +8,7 @@ use apache_avro::types::Value;
 use apache_avro::Schema as AvroSchema;
 
 use super::wire::{self, SchemaRef};
-use super::{fetch_schema, Result, SerdeError, SubjectNameStrategy};
+use super::{fetch_schema, writer_schema_id, Result, SerdeError, SubjectNameStrategy};
 use crate::client::{RegistryClient, Schema};
 use crate::schema::{Reference, SchemaType};
 
@@ -124,15 +124,13 @@ impl AvroSerializer {
 
     /// The schema's id, asking the registry the first time only.
     pub fn schema_id(&self) -> Result<i32> {
-        if let Some(id) = self.id.get() {
-            return Ok(*id);
-        }
-        let id = if self.auto_register {
-            self.client.register(&self.subject, &self.registered)?
-        } else {
-            self.client.lookup(&self.subject, &self.registered)?.id
-        };
-        Ok(*self.id.get_or_init(|| id))
+        writer_schema_id(
+            &self.client,
+            &self.subject,
+            &self.registered,
+            self.auto_register,
+            &self.id,
+        )
     }
 
     /// Header + Avro binary datum of `value` (resolved against the schema

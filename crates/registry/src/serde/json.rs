@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde_json::Value;
 
 use super::wire::{self, SchemaRef};
-use super::{fetch_schema, Result, SerdeError};
+use super::{fetch_schema, writer_schema_id, Result, SerdeError};
 use crate::client::{RegistryClient, Schema};
 use crate::schema::SchemaType;
 
@@ -93,15 +93,13 @@ impl JsonSerializer {
     }
 
     pub fn schema_id(&self) -> Result<i32> {
-        if let Some(id) = self.id.get() {
-            return Ok(*id);
-        }
-        let id = if self.auto_register {
-            self.client.register(&self.subject, &self.registered)?
-        } else {
-            self.client.lookup(&self.subject, &self.registered)?.id
-        };
-        Ok(*self.id.get_or_init(|| id))
+        writer_schema_id(
+            &self.client,
+            &self.subject,
+            &self.registered,
+            self.auto_register,
+            &self.id,
+        )
     }
 
     pub fn serialize_value(&self, value: &Value) -> Result<Vec<u8>> {

@@ -125,6 +125,28 @@ fn fetch_schema(
     Ok(schema)
 }
 
+/// The id of `schema` under `subject`, asked of the registry once and then
+/// kept in `id`: registered when `auto_register` (Confluent's
+/// `auto.register.schemas=true`), otherwise only looked up. The Avro, JSON
+/// and Protobuf serializers follow the same rule, so they share this.
+fn writer_schema_id(
+    client: &RegistryClient,
+    subject: &str,
+    schema: &crate::client::Schema,
+    auto_register: bool,
+    id: &std::sync::OnceLock<i32>,
+) -> Result<i32> {
+    if let Some(id) = id.get() {
+        return Ok(*id);
+    }
+    let fetched = if auto_register {
+        client.register(subject, schema)?
+    } else {
+        client.lookup(subject, schema)?.id
+    };
+    Ok(*id.get_or_init(|| fetched))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@
 use std::sync::{Arc, OnceLock};
 
 use super::wire::{self, SchemaRef};
-use super::{fetch_schema, Result};
+use super::{fetch_schema, writer_schema_id, Result};
 use crate::client::{RegistryClient, Schema};
 use crate::schema::{Reference, SchemaType};
 
@@ -44,15 +44,13 @@ impl ProtobufSerializer {
     }
 
     pub fn schema_id(&self) -> Result<i32> {
-        if let Some(id) = self.id.get() {
-            return Ok(*id);
-        }
-        let id = if self.auto_register {
-            self.client.register(&self.subject, &self.registered)?
-        } else {
-            self.client.lookup(&self.subject, &self.registered)?.id
-        };
-        Ok(*self.id.get_or_init(|| id))
+        writer_schema_id(
+            &self.client,
+            &self.subject,
+            &self.registered,
+            self.auto_register,
+            &self.id,
+        )
     }
 
     /// Header + `message_indexes` + `message` (already encoded bytes).
