@@ -360,8 +360,15 @@ fn range_text(start: i32, end: i32, max: i32) -> String {
 
 /// protoc's default JSON name: `foo_bar_baz` -> `fooBarBaz`.
 pub(super) fn default_json_name(name: &str) -> String {
+    camel_case(name, false)
+}
+
+/// `name` without its underscores, each letter after one upper-cased (the
+/// first too if `upper_first`). protoc derives JSON names and map entry
+/// names (parser/body.rs) with this same rule, so they share it.
+pub(super) fn camel_case(name: &str, upper_first: bool) -> String {
     let mut out = String::new();
-    let mut upper = false;
+    let mut upper = upper_first;
     for c in name.chars() {
         if c == '_' {
             upper = true;

@@ -11,6 +11,7 @@ use prost_types::{
 use super::{scalar_type, Parser, MAX_FIELD_NUMBER};
 use crate::schema::protobuf::lexer::Tok;
 use crate::schema::protobuf::options;
+use crate::schema::protobuf::printer::camel_case;
 use crate::schema::protobuf::ProtoError;
 
 impl Parser {
@@ -37,13 +38,7 @@ impl Parser {
         // Synthetic oneofs of proto3 `optional` fields come after the real
         // ones, as protoc orders them; collected here, appended at the end.
         let mut synthetic: Vec<(usize, String)> = Vec::new();
-        while !self.eat('}') {
-            if self.at_end() {
-                return Err(self.error(format!("missing `}}` closing message {}", msg.name())));
-            }
-            if self.eat(';') {
-                continue;
-            }
+        while self.next_in_body("message", msg.name())? {
             match self.peek() {
                 Some(Tok::Ident(kw)) => match kw.as_str() {
                     "message" => {
@@ -216,13 +211,7 @@ impl Parser {
         });
         self.expect('{')?;
         let mut count = 0;
-        while !self.eat('}') {
-            if self.at_end() {
-                return Err(self.error(format!("missing `}}` closing oneof {name}")));
-            }
-            if self.eat(';') {
-                continue;
-            }
+        while self.next_in_body("oneof", &name)? {
             if self.peek_ident("option") {
                 self.pos += 1;
                 self.option_body()?;
@@ -302,6 +291,24 @@ impl Parser {
         Ok(())
     }
 
+    /// Steps to the next item of a `{ ... }` body (after its `{`): false
+    /// at the closing `}`, an error at the end of the input; empty
+    /// statements (`;`) are skipped. Message, oneof, enum, extend and
+    /// service bodies all end and skip the same way, so they share this.
+    fn next_in_body(&mut self, what: &str, name: &str) -> Result<bool, ProtoError> {
+        loop {
+            if self.eat('}') {
+                return Ok(false);
+            }
+            if self.at_end() {
+                return Err(self.error(format!("missing `}}` closing {what} {name}")));
+            }
+            if !self.eat(';') {
+                return Ok(true);
+            }
+        }
+    }
+
     pub(super) fn enumeration(&mut self) -> Result<EnumDescriptorProto, ProtoError> {
         let name = self.ident()?;
         let mut e = EnumDescriptorProto {
@@ -309,13 +316,7 @@ impl Parser {
             ..Default::default()
         };
         self.expect('{')?;
-        while !self.eat('}') {
-            if self.at_end() {
-                return Err(self.error(format!("missing `}}` closing enum {name}")));
-            }
-            if self.eat(';') {
-                continue;
-            }
+        while self.next_in_body("enum", &name)? {
             let word = self.ident()?;
             match word.as_str() {
                 "option" => {
@@ -366,13 +367,7 @@ impl Parser {
         let extendee = self.full_ident()?;
         self.expect('{')?;
         let mut out = Vec::new();
-        while !self.eat('}') {
-            if self.at_end() {
-                return Err(self.error(format!("missing `}}` closing extend {extendee}")));
-            }
-            if self.eat(';') {
-                continue;
-            }
+        while self.next_in_body("extend", &extendee)? {
             let (mut field, entry) = self.field(None)?;
             if entry.is_some() {
                 return Err(self.error_at_prev("an extension cannot be a map".into()));
@@ -391,13 +386,7 @@ impl Parser {
             ..Default::default()
         };
         self.expect('{')?;
-        while !self.eat('}') {
-            if self.at_end() {
-                return Err(self.error(format!("missing `}}` closing service {name}")));
-            }
-            if self.eat(';') {
-                continue;
-            }
+        while self.next_in_body("service", &name)? {
             let word = self.ident()?;
             match word.as_str() {
                 "option" => {
@@ -477,18 +466,7 @@ fn typed_field(name: &str, number: i32, type_name: &str) -> FieldDescriptorProto
 
 /// protoc's entry message name: `my_field` -> `MyFieldEntry`.
 fn map_entry_name(field: &str) -> String {
-    let mut out = String::new();
-    let mut upper = true;
-    for c in field.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
+    let mut out = camel_case(field, true);
     out.push_str("Entry");
     out
 }
