@@ -83,7 +83,14 @@ impl Broker {
             .open(dir.join("broker.log"))
             .unwrap();
         Command::new(FJORD)
-            .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
+            // The auction tests bring no registry: none on :8081 per broker.
+            .args([
+                "serve",
+                "--no-registry",
+                "--listen",
+                &addr.to_string(),
+                "--data-dir",
+            ])
             .arg(dir.join("data"))
             .current_dir(dir)
             .env_remove("FJORD_CONFIG")
