@@ -71,7 +71,13 @@ class Broker:
         cmd = [str(fjord_bin()), "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir)]
         if self.advertised:
             cmd += ["--advertised-listener", self.advertised]
-        return cmd
+        return cmd + self.registry_args()
+
+    def registry_args(self) -> list[str]:
+        # No embedded registry: its default 127.0.0.1:8081 is one port that
+        # every broker of a parallel run would race for (RegistryBroker
+        # gives each its own).
+        return ["--no-registry"]
 
     def start(self) -> "Broker":
         assert self.proc is None or self.proc.poll() is not None, "broker already running"
@@ -296,8 +302,8 @@ class RegistryBroker(Broker):
     def registry_url(self) -> str:
         return f"http://127.0.0.1:{self.registry_port}"
 
-    def command(self) -> list[str]:
-        return super().command() + ["--registry-listen", f"127.0.0.1:{self.registry_port}"]
+    def registry_args(self) -> list[str]:
+        return ["--registry-listen", f"127.0.0.1:{self.registry_port}"]
 
     def start(self) -> "RegistryBroker":
         import urllib.request
