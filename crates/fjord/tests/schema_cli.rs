@@ -98,6 +98,22 @@ impl Serve {
             .expect("run fjord schema")
     }
 
+    /// `fjord schema --registry <ours> ARGS` reading `input` on stdin
+    /// (stdout captured, stderr passed through). `encode` and `decode` are
+    /// run the same way, so they share this.
+    fn schema_piped(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(FJORD)
+            .args(["schema", "--registry", &self.registry])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     fn ok(&self, args: &[&str]) -> String {
         let out = self.schema(args);
         assert!(
@@ -223,45 +239,15 @@ fn registry_errors_are_clear() {
 fn encode_decode_round_trip() {
     let s = Serve::start();
     let v1 = s.file("bid.avsc", BID_V1);
-    let mut child = Command::new(FJORD)
-        .args([
-            "schema",
-            "--registry",
-            &s.registry,
-            "encode",
-            "t-value",
-            "--file",
-            &v1,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"{\"item\":\"lamp\",\"price\":12.5}\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = s.schema_piped(
+        &["encode", "t-value", "--file", &v1],
+        b"{\"item\":\"lamp\",\"price\":12.5}\n",
+    );
     assert!(out.status.success());
     let hex = String::from_utf8(out.stdout).unwrap();
     assert!(hex.starts_with("00"), "magic byte 0: {hex}");
 
-    let mut child = Command::new(FJORD)
-        .args(["schema", "--registry", &s.registry, "decode"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(hex.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = s.schema_piped(&["decode"], hex.as_bytes());
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v, serde_json::json!({"item": "lamp", "price": 12.5}));
