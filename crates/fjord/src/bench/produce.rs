@@ -110,10 +110,44 @@ const LATENCY_SAMPLE_EVERY: u64 = 16;
 struct Stats {
     acknowledged: AtomicU64,
     bytes: AtomicU64,
-    failed: AtomicU64,
-    first_error: Mutex<Option<String>>,
+    failures: DeliveryFailures,
     /// Send-to-acknowledgement latency of sampled records, nanoseconds.
     latency: Histogram,
+}
+
+/// Failed deliveries of a run: how many, and the first one's error. Both
+/// `bench produce` and `bench txn` count them in their delivery callbacks
+/// and refuse the run afterwards the same way, so they share this.
+#[derive(Default)]
+pub(super) struct DeliveryFailures {
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl DeliveryFailures {
+    /// Counts one failed delivery (keeping the first error's text).
+    pub(super) fn record(&self, err: &impl std::fmt::Display) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        let mut first = self.first_error.lock().unwrap_or_else(|e| e.into_inner());
+        first.get_or_insert_with(|| err.to_string());
+    }
+
+    /// An error if any delivery failed.
+    pub(super) fn check(&self) -> Result<()> {
+        let failed = self.failed.load(Ordering::Relaxed);
+        if failed > 0 {
+            let first = self
+                .first_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            bail!(
+                "{failed} records were not delivered; first error: {}",
+                first.unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
 }
 
 struct BenchContext {
@@ -140,11 +174,7 @@ impl ProducerContext for BenchContext {
                     stats.latency.record(now_ns.saturating_sub(sent as u64 - 1));
                 }
             }
-            Err((err, _)) => {
-                stats.failed.fetch_add(1, Ordering::Relaxed);
-                let mut first = stats.first_error.lock().unwrap_or_else(|e| e.into_inner());
-                first.get_or_insert_with(|| err.to_string());
-            }
+            Err((err, _)) => stats.failures.record(err),
         }
     }
 }
@@ -360,18 +390,7 @@ pub(super) fn run_load(load: &Load<'_>) -> Result<LoadOutcome> {
     for result in results {
         result?;
     }
-    let failed = stats.failed.load(Ordering::Relaxed);
-    if failed > 0 {
-        let first = stats
-            .first_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        bail!(
-            "{failed} records were not delivered; first error: {}",
-            first.unwrap_or_default()
-        );
-    }
+    stats.failures.check()?;
     Ok(LoadOutcome {
         records: stats.acknowledged.load(Ordering::Relaxed),
         bytes: stats.bytes.load(Ordering::Relaxed),

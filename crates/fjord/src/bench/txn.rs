@@ -16,8 +16,7 @@
 //! confluent-kafka). Draining the delivery reports in short polls before
 //! committing leaves librdkafka's own flush nothing to wait for.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -29,7 +28,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use serde_json::{json, Value};
 
 use super::histogram::Histogram;
-use super::produce::THROUGHPUT_SETTINGS;
+use super::produce::{DeliveryFailures, THROUGHPUT_SETTINGS};
 use super::{create_bench_topic, print_summary, reported_settings, thousands, Payloads};
 use crate::client::{self, ClientArgs, REQUEST_TIMEOUT};
 
@@ -87,8 +86,7 @@ type BenchProducer = BaseProducer<Deliveries>;
 /// fails by itself when one of its records did.)
 #[derive(Default, Clone)]
 struct Deliveries {
-    failed: Arc<AtomicU64>,
-    first_error: Arc<Mutex<Option<String>>>,
+    failures: Arc<DeliveryFailures>,
 }
 
 impl ClientContext for Deliveries {}
@@ -98,9 +96,7 @@ impl ProducerContext for Deliveries {
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         if let Err((err, _)) = result {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-            let mut first = self.first_error.lock().unwrap_or_else(|e| e.into_inner());
-            first.get_or_insert_with(|| err.to_string());
+            self.failures.record(err);
         }
     }
 }
@@ -277,18 +273,7 @@ fn run_mode(
         }
     }
     let elapsed = start.elapsed().max(Duration::from_nanos(1));
-    let failed = deliveries.failed.load(Ordering::Relaxed);
-    if failed > 0 {
-        let first = deliveries
-            .first_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        bail!(
-            "{failed} records were not delivered; first error: {}",
-            first.unwrap_or_default()
-        );
-    }
+    deliveries.failures.check()?;
     Ok(RunOutcome {
         records: sent,
         transactions,
