@@ -88,19 +88,28 @@ def pytest_runtest_makereport(item, call):
 # Java
 
 
-@pytest.fixture(scope="session")
-def java_classpath(tmp_path_factory) -> str:
-    """Compiles tests/java/Conformance.java against the kafka-clients jars
-    once per session; returns the classpath to run it with."""
+def compile_java(tmp_path_factory, classes: str, driver: str) -> str:
+    """Compiles tests/java/<driver> (with Report.java, which the drivers
+    share) against the kafka-clients jars into a fresh directory named after
+    `classes`; returns the classpath to run it with. The session fixtures of
+    the Java tests (java_classpath here, test_groups, test_transactions_java)
+    all compile their driver this way, so they share this."""
     jars_dir = Path(os.environ.get("FJORD_JARS", REPO / ".cache" / "jars"))
     jars = sorted(jars_dir.glob("*.jar"))
     need(any(j.name.startswith("kafka-clients") for j in jars),
          f"no kafka-clients jar in {jars_dir} (scripts/test.sh fetches it)")
     need(shutil.which("javac") is not None and shutil.which("java") is not None, "javac/java not on PATH")
-    out = tmp_path_factory.mktemp("java-classes")
+    out = tmp_path_factory.mktemp(classes)
     cp = os.pathsep.join(str(j) for j in jars)
-    src = REPO / "tests" / "java" / "Conformance.java"
-    res = subprocess.run(["javac", "-d", str(out), "-cp", cp, str(src)],
+    srcs = [str(REPO / "tests" / "java" / name) for name in (driver, "Report.java")]
+    res = subprocess.run(["javac", "-d", str(out), "-cp", cp, *srcs],
                          capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, f"javac failed:\n{res.stdout}\n{res.stderr}"
     return os.pathsep.join([str(out), cp])
+
+
+@pytest.fixture(scope="session")
+def java_classpath(tmp_path_factory) -> str:
+    """Compiles tests/java/Conformance.java against the kafka-clients jars
+    once per session; returns the classpath to run it with."""
+    return compile_java(tmp_path_factory, "java-classes", "Conformance.java")

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need
-from helpers import REPO, create_topic
+from conftest import compile_java
+from helpers import create_topic
 
 WORKER = Path(__file__).with_name("groups_worker.py")
 CLIENTS = ["kafka-python", "confluent", "java"]
@@ -44,16 +44,7 @@ SESSION_MS = 6000  # the broker's group.min.session.timeout.ms
 
 @pytest.fixture(scope="session")
 def java_group_classpath(tmp_path_factory) -> str:
-    jars_dir = Path(os.environ.get("FJORD_JARS", REPO / ".cache" / "jars"))
-    jars = sorted(jars_dir.glob("*.jar"))
-    need(any(j.name.startswith("kafka-clients") for j in jars),
-         f"no kafka-clients jar in {jars_dir} (scripts/test.sh fetches it)")
-    out = tmp_path_factory.mktemp("java-group-classes")
-    cp = os.pathsep.join(str(j) for j in jars)
-    res = subprocess.run(["javac", "-d", str(out), "-cp", cp, str(REPO / "tests" / "java" / "GroupConformance.java")],
-                         capture_output=True, text=True, timeout=180)
-    assert res.returncode == 0, f"javac failed:\n{res.stdout}\n{res.stderr}"
-    return os.pathsep.join([str(out), cp])
+    return compile_java(tmp_path_factory, "java-group-classes", "GroupConformance.java")
 
 
 @pytest.fixture

@@ -13,14 +13,11 @@ The Java driver reports what it saw; every assertion is here.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from conftest import need
-from helpers import REPO
+from conftest import compile_java
 
 PARTITIONS = 3
 PER_PARTITION = 4
@@ -28,16 +25,7 @@ PER_PARTITION = 4
 
 @pytest.fixture(scope="session")
 def java_txn_classpath(tmp_path_factory) -> str:
-    jars_dir = Path(os.environ.get("FJORD_JARS", REPO / ".cache" / "jars"))
-    jars = sorted(jars_dir.glob("*.jar"))
-    need(any(j.name.startswith("kafka-clients") for j in jars),
-         f"no kafka-clients jar in {jars_dir} (scripts/test.sh fetches it)")
-    out = tmp_path_factory.mktemp("java-txn-classes")
-    cp = os.pathsep.join(str(j) for j in jars)
-    res = subprocess.run(["javac", "-d", str(out), "-cp", cp, str(REPO / "tests" / "java" / "Transactions.java")],
-                         capture_output=True, text=True, timeout=180)
-    assert res.returncode == 0, f"javac failed:\n{res.stdout}\n{res.stderr}"
-    return os.pathsep.join([str(out), cp])
+    return compile_java(tmp_path_factory, "java-txn-classes", "Transactions.java")
 
 
 def run_java(classpath: str, *args: str, timeout: float = 240) -> dict:

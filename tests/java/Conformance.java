@@ -50,7 +50,7 @@ public final class Conformance {
             out.append("\"results\":{");
             for (int c = 0; c < CODECS.length; c++) {
                 if (c > 0) out.append(',');
-                out.append(str(CODECS[c])).append(':').append(seed001(bootstrap, topic + "-" + CODECS[c], CODECS[c], count));
+                out.append(Report.str(CODECS[c])).append(':').append(seed001(bootstrap, topic + "-" + CODECS[c], CODECS[c], count));
             }
             out.append('}');
         } else if (mode.equals("produce")) {
@@ -95,9 +95,9 @@ public final class Conformance {
             consume(bootstrap, topic, partitions, count, records);
             stage = "done";
         } catch (Throwable e) {
-            r.append("\"error\":").append(str(describe(e))).append(',');
+            r.append("\"error\":").append(Report.str(Report.describe(e))).append(',');
         }
-        r.append("\"stage\":").append(str(stage)).append(',');
+        r.append("\"stage\":").append(Report.str(stage)).append(',');
         r.append("\"partitions\":").append(partitions).append(',');
         r.append("\"acks\":").append(ackJson(acks)).append(',');
         r.append("\"records\":[").append(String.join(",", records)).append("]}");
@@ -117,7 +117,7 @@ public final class Conformance {
             pp.put(ProducerConfig.BATCH_SIZE_CONFIG, "2048");
             produce(pp, topic, count, acks);
         } catch (Throwable e) {
-            r.append("\"error\":").append(str(describe(e))).append(',');
+            r.append("\"error\":").append(Report.str(Report.describe(e))).append(',');
         }
         r.append("\"acks\":").append(ackJson(acks)).append('}');
         return r.toString();
@@ -153,7 +153,7 @@ public final class Conformance {
             boolean extra = false;
             while (System.currentTimeMillis() < deadline) {
                 for (ConsumerRecord<String, String> rec : consumer.poll(Duration.ofMillis(500))) {
-                    records.add("[" + rec.partition() + "," + rec.offset() + "," + str(rec.key()) + "," + str(rec.value()) + "]");
+                    records.add("[" + rec.partition() + "," + rec.offset() + "," + Report.str(rec.key()) + "," + Report.str(rec.value()) + "]");
                 }
                 if (records.size() >= count) {
                     if (extra) break;
@@ -171,33 +171,6 @@ public final class Conformance {
             b.append('[').append(a[0]).append(',').append(a[1]).append(',').append(a[2]).append(']');
         }
         return b.append(']').toString();
-    }
-
-    static String describe(Throwable e) {
-        StringBuilder b = new StringBuilder();
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (b.length() > 0) b.append(" <- caused by: ");
-            b.append(t.getClass().getName()).append(": ").append(t.getMessage());
-        }
-        return b.toString();
-    }
-
-    static String str(String s) {
-        if (s == null) return "null";
-        StringBuilder b = new StringBuilder("\"");
-        for (char ch : s.toCharArray()) {
-            switch (ch) {
-                case '"': b.append("\\\""); break;
-                case '\\': b.append("\\\\"); break;
-                case '\n': b.append("\\n"); break;
-                case '\r': b.append("\\r"); break;
-                case '\t': b.append("\\t"); break;
-                default:
-                    if (ch < 0x20) b.append(String.format("\\u%04x", (int) ch));
-                    else b.append(ch);
-            }
-        }
-        return b.append('"').toString();
     }
 
     private Conformance() {}

@@ -70,9 +70,9 @@ public final class Transactions {
             stage[0] = "done";
         } catch (Throwable e) {
             e.printStackTrace();
-            field("error", str(describe(e)));
+            field("error", Report.str(Report.describe(e)));
         }
-        field("stage", str(stage[0]));
+        field("stage", Report.str(stage[0]));
         out.setCharAt(out.length() - 1, '}');
         System.out.println(out);
         System.out.flush();
@@ -178,9 +178,9 @@ public final class Transactions {
                 a.send(new ProducerRecord<>(topic, 0, null, "zA-late"));
                 a.commitTransaction();
             } catch (Exception e) {
-                error = describe(e);
+                error = Report.describe(e);
             }
-            field("zombie_commit_error", str(error));
+            field("zombie_commit_error", Report.str(error));
 
             stage[0] = "B: transaction";
             b.beginTransaction();
@@ -258,7 +258,7 @@ public final class Transactions {
             List<String> recs = new ArrayList<>();
             while (System.currentTimeMillis() - start < TIMEOUT_MS) {
                 for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200)))
-                    recs.add("[" + r.partition() + "," + r.offset() + "," + str(r.value()) + "]");
+                    recs.add("[" + r.partition() + "," + r.offset() + "," + Report.str(r.value()) + "]");
                 boolean atEnd = true;
                 for (TopicPartition tp : tps)
                     if (c.position(tp) < end.get(tp)) atEnd = false;
@@ -302,33 +302,6 @@ public final class Transactions {
 
     static void field(String name, String json) {
         out.append('"').append(name).append("\":").append(json).append(',');
-    }
-
-    static String describe(Throwable e) {
-        StringBuilder b = new StringBuilder();
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (b.length() > 0) b.append(" <- caused by: ");
-            b.append(t.getClass().getName()).append(": ").append(t.getMessage());
-        }
-        return b.toString();
-    }
-
-    static String str(String s) {
-        if (s == null) return "null";
-        StringBuilder b = new StringBuilder("\"");
-        for (char ch : s.toCharArray()) {
-            switch (ch) {
-                case '"': b.append("\\\""); break;
-                case '\\': b.append("\\\\"); break;
-                case '\n': b.append("\\n"); break;
-                case '\r': b.append("\\r"); break;
-                case '\t': b.append("\\t"); break;
-                default:
-                    if (ch < 0x20) b.append(String.format("\\u%04x", (int) ch));
-                    else b.append(ch);
-            }
-        }
-        return b.append('"').toString();
     }
 
     private Transactions() {}
