@@ -18,6 +18,7 @@ pub mod error;
 pub mod group;
 pub mod huge_alloc;
 pub mod producer_ids;
+mod record_fields;
 pub mod schema_validation;
 pub mod server;
 pub mod topics;

@@ -18,9 +18,14 @@
 //! These versions are an on-disk format: never change what a version
 //! number means; add a version instead.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use crate::record_fields::{
+    get_bytes, get_i16, get_i32, get_i64, get_nullable_str, get_str, put_bytes, put_nullable_str,
+    put_str, FieldError,
 };
 
 /// Offset-commit key version written (0 and 1 share a layout).
@@ -33,6 +38,12 @@ const GROUP_VALUE_VERSION: i16 = 3;
 #[derive(Debug, thiserror::Error)]
 #[error("unreadable __consumer_offsets record: {0}")]
 pub struct RecordError(String);
+
+impl From<FieldError> for RecordError {
+    fn from(e: FieldError) -> Self {
+        RecordError(e.0.to_string())
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Key {
@@ -311,77 +322,6 @@ pub fn partition_for(group: &str, partitions: usize) -> usize {
         h = h.wrapping_mul(31).wrapping_add(unit as i32);
     }
     ((h & 0x7fff_ffff) as usize) % partitions.max(1)
-}
-
-fn put_str(b: &mut BytesMut, s: &str) {
-    // Kafka strings are at most i16::MAX bytes; longer input was refused
-    // before it got here (group ids and metadata are length-checked).
-    let s = &s.as_bytes()[..s.len().min(i16::MAX as usize)];
-    b.put_i16(s.len() as i16);
-    b.put_slice(s);
-}
-
-fn put_nullable_str(b: &mut BytesMut, s: Option<&str>) {
-    match s {
-        Some(s) => put_str(b, s),
-        None => b.put_i16(-1),
-    }
-}
-
-fn put_bytes(b: &mut BytesMut, v: &[u8]) {
-    b.put_i32(v.len() as i32);
-    b.put_slice(v);
-}
-
-fn need(b: &[u8], n: usize) -> Result<(), RecordError> {
-    if b.remaining() < n {
-        return Err(RecordError("truncated".to_string()));
-    }
-    Ok(())
-}
-
-fn get_i16(b: &mut &[u8]) -> Result<i16, RecordError> {
-    need(b, 2)?;
-    Ok(b.get_i16())
-}
-
-fn get_i32(b: &mut &[u8]) -> Result<i32, RecordError> {
-    need(b, 4)?;
-    Ok(b.get_i32())
-}
-
-fn get_i64(b: &mut &[u8]) -> Result<i64, RecordError> {
-    need(b, 8)?;
-    Ok(b.get_i64())
-}
-
-fn get_nullable_str(b: &mut &[u8]) -> Result<Option<String>, RecordError> {
-    let len = get_i16(b)?;
-    if len < 0 {
-        return Ok(None);
-    }
-    let len = len as usize;
-    need(b, len)?;
-    let s = String::from_utf8(b[..len].to_vec())
-        .map_err(|_| RecordError("string is not UTF-8".to_string()))?;
-    b.advance(len);
-    Ok(Some(s))
-}
-
-fn get_str(b: &mut &[u8]) -> Result<String, RecordError> {
-    get_nullable_str(b).map(Option::unwrap_or_default)
-}
-
-fn get_bytes(b: &mut &[u8]) -> Result<Bytes, RecordError> {
-    let len = get_i32(b)?;
-    if len < 0 {
-        return Ok(Bytes::new());
-    }
-    let len = len as usize;
-    need(b, len)?;
-    let out = Bytes::copy_from_slice(&b[..len]);
-    b.advance(len);
-    Ok(out)
 }
 
 #[cfg(test)]

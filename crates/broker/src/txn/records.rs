@@ -15,9 +15,10 @@
 
 use std::collections::BTreeSet;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::state::TxnState;
+use crate::record_fields::{get_i16, get_i32, get_i64, get_i8, get_str, put_str, FieldError};
 
 const KEY_VERSION: i16 = 0;
 const VALUE_VERSION: i16 = 0;
@@ -25,6 +26,12 @@ const VALUE_VERSION: i16 = 0;
 #[derive(Debug, thiserror::Error)]
 #[error("unreadable __transaction_state record: {0}")]
 pub struct RecordError(String);
+
+impl From<FieldError> for RecordError {
+    fn from(e: FieldError) -> Self {
+        RecordError(e.0.to_string())
+    }
+}
 
 /// One transactional id's coordinator state as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +58,7 @@ pub fn decode_key(mut b: &[u8]) -> Result<String, RecordError> {
     if version != KEY_VERSION {
         return Err(RecordError(format!("unknown key version {version}")));
     }
-    get_str(&mut b)
+    Ok(get_str(&mut b)?)
 }
 
 impl TxnValue {
@@ -117,53 +124,6 @@ impl TxnValue {
             start_ms: get_i64(&mut b)?,
         })
     }
-}
-
-fn put_str(b: &mut BytesMut, s: &str) {
-    // Transactional ids and topic names were length-checked on the way in.
-    let s = &s.as_bytes()[..s.len().min(i16::MAX as usize)];
-    b.put_i16(s.len() as i16);
-    b.put_slice(s);
-}
-
-fn need(b: &[u8], n: usize) -> Result<(), RecordError> {
-    if b.remaining() < n {
-        return Err(RecordError("truncated".to_string()));
-    }
-    Ok(())
-}
-
-fn get_i8(b: &mut &[u8]) -> Result<i8, RecordError> {
-    need(b, 1)?;
-    Ok(b.get_i8())
-}
-
-fn get_i16(b: &mut &[u8]) -> Result<i16, RecordError> {
-    need(b, 2)?;
-    Ok(b.get_i16())
-}
-
-fn get_i32(b: &mut &[u8]) -> Result<i32, RecordError> {
-    need(b, 4)?;
-    Ok(b.get_i32())
-}
-
-fn get_i64(b: &mut &[u8]) -> Result<i64, RecordError> {
-    need(b, 8)?;
-    Ok(b.get_i64())
-}
-
-fn get_str(b: &mut &[u8]) -> Result<String, RecordError> {
-    let len = get_i16(b)?;
-    if len < 0 {
-        return Ok(String::new());
-    }
-    let len = len as usize;
-    need(b, len)?;
-    let s = String::from_utf8(b[..len].to_vec())
-        .map_err(|_| RecordError("string is not UTF-8".to_string()))?;
-    b.advance(len);
-    Ok(s)
 }
 
 #[cfg(test)]
