@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use fjord_log::Partition;
-use kafka_protocol::records::RecordBatchDecoder;
+use kafka_protocol::records::{Record, RecordBatchDecoder};
 
 use super::records::{self, Key};
 use super::GroupError;
@@ -217,54 +217,29 @@ impl OffsetsLog {
             // Per producer, within this partition: a marker closes only the
             // transaction's records in its own partition.
             let mut open: HashMap<i64, Vec<(Key, Option<Bytes>)>> = HashMap::new();
-            let mut offset = partition.log_start_offset();
-            while offset < partition.log_end_offset() {
-                let slice = partition.read(offset, REPLAY_CHUNK, true)?;
-                if slice.bytes.is_empty() {
-                    break;
-                }
-                let mut buf = slice.bytes.clone();
-                let batches = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| {
-                    BrokerError::CorruptMetadata {
-                        path: format!("{OFFSETS_TOPIC}-{index}@{offset}"),
-                        reason: e.to_string(),
-                    }
-                })?;
-                let mut next = offset;
-                for record in batches.into_iter().flat_map(|b| b.records) {
-                    next = next.max(record.offset + 1);
-                    if record.offset < offset {
-                        continue;
-                    }
-                    if record.control {
-                        let done = open.remove(&record.producer_id).unwrap_or_default();
-                        if records::is_commit_marker(record.key.as_deref()) {
-                            for (key, value) in done {
-                                apply(key, value);
-                            }
+            replay_partition(partition, OFFSETS_TOPIC, index, |record| {
+                if record.control {
+                    let done = open.remove(&record.producer_id).unwrap_or_default();
+                    if records::is_commit_marker(record.key.as_deref()) {
+                        for (key, value) in done {
+                            apply(key, value);
                         }
-                        continue;
                     }
-                    let Some(key) = record.key else { continue };
-                    match Key::decode(&key) {
-                        Ok(key) if record.transactional => open
-                            .entry(record.producer_id)
-                            .or_default()
-                            .push((key, record.value)),
-                        Ok(key) => apply(key, record.value),
-                        Err(e) => tracing::warn!(
-                            partition = index, offset = record.offset, error = %e,
-                            "skipping __consumer_offsets record"
-                        ),
-                    }
+                    return;
                 }
-                if next <= offset {
-                    // The slice held no record past `offset` (an empty
-                    // batch left by compaction); step over it by header.
-                    next = last_offset_in(&slice.bytes).map_or(offset + 1, |o| o + 1);
+                let Some(key) = record.key else { return };
+                match Key::decode(&key) {
+                    Ok(key) if record.transactional => open
+                        .entry(record.producer_id)
+                        .or_default()
+                        .push((key, record.value)),
+                    Ok(key) => apply(key, record.value),
+                    Err(e) => tracing::warn!(
+                        partition = index, offset = record.offset, error = %e,
+                        "skipping __consumer_offsets record"
+                    ),
                 }
-                offset = next;
-            }
+            })?;
             let mut pending = self.txn_pending.lock().unwrap();
             for (producer_id, records) in open {
                 pending.entry(producer_id).or_default().extend(records);
@@ -272,6 +247,46 @@ impl OffsetsLog {
         }
         Ok(())
     }
+}
+
+/// Every record of one partition of an internal topic (`topic`-`index`),
+/// oldest first from the log start, control records included. Shared by the
+/// `__consumer_offsets` and `__transaction_state` replays, which walk their
+/// logs the same way and differ only in what a record means.
+pub(crate) fn replay_partition(
+    partition: &Partition,
+    topic: &str,
+    index: usize,
+    mut each: impl FnMut(Record),
+) -> Result<()> {
+    let mut offset = partition.log_start_offset();
+    while offset < partition.log_end_offset() {
+        let slice = partition.read(offset, REPLAY_CHUNK, true)?;
+        if slice.bytes.is_empty() {
+            break;
+        }
+        let mut buf = slice.bytes.clone();
+        let batches =
+            RecordBatchDecoder::decode_all(&mut buf).map_err(|e| BrokerError::CorruptMetadata {
+                path: format!("{topic}-{index}@{offset}"),
+                reason: e.to_string(),
+            })?;
+        let mut next = offset;
+        for record in batches.into_iter().flat_map(|b| b.records) {
+            next = next.max(record.offset + 1);
+            if record.offset < offset {
+                continue;
+            }
+            each(record);
+        }
+        if next <= offset {
+            // The slice held no record past `offset` (an empty
+            // batch left by compaction); step over it by header.
+            next = last_offset_in(&slice.bytes).map_or(offset + 1, |o| o + 1);
+        }
+        offset = next;
+    }
+    Ok(())
 }
 
 /// Last offset of the last batch in a record set, from batch headers.

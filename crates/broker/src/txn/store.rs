@@ -11,20 +11,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use fjord_log::Partition;
-use kafka_protocol::records::RecordBatchDecoder;
 
 use super::records::{self, TxnValue};
 use super::TxnError;
 use crate::error::{BrokerError, Result};
 use crate::group::records::{batch, partition_for};
+use crate::group::store::replay_partition;
 use crate::server::now_ms;
 use crate::topics::Topics;
 
 /// Kafka's name for the internal topic.
 pub const TXN_TOPIC: &str = "__transaction_state";
-
-/// Bytes read per step while replaying.
-const REPLAY_CHUNK: usize = 1 << 20;
 
 pub struct TxnLog {
     /// Set once the topic exists.
@@ -97,54 +94,32 @@ impl TxnLog {
             return Ok(out);
         };
         for (index, partition) in partitions.iter().enumerate() {
-            let mut offset = partition.log_start_offset();
-            while offset < partition.log_end_offset() {
-                let slice = partition.read(offset, REPLAY_CHUNK, true)?;
-                if slice.bytes.is_empty() {
-                    break;
+            replay_partition(partition, TXN_TOPIC, index, |record| {
+                if record.control {
+                    return;
                 }
-                let mut buf = slice.bytes.clone();
-                let batches = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| {
-                    BrokerError::CorruptMetadata {
-                        path: format!("{TXN_TOPIC}-{index}@{offset}"),
-                        reason: e.to_string(),
+                let Some(key) = record.key else { return };
+                let id = match records::decode_key(&key) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        tracing::warn!(partition = index, offset = record.offset, error = %e,
+                        "skipping {TXN_TOPIC} record");
+                        return;
                     }
-                })?;
-                let mut next = offset;
-                for record in batches.into_iter().flat_map(|b| b.records) {
-                    next = next.max(record.offset + 1);
-                    if record.offset < offset || record.control {
-                        continue;
+                };
+                match record.value.as_deref().map(TxnValue::decode) {
+                    None => {
+                        out.remove(&id);
                     }
-                    let Some(key) = record.key else { continue };
-                    let id = match records::decode_key(&key) {
-                        Ok(id) => id,
-                        Err(e) => {
-                            tracing::warn!(partition = index, offset = record.offset, error = %e,
-                                "skipping {TXN_TOPIC} record");
-                            continue;
-                        }
-                    };
-                    match record.value.as_deref().map(TxnValue::decode) {
-                        None => {
-                            out.remove(&id);
-                        }
-                        Some(Ok(v)) => {
-                            out.insert(id, v);
-                        }
-                        Some(Err(e)) => tracing::warn!(
-                            transactional_id = %id, offset = record.offset, error = %e,
-                            "skipping {TXN_TOPIC} record"
-                        ),
+                    Some(Ok(v)) => {
+                        out.insert(id, v);
                     }
+                    Some(Err(e)) => tracing::warn!(
+                        transactional_id = %id, offset = record.offset, error = %e,
+                        "skipping {TXN_TOPIC} record"
+                    ),
                 }
-                if next <= offset {
-                    // An empty batch left by compaction: step over it.
-                    next = crate::group::store::last_offset_in(&slice.bytes)
-                        .map_or(offset + 1, |o| o + 1);
-                }
-                offset = next;
-            }
+            })?;
         }
         Ok(out)
     }
