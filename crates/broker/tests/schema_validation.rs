@@ -6,11 +6,9 @@
 
 mod common;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use common::*;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::Record;
 
 const INVALID_RECORD: i16 = 87;
 
@@ -24,32 +22,15 @@ fn batch(records: &[Kv]) -> Bytes {
         .iter()
         .enumerate()
         .map(|(i, (k, v))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
             offset: i as i64,
             sequence: -1i32.wrapping_add(i as i32),
             timestamp: now,
             key: k.clone().map(Bytes::from),
             value: v.clone().map(Bytes::from),
-            headers: Default::default(),
+            ..data_record()
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode batch");
-    buf.freeze()
+    encode_batch(&records)
 }
 
 /// A value framed with schema id `id`.

@@ -15,16 +15,14 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use common::*;
 use fjord_broker::txn_markers::write_txn_marker;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest, ListOffsetsRequest};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Record, RecordBatchDecoder};
 
 const READ_UNCOMMITTED: i8 = 0;
 const READ_COMMITTED: i8 = 1;
@@ -38,31 +36,16 @@ fn batch(pid: i64, seq: i32, transactional: bool, values: &[&str]) -> Bytes {
         .enumerate()
         .map(|(i, v)| Record {
             transactional,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
             producer_id: pid,
             producer_epoch: if pid < 0 { -1 } else { 0 },
-            timestamp_type: TimestampType::Creation,
             offset: i as i64,
             sequence: if pid < 0 { -1 } else { seq + i as i32 },
             timestamp: fjord_broker::server::now_ms(),
-            key: None,
             value: Some(Bytes::from(v.to_string())),
-            headers: Default::default(),
+            ..data_record()
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode batch");
-    buf.freeze()
+    encode_batch(&records)
 }
 
 /// Appends `records` to partition 0 of TOPIC, in-process.

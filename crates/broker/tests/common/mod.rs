@@ -440,6 +440,45 @@ pub fn fetch_request(
                 .with_partition_max_bytes(partition_max_bytes)])])
 }
 
+/// A plain data record (not transactional, not control, no producer, no
+/// key, value or headers) for test batches to fill in with `..data_record()`.
+/// The batch builders of several test files (plain, idempotent,
+/// transactional) differ only in the fields they set, so the rest lives here.
+pub fn data_record() -> Record {
+    Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 0,
+        key: None,
+        value: None,
+        headers: Default::default(),
+    }
+}
+
+/// `records` encoded as the client-side encoder does: uncompressed v2
+/// (several RecordBatches if their producer fields or `offset - sequence`
+/// change between records).
+pub fn encode_batch(records: &[Record]) -> Bytes {
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode batch");
+    buf.freeze()
+}
+
 /// Builds uncompressed v2 record batches.
 #[derive(Clone, Debug)]
 pub struct Batch {
@@ -494,32 +533,17 @@ impl Batch {
             .iter()
             .enumerate()
             .map(|(i, v)| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
                 producer_id: self.producer_id,
                 producer_epoch: self.producer_epoch,
-                timestamp_type: TimestampType::Creation,
                 offset: i as i64,
                 sequence: self.base_sequence.wrapping_add(i as i32),
                 timestamp: self.timestamp + i as i64,
                 key: Some(Bytes::from(format!("k{i}"))),
                 value: Some(Bytes::from(v.clone())),
-                headers: Default::default(),
+                ..data_record()
             })
             .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &records,
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .expect("encode batch");
-        let out = buf.freeze();
+        let out = encode_batch(&records);
         assert_eq!(
             batch_count(&out),
             1,

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::common::*;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use fjord_broker::txn::TxnState;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
@@ -20,9 +20,7 @@ use kafka_protocol::messages::txn_offset_commit_request::{
 };
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::Record;
 
 pub const OFFSETS: &str = "__consumer_offsets";
 
@@ -53,31 +51,17 @@ pub fn txn_batch(p: Pid, base_sequence: i32, values: &[&str]) -> Bytes {
         .enumerate()
         .map(|(i, v)| Record {
             transactional: true,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
             producer_id: p.id,
             producer_epoch: p.epoch,
-            timestamp_type: TimestampType::Creation,
             offset: i as i64,
             sequence: base_sequence + i as i32,
             timestamp: now,
             key: Some(Bytes::from(format!("k{i}"))),
             value: Some(Bytes::from(v.to_string())),
-            headers: Default::default(),
+            ..data_record()
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    encode_batch(&records)
 }
 
 pub async fn init_as(
@@ -315,30 +299,10 @@ pub async fn fetch_all(c: &mut Client, topic: &str, part: i32) -> Bytes {
 
 /// One non-transactional batch of one keyed record.
 pub fn keyed_batch(key: Bytes, value: Bytes) -> Bytes {
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
+    encode_batch(&[Record {
         timestamp: fjord_broker::server::now_ms(),
         key: Some(key),
         value: Some(value),
-        headers: Default::default(),
-    };
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &[record],
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+        ..data_record()
+    }])
 }
