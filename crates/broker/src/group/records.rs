@@ -230,39 +230,8 @@ impl GroupValue {
 
 /// One uncompressed v2 RecordBatch holding `records` (key, value-or-tombstone).
 pub fn batch(records: &[(Bytes, Option<Bytes>)], now_ms: i64) -> Bytes {
-    // kafka-protocol's encoder keeps records in one batch only while
-    // offset - sequence stays constant, so sequences advance with offsets
-    // (the batch's base sequence stays -1: no producer id).
-    let records: Vec<Record> = records
-        .iter()
-        .enumerate()
-        .map(|(i, (k, v))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: (-1i32).wrapping_add(i as i32),
-            timestamp: now_ms,
-            key: Some(k.clone()),
-            value: v.clone(),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("an uncompressed batch of in-memory records encodes");
-    buf.freeze()
+    // No producer id: the batch's base sequence stays -1.
+    encode_batch(records, now_ms, false, -1, -1, -1)
 }
 
 /// One uncompressed transactional v2 RecordBatch of `producer` (a
@@ -273,19 +242,40 @@ pub fn txn_batch(
     producer: super::store::TxnProducer,
     base_sequence: i32,
 ) -> Bytes {
+    encode_batch(
+        records,
+        now_ms,
+        true,
+        producer.producer_id,
+        producer.producer_epoch,
+        base_sequence,
+    )
+}
+
+/// The one encoder behind `batch` and `txn_batch`, which differ only in the
+/// producer fields they stamp.
+fn encode_batch(
+    records: &[(Bytes, Option<Bytes>)],
+    now_ms: i64,
+    transactional: bool,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Bytes {
+    // kafka-protocol's encoder keeps records in one batch only while
+    // offset - sequence stays constant, so sequences advance with offsets.
     let records: Vec<Record> = records
         .iter()
         .enumerate()
         .map(|(i, (k, v))| Record {
-            transactional: true,
+            transactional,
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
-            producer_id: producer.producer_id,
-            producer_epoch: producer.producer_epoch,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            // Kept in step with the offset so the encoder makes one batch.
             sequence: base_sequence.wrapping_add(i as i32),
             timestamp: now_ms,
             key: Some(k.clone()),
