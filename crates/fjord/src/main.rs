@@ -12,9 +12,9 @@ mod group;
 mod logging;
 mod produce;
 mod registry;
-mod serve;
 mod schema;
 mod schema_codec;
+mod serve;
 mod topic;
 mod txn;
 
