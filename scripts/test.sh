@@ -174,6 +174,8 @@ if [ "${FJORD_SKIP_CARGO:-0}" = 1 ]; then
     section "cargo: skipped (FJORD_SKIP_CARGO=1)"
 else
     section "cargo build --workspace --all-targets"
+    # A clean clone builds once: incremental caches would only take disk.
+    if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
     cargo build --workspace --all-targets
 
     section "cargo nextest run --workspace"
