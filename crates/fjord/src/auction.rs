@@ -155,12 +155,9 @@ impl Data {
     }
 }
 
-#[derive(Args, Debug)]
-struct UpArgs {
-    #[command(flatten)]
-    cluster: Cluster,
-    #[command(flatten)]
-    data: Data,
+/// Where the website, its API and the dashboard listen.
+#[derive(Args, Debug, Clone)]
+struct Http {
     /// The website, API and dashboard.
     #[arg(
         long,
@@ -169,9 +166,34 @@ struct UpArgs {
         value_name = "HOST:PORT"
     )]
     http_listen: SocketAddr,
+}
+
+/// The backup file's place.
+#[derive(Args, Debug, Clone)]
+struct BackupFile {
     /// Backup file [default: DIR/bids-backup.jsonl].
     #[arg(long, value_name = "PATH")]
     backup_file: Option<PathBuf>,
+}
+
+impl BackupFile {
+    fn path(&self, data: &Data) -> PathBuf {
+        self.backup_file
+            .clone()
+            .unwrap_or_else(|| backup::default_path(&data.data_dir))
+    }
+}
+
+#[derive(Args, Debug)]
+struct UpArgs {
+    #[command(flatten)]
+    cluster: Cluster,
+    #[command(flatten)]
+    data: Data,
+    #[command(flatten)]
+    http: Http,
+    #[command(flatten)]
+    backup: BackupFile,
     /// The embedded broker's Kafka listener (without --bootstrap-servers).
     #[arg(long, default_value = "127.0.0.1:9092", value_name = "HOST:PORT")]
     broker_listen: SocketAddr,
@@ -192,13 +214,8 @@ struct WebArgs {
     cluster: Cluster,
     #[command(flatten)]
     data: Data,
-    #[arg(
-        long,
-        env = "FJORD_AUCTION_HTTP_LISTEN",
-        default_value = "127.0.0.1:5000",
-        value_name = "HOST:PORT"
-    )]
-    http_listen: SocketAddr,
+    #[command(flatten)]
+    http: Http,
 }
 
 #[derive(Args, Debug)]
@@ -218,9 +235,8 @@ struct BackupWriterArgs {
     cluster: Cluster,
     #[command(flatten)]
     data: Data,
-    /// [default: DIR/bids-backup.jsonl]
-    #[arg(long, value_name = "PATH")]
-    backup_file: Option<PathBuf>,
+    #[command(flatten)]
+    backup: BackupFile,
 }
 
 #[derive(Args, Debug)]
@@ -297,8 +313,8 @@ enum BackupCommand {
         cluster: Cluster,
         #[command(flatten)]
         data: Data,
-        #[arg(long, value_name = "PATH")]
-        backup_file: Option<PathBuf>,
+        #[command(flatten)]
+        backup: BackupFile,
         /// Do not read the topic.
         #[arg(long)]
         no_topic: bool,
@@ -310,8 +326,8 @@ enum BackupCommand {
     Restore {
         #[command(flatten)]
         data: Data,
-        #[arg(long, value_name = "PATH")]
-        backup_file: Option<PathBuf>,
+        #[command(flatten)]
+        backup: BackupFile,
     },
 }
 
@@ -337,7 +353,7 @@ pub fn run(args: AuctionArgs) -> Result<()> {
                 let store = a.data.store().await?;
                 let items = a.data.ensure_items()?;
                 let state = web::WebState::new(&settings, items, store, a.cluster.codec().await?)?;
-                let listener = bind(a.http_listen).await?;
+                let listener = bind(a.http.http_listen).await?;
                 web::serve(listener, state, stop_signal()).await?;
                 Ok(())
             }
@@ -366,9 +382,7 @@ pub fn run(args: AuctionArgs) -> Result<()> {
             }
             AuctionCommand::BackupWriter(a) => {
                 let settings = a.cluster.settings(None);
-                let path = a
-                    .backup_file
-                    .unwrap_or_else(|| backup::default_path(&a.data.data_dir));
+                let path = a.backup.path(&a.data);
                 backup::run(&settings, &path, a.cluster.codec().await?, stop_signal()).await?;
                 Ok(())
             }
@@ -434,10 +448,7 @@ async fn up(a: UpArgs, embedded: Option<SocketAddr>) -> Result<()> {
     let codec = a.cluster.codec().await?;
     let store = a.data.store().await?;
     let items = a.data.ensure_items()?;
-    let backup_path = a
-        .backup_file
-        .clone()
-        .unwrap_or_else(|| backup::default_path(&a.data.data_dir));
+    let backup_path = a.backup.path(&a.data);
 
     let mut tasks = Vec::new();
     for n in 0..a.db_writers {
@@ -460,7 +471,7 @@ async fn up(a: UpArgs, embedded: Option<SocketAddr>) -> Result<()> {
         }));
     }
     let state = web::WebState::new(&settings, items.clone(), store.clone(), codec)?;
-    let listener = bind(a.http_listen).await?;
+    let listener = bind(a.http.http_listen).await?;
     println!(
         "auction up: website http://{} (dashboard /dashboard), Kafka {}, database {}, backup {}, items {}",
         listener.local_addr()?,
@@ -657,11 +668,11 @@ async fn run_backup(a: BackupArgs) -> Result<()> {
         BackupCommand::Verify {
             cluster,
             data,
-            backup_file,
+            backup,
             no_topic,
             no_table,
         } => {
-            let path = backup_file.unwrap_or_else(|| backup::default_path(&data.data_dir));
+            let path = backup.path(&data);
             require_file(&path)?;
             let settings = cluster.settings(None);
             let topic = if no_topic {
@@ -699,8 +710,8 @@ async fn run_backup(a: BackupArgs) -> Result<()> {
                 )
             }
         }
-        BackupCommand::Restore { data, backup_file } => {
-            let path = backup_file.unwrap_or_else(|| backup::default_path(&data.data_dir));
+        BackupCommand::Restore { data, backup } => {
+            let path = backup.path(&data);
             require_file(&path)?;
             let store = data.store().await?;
             let o = backup::restore(&path, &store).await?;

@@ -152,6 +152,16 @@ impl BidStore {
             .collect()
     }
 
+    /// The highest row id (0 for an empty table): a cheap probe (the
+    /// primary key's last entry) that changes whenever a bid is stored.
+    pub async fn last_row_id(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM bid")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("cannot read the last bid id"))?;
+        row.try_get(0).map_err(db("last bid id"))
+    }
+
     /// Rows in the table.
     pub async fn count(&self) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) FROM bid")

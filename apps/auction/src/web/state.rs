@@ -19,8 +19,16 @@ use crate::kafka::{self, KafkaSettings, BACKUP_GROUP, DB_GROUP};
 use crate::store::{BidStore, ItemStats};
 use crate::time;
 
-/// How often the table is read for the pages and the dashboard.
+/// How often the dashboard is rebuilt when no bid arrives (time left,
+/// bids per minute and lag move on without new rows).
 const REFRESH: Duration = Duration::from_millis(500);
+/// How often the table's last row id is probed: a new bid is on the
+/// dashboard within about this of its row being committed. It also bounds
+/// how often the whole dashboard (a dozen queries, aggregates over the
+/// table) is rebuilt under a steady stream of bids.
+const PROBE: Duration = Duration::from_millis(100);
+/// How often the groups' lag is read from the broker.
+const LAG_EVERY: Duration = Duration::from_secs(2);
 
 pub struct WebState {
     items_path: PathBuf,
@@ -173,24 +181,17 @@ impl WebState {
 pub(crate) async fn refresh_loop(state: Arc<WebState>) {
     let mut rates = RateTracker::default();
     let mut lag = Vec::new();
-    let mut ticks: u64 = 0;
+    let mut lag_read_at: Option<tokio::time::Instant> = None;
     loop {
+        let deadline = tokio::time::Instant::now() + REFRESH;
+        // Taken before the build: a row stored while it runs moves the id
+        // past this and triggers the next build at once.
+        let seen = state.store.last_row_id().await.ok();
         state.reload_catalog();
-        if ticks.is_multiple_of(4) {
+        if lag_read_at.is_none_or(|t| t.elapsed() >= LAG_EVERY) {
+            lag_read_at = Some(tokio::time::Instant::now());
             if let Some(consumers) = state.lag_consumers.clone() {
-                let got = tokio::task::spawn_blocking(move || {
-                    let db = kafka::group_lag(&consumers.0);
-                    let backup = kafka::group_lag(&consumers.1);
-                    (db, backup)
-                })
-                .await;
-                lag = match got {
-                    Ok((Ok(db), Ok(backup))) => vec![
-                        (DB_GROUP.to_string(), db),
-                        (BACKUP_GROUP.to_string(), backup),
-                    ],
-                    _ => Vec::new(),
-                };
+                lag = read_lag(consumers).await;
             }
         }
         match Dashboard::build(&state.store, &state.catalog(), &mut rates, &lag).await {
@@ -205,7 +206,42 @@ pub(crate) async fn refresh_loop(state: Arc<WebState>) {
             }
             Err(e) => tracing::warn!(error = %e, "cannot refresh the dashboard"),
         }
-        ticks += 1;
-        tokio::time::sleep(REFRESH).await;
+        wait_for_rows(&state.store, seen, deadline).await;
     }
+}
+
+/// Both groups' lag per partition (empty when the broker does not answer).
+async fn read_lag(
+    consumers: Arc<(BaseConsumer, BaseConsumer)>,
+) -> Vec<(String, Vec<(i32, i64)>)> {
+    let got = tokio::task::spawn_blocking(move || {
+        let db = kafka::group_lag(&consumers.0);
+        let backup = kafka::group_lag(&consumers.1);
+        (db, backup)
+    })
+    .await;
+    match got {
+        Ok((Ok(db), Ok(backup))) => vec![
+            (DB_GROUP.to_string(), db),
+            (BACKUP_GROUP.to_string(), backup),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// Returns at `deadline`, or sooner once the table's last row id is no
+/// longer `seen` (new bids stored). Without a baseline, or when a probe
+/// fails, it just waits for the deadline.
+async fn wait_for_rows(store: &BidStore, seen: Option<i64>, deadline: tokio::time::Instant) {
+    if let Some(seen) = seen {
+        while tokio::time::Instant::now() + PROBE < deadline {
+            tokio::time::sleep(PROBE).await;
+            match store.last_row_id().await {
+                Ok(id) if id != seen => return,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    }
+    tokio::time::sleep_until(deadline).await;
 }
