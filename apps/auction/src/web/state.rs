@@ -211,9 +211,7 @@ pub(crate) async fn refresh_loop(state: Arc<WebState>) {
 }
 
 /// Both groups' lag per partition (empty when the broker does not answer).
-async fn read_lag(
-    consumers: Arc<(BaseConsumer, BaseConsumer)>,
-) -> Vec<(String, Vec<(i32, i64)>)> {
+async fn read_lag(consumers: Arc<(BaseConsumer, BaseConsumer)>) -> Vec<(String, Vec<(i32, i64)>)> {
     let got = tokio::task::spawn_blocking(move || {
         let db = kafka::group_lag(&consumers.0);
         let backup = kafka::group_lag(&consumers.1);
