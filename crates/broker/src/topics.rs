@@ -170,6 +170,21 @@ impl Topics {
         Ok(topic)
     }
 
+    /// The compacted internal topic `name` (`__consumer_offsets`,
+    /// `__transaction_state`): created with `partitions` partitions unless
+    /// it exists. Two first users may race to create it; the loser takes
+    /// the topic the winner made.
+    pub fn ensure_compacted_internal(&self, name: &str, partitions: i32) -> Result<Arc<Topic>> {
+        let configs = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
+        match self.create(name, partitions, configs, i32::MAX, false) {
+            Ok(t) => Ok(t),
+            Err(BrokerError::TopicExists(_)) => self
+                .get(name)
+                .ok_or_else(|| BrokerError::UnknownTopic(name.to_string())),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Deletes a topic and its data.
     pub fn delete(&self, name: &str) -> Result<Uuid> {
         let _admin = self.admin.lock().unwrap();

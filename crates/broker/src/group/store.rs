@@ -16,7 +16,7 @@
 //! ABORT marker drops them. Replay follows the same rule, so offsets of a
 //! transaction still open at a restart stay pending until its marker.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
@@ -96,21 +96,7 @@ impl OffsetsLog {
         if self.partitions.get().is_some() {
             return Ok(());
         }
-        let configs = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
-        let topic = match topics.create(
-            OFFSETS_TOPIC,
-            self.create_partitions,
-            configs,
-            i32::MAX,
-            false,
-        ) {
-            Ok(t) => t,
-            // Created concurrently: use the one that won.
-            Err(BrokerError::TopicExists(_)) => topics
-                .get(OFFSETS_TOPIC)
-                .ok_or_else(|| BrokerError::UnknownTopic(OFFSETS_TOPIC.to_string()))?,
-            Err(e) => return Err(e),
-        };
+        let topic = topics.ensure_compacted_internal(OFFSETS_TOPIC, self.create_partitions)?;
         let _ = self.partitions.set(topic.partitions.clone());
         Ok(())
     }

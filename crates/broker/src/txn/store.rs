@@ -7,14 +7,14 @@
 //! before the change is acted on; on start the topic is replayed from its
 //! beginning and the last record per id wins.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use fjord_log::Partition;
 
 use super::records::{self, TxnValue};
 use super::TxnError;
-use crate::error::{BrokerError, Result};
+use crate::error::Result;
 use crate::group::records::{batch, partition_for};
 use crate::group::store::replay_partition;
 use crate::server::now_ms;
@@ -48,16 +48,7 @@ impl TxnLog {
         if self.partitions.get().is_some() {
             return Ok(());
         }
-        let configs = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
-        let topic = match topics.create(TXN_TOPIC, self.create_partitions, configs, i32::MAX, false)
-        {
-            Ok(t) => t,
-            // Created concurrently: use the one that won.
-            Err(BrokerError::TopicExists(_)) => topics
-                .get(TXN_TOPIC)
-                .ok_or_else(|| BrokerError::UnknownTopic(TXN_TOPIC.to_string()))?,
-            Err(e) => return Err(e),
-        };
+        let topic = topics.ensure_compacted_internal(TXN_TOPIC, self.create_partitions)?;
         let _ = self.partitions.set(topic.partitions.clone());
         Ok(())
     }
