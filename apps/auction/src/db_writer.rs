@@ -5,6 +5,10 @@
 //! rule is applied there, see [`crate::store`]), and only then commit the
 //! offsets. A crash between the two redelivers the batch, and the unique bid
 //! id makes the second insert a no-op: every bid is stored exactly once.
+//! A record that is not a bid is dead-lettered (acknowledged) before the
+//! offsets past it are committed, or, under `--on-bad-record stop`, ends
+//! the batch: the bids before it are stored and committed, it is not, and
+//! the writer exits (see [`crate::dead_letter`]).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -17,6 +21,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use crate::bid::Bid;
 use crate::codec::{BidCodec, TOPIC};
+use crate::dead_letter::{BadRecord, DeadLetters, OnBadRecord, NO_VALUE};
 use crate::error::{kafka, Result};
 use crate::kafka::{KafkaSettings, DB_GROUP};
 use crate::store::BidStore;
@@ -32,23 +37,34 @@ pub struct Batch {
     pub bids: Vec<Bid>,
     /// Next offset to commit per partition.
     pub next: BTreeMap<i32, i64>,
-    /// Records that were not valid bids (logged and skipped: a poison
-    /// record must not stop the group).
-    pub skipped: usize,
+    /// Records that are not bids, in the order read. Under dead-letter,
+    /// `next` already points past them (they must be dead-lettered before
+    /// it is committed); under stop, the batch ends at the first one and
+    /// `next` points at it, so committing `next` leaves it unread.
+    pub bad: Vec<BadRecord>,
+}
+
+impl Batch {
+    fn records(&self) -> usize {
+        self.bids.len() + self.bad.len()
+    }
 }
 
 /// Collects one batch: waits for a first record (or shutdown: `None`), then
-/// takes what else arrives within [`BATCH_WAIT`], up to [`MAX_BATCH`].
+/// takes what else arrives within [`BATCH_WAIT`], up to [`MAX_BATCH`] (and
+/// under [`OnBadRecord::Stop`] not past a record that is not a bid).
 pub async fn next_batch(
     consumer: &StreamConsumer,
     codec: &dyn BidCodec,
+    on_bad_record: OnBadRecord,
     shutdown: &mut (impl Future<Output = ()> + Unpin),
 ) -> Result<Option<Batch>> {
     let mut batch = Batch {
         bids: Vec::new(),
         next: BTreeMap::new(),
-        skipped: 0,
+        bad: Vec::new(),
     };
+    let stop_at_bad = on_bad_record == OnBadRecord::Stop;
     loop {
         let first = tokio::select! {
             m = consumer.recv() => m,
@@ -56,16 +72,17 @@ pub async fn next_batch(
         };
         match first {
             Ok(m) => {
-                take(&m, codec, &mut batch);
+                take(&m, codec, stop_at_bad, &mut batch);
                 break;
             }
             Err(e) => transient(e).await,
         }
     }
     let deadline = tokio::time::Instant::now() + BATCH_WAIT;
-    while batch.bids.len() + batch.skipped < MAX_BATCH {
+    let ended_at_bad = |b: &Batch| stop_at_bad && !b.bad.is_empty();
+    while batch.records() < MAX_BATCH && !ended_at_bad(&batch) {
         match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Ok(Ok(m)) => take(&m, codec, &mut batch),
+            Ok(Ok(m)) => take(&m, codec, stop_at_bad, &mut batch),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "consume error within a batch");
                 break;
@@ -84,16 +101,25 @@ pub async fn transient(e: rdkafka::error::KafkaError) {
     tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
-fn take(m: &BorrowedMessage<'_>, codec: &dyn BidCodec, batch: &mut Batch) {
-    batch.next.insert(m.partition(), m.offset() + 1);
-    match m.payload().map(|p| codec.decode(p)) {
-        Some(Ok(bid)) => batch.bids.push(bid),
-        Some(Err(e)) => {
-            tracing::warn!(partition = m.partition(), offset = m.offset(), error = %e, "skipping a record that is not a bid");
-            batch.skipped += 1;
+fn take(m: &BorrowedMessage<'_>, codec: &dyn BidCodec, stop_at_bad: bool, batch: &mut Batch) {
+    let error = match m.payload().map(|p| codec.decode(p)) {
+        Some(Ok(bid)) => {
+            batch.bids.push(bid);
+            batch.next.insert(m.partition(), m.offset() + 1);
+            return;
         }
-        None => batch.skipped += 1,
-    }
+        Some(Err(e)) => e.to_string(),
+        None => NO_VALUE.to_string(),
+    };
+    // Under stop the offset to commit is the bad record's own: it stays
+    // unconsumed for the group.
+    let next = if stop_at_bad {
+        m.offset()
+    } else {
+        m.offset() + 1
+    };
+    batch.next.insert(m.partition(), next);
+    batch.bad.push(BadRecord::new(m, error));
 }
 
 /// Commits the batch's offsets and waits for the broker's answer, on a
@@ -128,13 +154,28 @@ pub async fn run(
     client_id: &str,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    let dead_letters = DeadLetters::start(settings, DB_GROUP).await?;
+    let on_bad_record = dead_letters.policy().on_bad_record;
     let consumer = Arc::new(settings.group_consumer(DB_GROUP, client_id)?);
     consumer
         .subscribe(&[TOPIC])
         .map_err(kafka(format!("cannot subscribe to `{TOPIC}`")))?;
     let mut shutdown = Box::pin(shutdown);
     tracing::info!(client_id, group = DB_GROUP, "DB writer started");
-    while let Some(batch) = next_batch(&consumer, codec.as_ref(), &mut shutdown).await? {
+    while let Some(batch) =
+        next_batch(&consumer, codec.as_ref(), on_bad_record, &mut shutdown).await?
+    {
+        // Dead letters are acknowledged before any offset past them is
+        // committed; under stop, the batch's one bad record is its last.
+        let stop_at = match on_bad_record {
+            OnBadRecord::Stop => batch.bad.first(),
+            OnBadRecord::DeadLetter => {
+                for bad in &batch.bad {
+                    dead_letters.route(bad).await?;
+                }
+                None
+            }
+        };
         // The rows must be committed before the offsets: retry the same
         // batch while the database is unavailable.
         let mut delay = Duration::from_millis(100);
@@ -155,6 +196,10 @@ pub async fn run(
             }
         }
         commit(&consumer, batch.next).await;
+        if let Some(bad) = stop_at {
+            // The bids before it are stored and committed; it is not.
+            return Err(bad.stop_error(DB_GROUP));
+        }
     }
     tracing::info!(client_id, "DB writer stopped");
     Ok(())

@@ -41,6 +41,18 @@ pub enum AuctionError {
     Backup { path: PathBuf, message: String },
     #[error("HTTP server: {0}")]
     Http(#[source] std::io::Error),
+    /// `--on-bad-record stop`: the writer exits on a record that is not a
+    /// bid (see [`crate::dead_letter`]).
+    #[error("`{topic}` partition {partition} offset {offset} is not a bid ({error}); group {group} stops there (--on-bad-record stop) and committed nothing past it, so it is read again after a restart (or use --on-bad-record dead-letter)")]
+    BadRecord {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        group: String,
+        error: String,
+    },
+    #[error("invalid dead-letter topic `{0}`: it must be a topic name other than `bids`")]
+    DeadLetterTopic(String),
 }
 
 pub type Result<T, E = AuctionError> = std::result::Result<T, E>;

@@ -3,17 +3,20 @@
 //! through the Kafka protocol, so each component runs unchanged against the
 //! embedded broker or any Kafka cluster.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::codec::{PARTITIONS, TOPIC};
+use crate::dead_letter::DeadLetterPolicy;
 use crate::error::{kafka, AuctionError, Result};
 
 /// Consumer group of the DB writers.
@@ -31,6 +34,9 @@ pub struct KafkaSettings {
     /// librdkafka settings (`-X key=value`: SASL, TLS, ...), applied last so
     /// they override the auction's own defaults.
     pub extra: Vec<(String, String)>,
+    /// What the writers do with a record that is not a bid, and where the
+    /// dead letters are (for the writers, `backup verify`, the dashboard).
+    pub dead_letter: DeadLetterPolicy,
 }
 
 impl KafkaSettings {
@@ -38,7 +44,13 @@ impl KafkaSettings {
         KafkaSettings {
             bootstrap_servers: bootstrap_servers.into(),
             extra: Vec::new(),
+            dead_letter: DeadLetterPolicy::default(),
         }
+    }
+
+    pub fn with_dead_letter(mut self, policy: DeadLetterPolicy) -> KafkaSettings {
+        self.dead_letter = policy;
+        self
     }
 
     pub fn config(&self, defaults: &[(&str, &str)]) -> ClientConfig {
@@ -96,16 +108,22 @@ impl KafkaSettings {
 
     /// Creates the topic `bids` (4 partitions) unless it exists.
     pub async fn ensure_topic(&self) -> Result<()> {
+        self.ensure_topic_named(TOPIC, PARTITIONS).await
+    }
+
+    /// Creates `name` with `partitions` (replication factor 1) unless it
+    /// exists.
+    pub async fn ensure_topic_named(&self, name: &str, partitions: i32) -> Result<()> {
         let admin: AdminClient<DefaultClientContext> = self
             .config(&[])
             .create()
             .map_err(kafka("cannot create admin client"))?;
-        let topic = NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(1));
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
         let opts = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
         let results = admin
             .create_topics([&topic], &opts)
             .await
-            .map_err(kafka(format!("cannot create topic `{TOPIC}`")))?;
+            .map_err(kafka(format!("cannot create topic `{name}`")))?;
         for r in results {
             match r {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -139,15 +157,7 @@ pub async fn produce(producer: &FutureProducer, item: &str, value: &[u8]) -> Res
 /// committed offset (the whole partition when nothing is committed).
 /// Blocking: call from a blocking thread.
 pub fn group_lag(consumer: &BaseConsumer) -> Result<Vec<(i32, i64)>> {
-    let metadata = consumer
-        .fetch_metadata(Some(TOPIC), REQUEST_TIMEOUT)
-        .map_err(kafka("cannot fetch metadata"))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == TOPIC && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
+    let partitions = partitions(consumer, TOPIC)?;
     let mut tpl = TopicPartitionList::new();
     for p in &partitions {
         tpl.add_partition(TOPIC, *p);
@@ -168,4 +178,81 @@ pub fn group_lag(consumer: &BaseConsumer) -> Result<Vec<(i32, i64)>> {
     }
     out.sort_unstable();
     Ok(out)
+}
+
+/// Records in `topic` now: per partition, end offset minus start offset,
+/// summed (0 when the topic does not exist). Blocking.
+pub fn topic_records(consumer: &BaseConsumer, topic: &str) -> Result<i64> {
+    let mut total = 0;
+    for p in partitions(consumer, topic)? {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, REQUEST_TIMEOUT)
+            .map_err(kafka(format!("cannot fetch the offsets of `{topic}`")))?;
+        total += (high - low).max(0);
+    }
+    Ok(total)
+}
+
+/// The partitions of `topic` (none when it does not exist). Blocking.
+fn partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+        .map_err(kafka("cannot fetch metadata"))?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect())
+}
+
+/// Reads every record of `topic` from the start to the end it has now,
+/// without a group (nothing is committed), calling `each` per record.
+/// Blocking: call from a blocking thread.
+pub fn read_to_end(
+    consumer: &BaseConsumer,
+    topic: &str,
+    mut each: impl FnMut(&BorrowedMessage<'_>),
+) -> Result<()> {
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for p in partitions(consumer, topic)? {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, REQUEST_TIMEOUT)
+            .map_err(kafka("cannot fetch end offsets"))?;
+        if high > low {
+            tpl.add_partition_offset(topic, p, Offset::Offset(low))
+                .map_err(kafka("offset list"))?;
+            ends.insert(p, high);
+        }
+    }
+    if ends.is_empty() {
+        return Ok(());
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(kafka("cannot assign partitions"))?;
+    let mut last_progress = Instant::now();
+    while !ends.is_empty() {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                last_progress = Instant::now();
+                each(&m);
+                if ends
+                    .get(&m.partition())
+                    .is_some_and(|end| m.offset() + 1 >= *end)
+                {
+                    ends.remove(&m.partition());
+                }
+            }
+            Some(Err(e)) => return Err(kafka(format!("cannot read `{topic}`"))(e)),
+            None if last_progress.elapsed() > REQUEST_TIMEOUT => {
+                return Err(AuctionError::Codec(format!(
+                    "reading `{topic}` made no progress for {REQUEST_TIMEOUT:?}"
+                )))
+            }
+            None => {}
+        }
+    }
+    Ok(())
 }

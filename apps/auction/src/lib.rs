@@ -8,11 +8,14 @@
 //! ([`backup`]) appends every bid to a JSON Lines file for audit. Both
 //! commit offsets only after their output is durable, and both skip what
 //! they already wrote, so a crash at any point loses and repeats nothing.
+//! A record that is not a bid goes to the dead-letter topic `bids-dlq`
+//! before any offset past it is committed ([`dead_letter`]).
 
 pub mod backup;
 pub mod bid;
 pub mod codec;
 pub mod db_writer;
+pub mod dead_letter;
 pub mod error;
 pub mod items;
 pub mod kafka;

@@ -55,6 +55,10 @@
     const lag = (g) => { const x = d.lag.find((l) => l.group === g); return x ? String(x.total) : "?"; };
     document.getElementById("lag-db").textContent = lag("bid-db-writers");
     document.getElementById("lag-backup").textContent = lag("bid-backup");
+    const dead = document.getElementById("dead-letters");
+    dead.textContent = d.dead_letters == null ? "?" : String(d.dead_letters);
+    dead.title = d.dead_letter_topic;
+    dead.classList.toggle("alert", d.dead_letters > 0);
     rows("items", d.items, (tr, i) => {
       cell(tr, i.item); cell(tr, i.highest == null ? "-" : String(i.highest));
       cell(tr, i.open ? (i.leader || "-") : "winner: " + (i.winner || "none"));

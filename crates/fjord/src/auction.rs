@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use fjord_auction::codec::{AvroCodec, BidCodec, JsonCodec};
+use fjord_auction::dead_letter::{self, DeadLetterPolicy, OnBadRecord};
 use fjord_auction::items::{self, Catalog, Item};
 use fjord_auction::kafka::KafkaSettings;
 use fjord_auction::store::BidStore;
@@ -77,6 +78,7 @@ impl Cluster {
         KafkaSettings {
             bootstrap_servers: bootstrap,
             extra: self.client_config.clone(),
+            dead_letter: DeadLetterPolicy::default(),
         }
     }
 
@@ -101,6 +103,65 @@ impl Cluster {
                 }
             }
             None => Ok(Arc::new(JsonCodec)),
+        }
+    }
+}
+
+/// What the DB and backup writers do with a record of `bids` that is not
+/// a bid (Kafka Connect's errors.tolerance and dead-letter queue).
+#[derive(Args, Debug, Clone)]
+struct BadRecords {
+    /// dead-letter: produce it unchanged to the dead-letter topic, with
+    /// fjord.dlq.* headers saying where from and why, then go on; stop: exit
+    /// with an error naming it, committing nothing past it.
+    #[arg(
+        long,
+        env = "FJORD_AUCTION_ON_BAD_RECORD",
+        value_enum,
+        default_value = "dead-letter"
+    )]
+    on_bad_record: OnBadRecordArg,
+    #[command(flatten)]
+    topic: DeadLetterTopic,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum OnBadRecordArg {
+    DeadLetter,
+    Stop,
+}
+
+impl BadRecords {
+    fn policy(&self) -> DeadLetterPolicy {
+        DeadLetterPolicy {
+            on_bad_record: match self.on_bad_record {
+                OnBadRecordArg::DeadLetter => OnBadRecord::DeadLetter,
+                OnBadRecordArg::Stop => OnBadRecord::Stop,
+            },
+            topic: self.topic.dead_letter_topic.clone(),
+        }
+    }
+}
+
+/// Where records that are not bids go (the writers) and are looked for
+/// (`backup verify`, the dashboard).
+#[derive(Args, Debug, Clone)]
+struct DeadLetterTopic {
+    /// The dead-letter topic (created with 1 partition when missing).
+    #[arg(
+        long,
+        env = "FJORD_AUCTION_DEAD_LETTER_TOPIC",
+        default_value = dead_letter::DEFAULT_TOPIC,
+        value_name = "NAME"
+    )]
+    dead_letter_topic: String,
+}
+
+impl DeadLetterTopic {
+    fn policy(&self) -> DeadLetterPolicy {
+        DeadLetterPolicy {
+            topic: self.dead_letter_topic.clone(),
+            ..DeadLetterPolicy::default()
         }
     }
 }
@@ -194,6 +255,8 @@ struct UpArgs {
     http: Http,
     #[command(flatten)]
     backup: BackupFile,
+    #[command(flatten)]
+    bad_records: BadRecords,
     /// The embedded broker's Kafka listener (without --bootstrap-servers).
     #[arg(long, default_value = "127.0.0.1:9092", value_name = "HOST:PORT")]
     broker_listen: SocketAddr,
@@ -216,6 +279,8 @@ struct WebArgs {
     data: Data,
     #[command(flatten)]
     http: Http,
+    #[command(flatten)]
+    dead_letter: DeadLetterTopic,
 }
 
 #[derive(Args, Debug)]
@@ -224,6 +289,8 @@ struct DbWriterArgs {
     cluster: Cluster,
     #[command(flatten)]
     data: Data,
+    #[command(flatten)]
+    bad_records: BadRecords,
     /// Members of bid-db-writers to run in this process.
     #[arg(long, default_value_t = 1)]
     instances: usize,
@@ -237,6 +304,8 @@ struct BackupWriterArgs {
     data: Data,
     #[command(flatten)]
     backup: BackupFile,
+    #[command(flatten)]
+    bad_records: BadRecords,
 }
 
 #[derive(Args, Debug)]
@@ -315,6 +384,8 @@ enum BackupCommand {
         data: Data,
         #[command(flatten)]
         backup: BackupFile,
+        #[command(flatten)]
+        dead_letter: DeadLetterTopic,
         /// Do not read the topic.
         #[arg(long)]
         no_topic: bool,
@@ -348,7 +419,10 @@ pub fn run(args: AuctionArgs) -> Result<()> {
     runtime.block_on(async move {
         match args.command {
             AuctionCommand::Web(a) => {
-                let settings = a.cluster.settings(None);
+                let settings = a
+                    .cluster
+                    .settings(None)
+                    .with_dead_letter(a.dead_letter.policy());
                 settings.ensure_topic().await?;
                 let store = a.data.store().await?;
                 let items = a.data.ensure_items()?;
@@ -358,7 +432,10 @@ pub fn run(args: AuctionArgs) -> Result<()> {
                 Ok(())
             }
             AuctionCommand::DbWriter(a) => {
-                let settings = a.cluster.settings(None);
+                let settings = a
+                    .cluster
+                    .settings(None)
+                    .with_dead_letter(a.bad_records.policy());
                 let store = a.data.store().await?;
                 let codec = a.cluster.codec().await?;
                 let mut tasks = Vec::new();
@@ -375,13 +452,13 @@ pub fn run(args: AuctionArgs) -> Result<()> {
                         .await
                     }));
                 }
-                for t in tasks {
-                    t.await??;
-                }
-                Ok(())
+                first_failure(tasks).await
             }
             AuctionCommand::BackupWriter(a) => {
-                let settings = a.cluster.settings(None);
+                let settings = a
+                    .cluster
+                    .settings(None)
+                    .with_dead_letter(a.bad_records.policy());
                 let path = a.backup.path(&a.data);
                 backup::run(&settings, &path, a.cluster.codec().await?, stop_signal()).await?;
                 Ok(())
@@ -440,7 +517,10 @@ async fn wait_for_signal() {
 async fn up(a: UpArgs, embedded: Option<SocketAddr>) -> Result<()> {
     std::fs::create_dir_all(&a.data.data_dir)
         .with_context(|| format!("cannot create {}", a.data.data_dir.display()))?;
-    let settings = a.cluster.settings(embedded);
+    let settings = a
+        .cluster
+        .settings(embedded)
+        .with_dead_letter(a.bad_records.policy());
     settings
         .ensure_topic()
         .await
@@ -480,9 +560,33 @@ async fn up(a: UpArgs, embedded: Option<SocketAddr>) -> Result<()> {
         backup_path.display(),
         items.display()
     );
-    web::serve(listener, state, stop_signal()).await?;
+    // A writer that fails (e.g. --on-bad-record stop) ends the whole
+    // process with its error rather than leave the website up without it.
+    let serve = web::serve(listener, state, stop_signal());
+    let writers = first_failure(tasks);
+    tokio::pin!(serve, writers);
+    tokio::select! {
+        served = &mut serve => {
+            served?;
+            writers.await
+        }
+        written = &mut writers => {
+            written?;
+            Ok(serve.await?)
+        }
+    }
+}
+
+/// Waits for every writer task; returns at once with the first error.
+async fn first_failure(
+    tasks: Vec<tokio::task::JoinHandle<fjord_auction::Result<()>>>,
+) -> Result<()> {
+    let mut set = tokio::task::JoinSet::new();
     for t in tasks {
-        t.await??;
+        set.spawn(t);
+    }
+    while let Some(done) = set.join_next().await {
+        done???;
     }
     Ok(())
 }
@@ -669,12 +773,15 @@ async fn run_backup(a: BackupArgs) -> Result<()> {
             cluster,
             data,
             backup,
+            dead_letter,
             no_topic,
             no_table,
         } => {
             let path = backup.path(&data);
             require_file(&path)?;
-            let settings = cluster.settings(None);
+            let settings = cluster
+                .settings(None)
+                .with_dead_letter(dead_letter.policy());
             let topic = if no_topic {
                 None
             } else {
@@ -697,6 +804,12 @@ async fn run_backup(a: BackupArgs) -> Result<()> {
                     .table_rows
                     .map_or("not read".into(), |n| format!("{n} rows"))
             );
+            if report.dead_lettered > 0 {
+                println!(
+                    "{} record(s) not bids, in {}",
+                    report.dead_lettered, dead_letter.dead_letter_topic
+                );
+            }
             if report.problems.is_empty() {
                 println!("OK: the file, the topic and the table agree");
                 Ok(())

@@ -3,17 +3,16 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::Message;
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::Serialize;
 
 use super::read;
 use crate::codec::{BidCodec, TOPIC};
-use crate::error::{kafka, AuctionError, Result};
-use crate::kafka::KafkaSettings;
+use crate::dead_letter::{self, NotBids};
+use crate::error::{AuctionError, Result};
+use crate::kafka::{self, KafkaSettings};
 use crate::store::{BatchOutcome, BidStore};
 
 /// What `backup verify` found. `problems` is empty when the file, the topic
@@ -23,6 +22,9 @@ pub struct VerifyReport {
     pub file_lines: usize,
     pub topic_records: Option<usize>,
     pub table_rows: Option<usize>,
+    /// Records of the topic that are not bids and are in the dead-letter
+    /// topic (so not missing from the file: no writer could store them).
+    pub dead_lettered: usize,
     pub problems: Vec<String>,
 }
 
@@ -75,10 +77,13 @@ pub async fn verify(
 
     if let Some((settings, codec)) = topic {
         let settings = settings.clone();
-        let records = tokio::task::spawn_blocking(move || read_topic(&settings, codec.as_ref()))
-            .await
-            .map_err(|e| AuctionError::Codec(format!("topic reader failed: {e}")))??;
-        report.topic_records = Some(records.len());
+        let (records, not_bids) = tokio::task::spawn_blocking({
+            let settings = settings.clone();
+            move || read_topic(&settings, codec.as_ref())
+        })
+        .await
+        .map_err(|e| AuctionError::Codec(format!("topic reader failed: {e}")))??;
+        report.topic_records = Some(records.len() + not_bids.len());
         let (mut missing, mut differ) = (Vec::new(), Vec::new());
         for (key, id) in &records {
             match by_offset.get(key) {
@@ -87,9 +92,16 @@ pub async fn verify(
                 Some(_) => {}
             }
         }
+        // A line where the topic has no bid at all differs from it too.
+        differ.extend(
+            by_offset
+                .keys()
+                .filter(|k| not_bids.contains_key(k))
+                .map(|k| format!("{}@{}", k.0, k.1)),
+        );
         let extra: Vec<String> = by_offset
             .keys()
-            .filter(|k| !records.contains_key(k))
+            .filter(|k| !records.contains_key(k) && !not_bids.contains_key(k))
             .map(|k| format!("{}@{}", k.0, k.1))
             .collect();
         note(
@@ -107,6 +119,18 @@ pub async fn verify(
             "lines not in the topic (deleted by retention?)",
             extra,
         );
+        if !not_bids.is_empty() {
+            let letters = tokio::task::spawn_blocking(move || dead_letter::read_all(&settings))
+                .await
+                .map_err(|e| AuctionError::Codec(format!("dead-letter reader failed: {e}")))??;
+            let (found, lost) = dead_letter::account(&not_bids, &letters);
+            report.dead_lettered = found;
+            note(
+                &mut report.problems,
+                "records that are not bids, in neither the file nor the dead-letter topic",
+                lost.iter().map(|(p, o)| format!("{p}@{o}")).collect(),
+            );
+        }
     }
 
     if let Some(store) = table {
@@ -137,65 +161,26 @@ pub async fn verify(
     Ok(report)
 }
 
-/// Every record of `bids` from the start to the current end: (partition,
-/// offset) -> bid id.
-fn read_topic(
-    settings: &KafkaSettings,
-    codec: &dyn BidCodec,
-) -> Result<BTreeMap<(i32, i64), String>> {
+/// Bid ids by (partition, offset).
+type BidIds = BTreeMap<(i32, i64), String>;
+
+/// Every record of `bids` from the start to the current end: the bids'
+/// ids, and the records that are not bids.
+fn read_topic(settings: &KafkaSettings, codec: &dyn BidCodec) -> Result<(BidIds, NotBids)> {
     let consumer: BaseConsumer = settings.plain_consumer("fjord-auction-verify")?;
-    let timeout = Duration::from_secs(15);
-    let metadata = consumer
-        .fetch_metadata(Some(TOPIC), timeout)
-        .map_err(kafka("cannot fetch metadata"))?;
-    let mut tpl = TopicPartitionList::new();
-    let mut ends = BTreeMap::new();
-    for t in metadata.topics().iter().filter(|t| t.name() == TOPIC) {
-        for p in t.partitions() {
-            let (low, high) = consumer
-                .fetch_watermarks(TOPIC, p.id(), timeout)
-                .map_err(kafka("cannot fetch end offsets"))?;
-            if high > low {
-                tpl.add_partition_offset(TOPIC, p.id(), Offset::Offset(low))
-                    .map_err(kafka("offset list"))?;
-                ends.insert(p.id(), high);
+    let (mut bids, mut not_bids) = (BTreeMap::new(), NotBids::new());
+    kafka::read_to_end(&consumer, TOPIC, |m| {
+        let key = (m.partition(), m.offset());
+        match m.payload().map(|p| codec.decode(p)) {
+            Some(Ok(bid)) => {
+                bids.insert(key, bid.id);
+            }
+            _ => {
+                not_bids.insert(key, m.payload().map(<[u8]>::to_vec));
             }
         }
-    }
-    let mut out = BTreeMap::new();
-    if ends.is_empty() {
-        return Ok(out);
-    }
-    consumer
-        .assign(&tpl)
-        .map_err(kafka("cannot assign partitions"))?;
-    let mut last_progress = Instant::now();
-    while !ends.is_empty() {
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                last_progress = Instant::now();
-                let id = match m.payload().map(|p| codec.decode(p)) {
-                    Some(Ok(bid)) => bid.id,
-                    _ => "(not a bid)".to_string(),
-                };
-                out.insert((m.partition(), m.offset()), id);
-                if ends
-                    .get(&m.partition())
-                    .is_some_and(|end| m.offset() + 1 >= *end)
-                {
-                    ends.remove(&m.partition());
-                }
-            }
-            Some(Err(e)) => return Err(kafka("cannot read the topic")(e)),
-            None if last_progress.elapsed() > timeout => {
-                return Err(AuctionError::Codec(format!(
-                    "reading `{TOPIC}` made no progress for {timeout:?}"
-                )))
-            }
-            None => {}
-        }
-    }
-    Ok(out)
+    })?;
+    Ok((bids, not_bids))
 }
 
 /// Rebuilds the table from the file: lines in partition and offset order

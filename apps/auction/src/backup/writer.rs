@@ -48,6 +48,7 @@ pub async fn run(
     tracing::info!(path = %path.display(), lines = contents.lines.len(), "backup writer started");
     drop(contents);
 
+    let dead_letters = crate::dead_letter::DeadLetters::start(settings, BACKUP_GROUP).await?;
     let consumer: Arc<StreamConsumer> =
         Arc::new(settings.group_consumer(BACKUP_GROUP, "backup-writer")?);
     consumer
@@ -88,13 +89,11 @@ pub async fn run(
             {
                 continue; // already in the file (redelivered after a crash)
             }
-            let bid = match m.payload().map(|p| codec.decode(p)) {
-                Some(Ok(bid)) => bid,
-                Some(Err(e)) => {
-                    tracing::warn!(partition = m.partition(), offset = m.offset(), error = %e, "skipping a record that is not a bid");
-                    continue;
-                }
-                None => continue,
+            // Not a bid: in the dead-letter topic (acknowledged) before this
+            // batch's offsets are committed, or under --on-bad-record stop an
+            // error, with nothing of this batch written or committed.
+            let Some(bid) = dead_letters.decode(codec.as_ref(), m).await? else {
+                continue;
             };
             let line = BackupLine {
                 partition: m.partition(),

@@ -65,6 +65,10 @@ pub struct Dashboard {
     pub price_histogram: Vec<(String, i64)>,
     pub latest: Vec<BidRow>,
     pub lag: Vec<GroupLag>,
+    /// Records in the dead-letter topic (records of `bids` that were not
+    /// bids, once per group that met them); `None` when it cannot be read.
+    pub dead_letters: Option<i64>,
+    pub dead_letter_topic: String,
 }
 
 /// Samples of the table's row count over time, for bids per minute.
@@ -136,6 +140,13 @@ pub fn histogram(prices: &[i64]) -> Vec<(String, i64)> {
 }
 
 impl Dashboard {
+    /// The snapshot with the dead-letter topic's size.
+    pub fn with_dead_letters(mut self, topic: &str, records: Option<i64>) -> Dashboard {
+        self.dead_letter_topic = topic.to_string();
+        self.dead_letters = records;
+        self
+    }
+
     pub async fn build(
         store: &BidStore,
         catalog: &Catalog,
@@ -174,6 +185,8 @@ impl Dashboard {
                     partitions: parts.clone(),
                 })
                 .collect(),
+            dead_letters: None,
+            dead_letter_topic: String::new(),
         })
     }
 }

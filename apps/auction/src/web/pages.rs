@@ -180,6 +180,7 @@ pub async fn dashboard() -> Html<String> {
          <div class=\"counters\"><div><span id=\"total\">0</span> bids</div>\
          <div>DB writers lag <span id=\"lag-db\">?</span></div>\
          <div>backup lag <span id=\"lag-backup\">?</span></div>\
+         <div title=\"records of bids that were not bids, set aside by the writers\">dead letters <span id=\"dead-letters\">?</span></div>\
          <div class=\"live\" id=\"live\">connecting…</div></div>\
          <div class=\"grid\">\
          <figure><figcaption>Highest bid per item</figcaption><div class=\"chart\"><canvas id=\"c-highest\"></canvas></div></figure>\

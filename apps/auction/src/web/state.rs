@@ -46,6 +46,10 @@ pub struct WebState {
     pub(crate) dashboard: watch::Sender<Arc<Dashboard>>,
     /// Consumers that never join a group, for the groups' lag.
     lag_consumers: Option<Arc<(BaseConsumer, BaseConsumer)>>,
+    /// The dead-letter topic, and the records in it when last read (see
+    /// [`dead_letter_loop`]).
+    dead_letter_topic: String,
+    dead_letters: Mutex<Option<i64>>,
 }
 
 /// Why a bid was not added.
@@ -85,6 +89,8 @@ impl WebState {
             produced: Mutex::new(HashMap::new()),
             dashboard: watch::channel(Arc::new(Dashboard::default())).0,
             lag_consumers,
+            dead_letter_topic: settings.dead_letter.topic.clone(),
+            dead_letters: Mutex::new(None),
         }))
     }
 
@@ -177,6 +183,28 @@ impl WebState {
     }
 }
 
+/// Reads how many records the dead-letter topic holds, for the dashboard's
+/// tile, every [`DEAD_LETTERS_EVERY`] until aborted (through the lag
+/// consumers: no group, nothing committed).
+pub(crate) async fn dead_letter_loop(state: Arc<WebState>) {
+    let Some(consumers) = state.lag_consumers.clone() else {
+        return;
+    };
+    loop {
+        let (consumers, topic) = (consumers.clone(), state.dead_letter_topic.clone());
+        let got =
+            tokio::task::spawn_blocking(move || kafka::topic_records(&consumers.0, &topic)).await;
+        *state.dead_letters.lock().expect("dead letters lock") = match got {
+            Ok(Ok(n)) => Some(n),
+            _ => None,
+        };
+        tokio::time::sleep(DEAD_LETTERS_EVERY).await;
+    }
+}
+
+/// How often the dead-letter topic's size is read.
+const DEAD_LETTERS_EVERY: Duration = Duration::from_secs(2);
+
 /// Refreshes the items, the per-item stats and the dashboard until aborted.
 pub(crate) async fn refresh_loop(state: Arc<WebState>) {
     let mut rates = RateTracker::default();
@@ -202,6 +230,8 @@ pub(crate) async fn refresh_loop(state: Arc<WebState>) {
                     .map(|i| (i.stats.item.clone(), i.stats.clone()))
                     .collect();
                 *state.stats.write().expect("stats lock") = Arc::new(stats);
+                let dead_letters = *state.dead_letters.lock().expect("dead letters lock");
+                let d = d.with_dead_letters(&state.dead_letter_topic, dead_letters);
                 state.dashboard.send_replace(Arc::new(d));
             }
             Err(e) => tracing::warn!(error = %e, "cannot refresh the dashboard"),
