@@ -14,49 +14,26 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
 use super::add_offsets_to_txn::offsets_partition;
+use super::commit_slots::{self, Requested};
 use crate::broker::Broker;
-use crate::group::{code_of, CommitRequest, TxnProducer, OFFSETS_TOPIC};
+use crate::group::{CommitRequest, TxnProducer, OFFSETS_TOPIC};
 
 pub fn handle(
     broker: &Arc<Broker>,
     req: TxnOffsetCommitRequest,
 ) -> impl Future<Output = TxnOffsetCommitResponse> + Send + 'static {
-    enum Slot {
-        Refused(i16),
-        Committed(usize),
-    }
     // A refusal of the whole request (the transaction or the group), if any.
     let whole = verify(broker, &req).err();
-    let mut offsets = Vec::new();
-    let mut layout = Vec::with_capacity(req.topics.len());
-    for t in &req.topics {
-        let topic = broker.topics.get(t.name.as_str());
-        let mut slots = Vec::with_capacity(t.partitions.len());
-        for p in &t.partitions {
-            let exists = topic.as_ref().is_some_and(|tp| {
-                p.partition_index >= 0 && (p.partition_index as usize) < tp.partitions.len()
-            });
-            let slot = match (whole, exists) {
-                (Some(code), _) => Slot::Refused(code),
-                (None, false) => Slot::Refused(ResponseError::UnknownTopicOrPartition.code()),
-                (None, true) => {
-                    offsets.push((
-                        t.name.to_string(),
-                        p.partition_index,
-                        p.committed_offset,
-                        p.committed_leader_epoch,
-                        p.committed_metadata
-                            .as_ref()
-                            .map(|m| m.to_string())
-                            .unwrap_or_default(),
-                    ));
-                    Slot::Committed(offsets.len() - 1)
-                }
-            };
-            slots.push((p.partition_index, slot));
-        }
-        layout.push((t.name.clone(), slots));
-    }
+    let requested = req.topics.iter().map(|t| {
+        let partitions = t.partitions.iter().map(|p| Requested {
+            partition: p.partition_index,
+            offset: p.committed_offset,
+            leader_epoch: p.committed_leader_epoch,
+            metadata: p.committed_metadata.as_ref(),
+        });
+        (&t.name, partitions)
+    });
+    let (offsets, slots) = commit_slots::sort(broker, requested, whole);
     let commit = (!offsets.is_empty()).then(|| {
         broker.groups.commit_txn(
             CommitRequest {
@@ -77,26 +54,19 @@ pub fn handle(
             Some(c) => c.await,
             None => Vec::new(),
         };
-        let topics = layout
-            .into_iter()
-            .map(|(name, slots)| {
-                let partitions = slots
-                    .into_iter()
-                    .map(|(index, slot)| {
-                        let code = match slot {
-                            Slot::Refused(code) => code,
-                            Slot::Committed(i) => results.get(i).map_or(0, code_of),
-                        };
-                        TxnOffsetCommitResponsePartition::default()
-                            .with_partition_index(index)
-                            .with_error_code(code)
-                    })
-                    .collect();
+        let topics = slots.answer(
+            &results,
+            |index, code| {
+                TxnOffsetCommitResponsePartition::default()
+                    .with_partition_index(index)
+                    .with_error_code(code)
+            },
+            |name, partitions| {
                 TxnOffsetCommitResponseTopic::default()
                     .with_name(name)
                     .with_partitions(partitions)
-            })
-            .collect();
+            },
+        );
         TxnOffsetCommitResponse::default().with_topics(topics)
     }
 }
