@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use fjord_auction::backup::BackupFormat;
 use fjord_auction::codec::{AvroCodec, BidCodec, JsonCodec};
 use fjord_auction::dead_letter::{self, DeadLetterPolicy, OnBadRecord};
 use fjord_auction::items::{self, Catalog, Item};
@@ -169,7 +170,7 @@ impl DeadLetterTopic {
 /// Where the auction keeps its files.
 #[derive(Args, Debug, Clone)]
 struct Data {
-    /// Data dir: auction.toml, auction.db (SQLite), bids-backup.jsonl, and
+    /// Data dir: auction.toml, auction.db (SQLite), bids-backup.jsonl (or .avro), and
     /// the embedded broker's log under broker/.
     #[arg(
         long,
@@ -229,19 +230,66 @@ struct Http {
     http_listen: SocketAddr,
 }
 
-/// The backup file's place.
+/// The backup file's place and format.
 #[derive(Args, Debug, Clone)]
 struct BackupFile {
-    /// Backup file [default: DIR/bids-backup.jsonl].
+    /// Backup file [default: DIR/bids-backup.jsonl, or DIR/bids-backup.avro
+    /// with --backup-format avro].
     #[arg(long, value_name = "PATH")]
     backup_file: Option<PathBuf>,
+    /// jsonl (JSON Lines) or avro (an Avro object container file)
+    /// [default: jsonl; verify and restore read the file's own format].
+    #[arg(long, value_name = "jsonl|avro")]
+    backup_format: Option<BackupFormat>,
 }
 
 impl BackupFile {
-    fn path(&self, data: &Data) -> PathBuf {
-        self.backup_file
+    /// The file the backup writer appends to, and its format. A file of
+    /// the other format is refused (see [`BackupFile::check`]).
+    fn for_writing(&self, data: &Data) -> (PathBuf, BackupFormat) {
+        let format = self.backup_format.unwrap_or_default();
+        let path = self
+            .backup_file
             .clone()
-            .unwrap_or_else(|| backup::default_path(&data.data_dir))
+            .unwrap_or_else(|| backup::default_path(&data.data_dir, format));
+        (path, format)
+    }
+
+    /// Fails early when an existing file is of the other format.
+    fn check(&self, data: &Data) -> Result<()> {
+        let (path, format) = self.for_writing(data);
+        Ok(backup::check_format(&path, format)?)
+    }
+
+    /// The existing file `backup verify` and `restore` read, and its format
+    /// (from the file itself; a --backup-format that disagrees is refused).
+    fn for_reading(&self, data: &Data) -> Result<(PathBuf, BackupFormat)> {
+        let path = match (&self.backup_file, self.backup_format) {
+            (Some(p), _) => p.clone(),
+            (None, Some(f)) => backup::default_path(&data.data_dir, f),
+            (None, None) => {
+                let found: Vec<PathBuf> = [BackupFormat::JsonLines, BackupFormat::Avro]
+                    .map(|f| backup::default_path(&data.data_dir, f))
+                    .into_iter()
+                    .filter(|p| p.exists())
+                    .collect();
+                match found.as_slice() {
+                    [] => backup::default_path(&data.data_dir, BackupFormat::JsonLines),
+                    [one] => one.clone(),
+                    [a, b, ..] => bail!(
+                        "both {} and {} exist: choose one with --backup-format or --backup-file",
+                        a.display(),
+                        b.display()
+                    ),
+                }
+            }
+        };
+        require_file(&path)?;
+        if let Some(format) = self.backup_format {
+            backup::check_format(&path, format)?;
+        }
+        let format = backup::detect(&path)?.unwrap_or_default();
+        Ok((path, format))
     }
 }
 
@@ -459,8 +507,10 @@ pub fn run(args: AuctionArgs) -> Result<()> {
                     .cluster
                     .settings(None)
                     .with_dead_letter(a.bad_records.policy());
-                let path = a.backup.path(&a.data);
-                backup::run(&settings, &path, a.cluster.codec().await?, stop_signal()).await?;
+                let (path, format) = a.backup.for_writing(&a.data);
+                a.backup.check(&a.data)?;
+                let codec = a.cluster.codec().await?;
+                backup::run(&settings, &path, format, codec, stop_signal()).await?;
                 Ok(())
             }
             AuctionCommand::Backup(a) => run_backup(a).await,
@@ -528,7 +578,10 @@ async fn up(a: UpArgs, embedded: Option<SocketAddr>) -> Result<()> {
     let codec = a.cluster.codec().await?;
     let store = a.data.store().await?;
     let items = a.data.ensure_items()?;
-    let backup_path = a.backup.path(&a.data);
+    let (backup_path, backup_format) = a.backup.for_writing(&a.data);
+    // Before anything starts: the writer's own refusal would surface only
+    // when the system stops.
+    a.backup.check(&a.data)?;
 
     let mut tasks = Vec::new();
     for n in 0..a.db_writers {
@@ -547,7 +600,7 @@ async fn up(a: UpArgs, embedded: Option<SocketAddr>) -> Result<()> {
     {
         let (settings, codec, path) = (settings.clone(), codec.clone(), backup_path.clone());
         tasks.push(tokio::spawn(async move {
-            backup::run(&settings, &path, codec, stop_signal()).await
+            backup::run(&settings, &path, backup_format, codec, stop_signal()).await
         }));
     }
     let state = web::WebState::new(&settings, items.clone(), store.clone(), codec)?;
@@ -777,8 +830,7 @@ async fn run_backup(a: BackupArgs) -> Result<()> {
             no_topic,
             no_table,
         } => {
-            let path = backup.path(&data);
-            require_file(&path)?;
+            let (path, format) = backup.for_reading(&data)?;
             let settings = cluster
                 .settings(None)
                 .with_dead_letter(dead_letter.policy());
@@ -794,9 +846,13 @@ async fn run_backup(a: BackupArgs) -> Result<()> {
             };
             let report = backup::verify(&path, topic, store.as_ref()).await?;
             println!(
-                "{}: {} lines; topic {}; table {}",
+                "{}: {} {}; topic {}; table {}",
                 path.display(),
                 report.file_lines,
+                match format {
+                    BackupFormat::JsonLines => "lines",
+                    BackupFormat::Avro => "records in Avro blocks",
+                },
                 report
                     .topic_records
                     .map_or("not read".into(), |n| format!("{n} records")),
@@ -824,8 +880,7 @@ async fn run_backup(a: BackupArgs) -> Result<()> {
             }
         }
         BackupCommand::Restore { data, backup } => {
-            let path = backup.path(&data);
-            require_file(&path)?;
+            let (path, _) = backup.for_reading(&data)?;
             let store = data.store().await?;
             let o = backup::restore(&path, &store).await?;
             println!(

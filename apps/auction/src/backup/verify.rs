@@ -54,7 +54,7 @@ pub async fn verify(
     };
     if contents.torn_bytes > 0 {
         report.problems.push(format!(
-            "the last {} bytes are a torn line (the backup writer cuts it off when it starts)",
+            "the last {} bytes are a torn write (a partial last line or block; the backup writer cuts it off when it starts)",
             contents.torn_bytes
         ));
     }

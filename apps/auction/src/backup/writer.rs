@@ -1,17 +1,16 @@
 //! The backup writer: the one member of group `bid-backup`.
 
 use std::future::Future;
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 
-use super::{read, BackupLine};
+use super::{BackupFormat, BackupLine, BackupSink};
 use crate::codec::{BidCodec, TOPIC};
 use crate::db_writer::commit;
-use crate::error::{kafka, AuctionError, Result};
+use crate::error::{kafka, Result};
 use crate::kafka::{KafkaSettings, BACKUP_GROUP};
 
 /// Test hook: when this environment variable is set, the writer exits the
@@ -19,33 +18,19 @@ use crate::kafka::{KafkaSettings, BACKUP_GROUP};
 /// which is the crash the recovery exists for.
 pub const CRASH_AFTER_FLUSH_ENV: &str = "FJORD_AUCTION_CRASH_AFTER_FLUSH";
 
-/// Runs the backup writer on `path` until `shutdown` completes.
+/// Runs the backup writer on `path`, written in `format`, until `shutdown`
+/// completes.
 pub async fn run(
     settings: &KafkaSettings,
     path: &Path,
+    format: BackupFormat,
     codec: Arc<dyn BidCodec>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let write_err = |source| AuctionError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let contents = read(path)?;
+    // Refuses a file of the other format, cuts a torn tail.
+    let (mut sink, contents) = BackupSink::open(path, format)?;
     let mut written = contents.written();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(write_err)?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(write_err)?;
-    if contents.torn_bytes > 0 {
-        tracing::warn!(path = %path.display(), bytes = contents.torn_bytes, "cutting off a torn last line");
-        file.set_len(contents.good_len).map_err(write_err)?;
-        file.sync_data().map_err(write_err)?;
-    }
-    tracing::info!(path = %path.display(), lines = contents.lines.len(), "backup writer started");
+    tracing::info!(path = %path.display(), %format, records = contents.lines.len(), "backup writer started");
     drop(contents);
 
     let dead_letters = crate::dead_letter::DeadLetters::start(settings, BACKUP_GROUP).await?;
@@ -56,7 +41,7 @@ pub async fn run(
         .map_err(kafka(format!("cannot subscribe to `{TOPIC}`")))?;
     let crash_after_flush = std::env::var_os(CRASH_AFTER_FLUSH_ENV).is_some();
     let mut shutdown = Box::pin(shutdown);
-    let mut out = Vec::with_capacity(64 * 1024);
+    let mut batch = Vec::with_capacity(crate::db_writer::MAX_BATCH);
     loop {
         // The raw records are needed (partition, offset), so this loop reads
         // them itself rather than through db_writer::next_batch.
@@ -80,7 +65,7 @@ pub async fn run(
             }
         }
         let mut next = std::collections::BTreeMap::new();
-        out.clear();
+        batch.clear();
         for m in &records {
             next.insert(m.partition(), m.offset() + 1);
             if written
@@ -95,21 +80,17 @@ pub async fn run(
             let Some(bid) = dead_letters.decode(codec.as_ref(), m).await? else {
                 continue;
             };
-            let line = BackupLine {
+            batch.push(BackupLine {
                 partition: m.partition(),
                 offset: m.offset(),
                 bid,
-            };
-            serde_json::to_writer(&mut out, &line)
-                .map_err(|e| AuctionError::Codec(e.to_string()))?;
-            out.push(b'\n');
+            });
             written.insert(m.partition(), m.offset());
         }
-        if !out.is_empty() {
-            // One write per batch, then fsync: the lines are durable before
-            // the offsets that say they are done.
-            file.write_all(&out).map_err(write_err)?;
-            file.sync_data().map_err(write_err)?;
+        if !batch.is_empty() {
+            // One write per batch (one Avro block), then fsync: the records
+            // are durable before the offsets that say they are done.
+            sink.append(&batch)?;
             if crash_after_flush {
                 tracing::warn!("{CRASH_AFTER_FLUSH_ENV} is set: exiting between flush and commit");
                 std::process::exit(3);
