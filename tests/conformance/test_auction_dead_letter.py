@@ -133,29 +133,35 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-@pytest.fixture
-def auction_up(tmp_path):
+def start_up(tmp_path: Path, *extra: str) -> dict:
     """`fjord auction up` with its embedded broker and registry (so values
-    are Avro) on ports of its own."""
+    are Avro) on ports of its own; returns where everything is."""
     http, kafka, registry = free_port(), free_port(), free_port()
     data = tmp_path / "auction"
     env = dict(os.environ, RUST_LOG="info")
     for k in ("FJORD_BOOTSTRAP_SERVERS", "FJORD_SCHEMA_REGISTRY"):
         env.pop(k, None)
-    log = open(tmp_path / "up.log", "wb")
-    proc = subprocess.Popen(
-        [str(fjord_bin()), "auction", "up", "--data-dir", str(data),
-         "--http-listen", f"127.0.0.1:{http}", "--broker-listen", f"127.0.0.1:{kafka}",
-         "--registry-listen", f"127.0.0.1:{registry}"],
-        env=env, stdout=log, stderr=log, cwd=tmp_path)
+    with open(tmp_path / "up.log", "wb") as log:
+        proc = subprocess.Popen(
+            [str(fjord_bin()), "auction", "up", "--data-dir", str(data),
+             "--http-listen", f"127.0.0.1:{http}", "--broker-listen", f"127.0.0.1:{kafka}",
+             "--registry-listen", f"127.0.0.1:{registry}", *extra],
+            env=env, stdout=log, stderr=log, cwd=tmp_path)
     try:
         wait_for_port(http, 90, proc)
-        yield {"base": f"http://127.0.0.1:{http}", "bootstrap": f"127.0.0.1:{kafka}",
-               "registry": f"http://127.0.0.1:{registry}", "data": data, "env": env,
-               "log": tmp_path / "up.log", "proc": proc}
-    finally:
+    except Exception:
         stop(proc)
-        log.close()
+        raise
+    return {"base": f"http://127.0.0.1:{http}", "bootstrap": f"127.0.0.1:{kafka}",
+            "registry": f"http://127.0.0.1:{registry}", "data": data, "env": env,
+            "log": tmp_path / "up.log", "proc": proc}
+
+
+@pytest.fixture
+def auction_up(tmp_path):
+    a = start_up(tmp_path)
+    yield a
+    stop(a["proc"])
 
 
 def test_records_that_are_not_bids_are_dead_lettered_once_per_group(auction_up):
@@ -312,3 +318,23 @@ def test_stop_exits_naming_the_record_and_commits_nothing_past_it(broker, tmp_pa
     finally:
         for p in procs.values():
             stop(p)
+
+
+def test_up_with_stop_exits_naming_the_record(tmp_path):
+    # The whole system in one process: a writer that stops ends it, with
+    # the record named, rather than leave the website up without it.
+    a = start_up(tmp_path, "--on-bad-record", "stop")
+    try:
+        status, body = http_json(a["base"] + "/api/bids", {"item": ITEMS[0], "name": "Ann", "price": 5000})
+        assert status == 201, body
+        partition, offset = produce_raw(a["bootstrap"], [(ITEMS[0], b"\xde\xad not avro", None)])[0]
+        try:
+            code = a["proc"].wait(90)
+        except subprocess.TimeoutExpired:
+            pytest.fail("auction up --on-bad-record stop is still running: " + a["log"].read_text())
+        log = a["log"].read_text()
+        assert code != 0, log
+        assert f"`bids` partition {partition} offset {offset} is not a bid" in log, log
+        assert "not an Avro bid" in log, log
+    finally:
+        stop(a["proc"])
