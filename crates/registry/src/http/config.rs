@@ -4,12 +4,12 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::forward::{route_write, Route};
+use super::forward::{WriteRequest, WriteStop};
 use super::{body, flag, json, Shared};
 use crate::error::RegistryError;
 use crate::schema::CompatibilityLevel;
@@ -120,81 +120,41 @@ pub async fn get_subject(
     ))
 }
 
-pub async fn put_global(
+/// PUT /config (`subject` None: the global level) and PUT
+/// /config/{subject}.
+pub async fn put_config(
     State(ctx): State<Shared>,
-    method: Method,
-    uri: Uri,
-    bytes: Bytes,
-) -> Result<Response, RegistryError> {
-    put_config(ctx, None, method, uri, bytes).await
-}
-
-pub async fn put_subject(
-    State(ctx): State<Shared>,
-    Path(subject): Path<String>,
-    method: Method,
-    uri: Uri,
-    bytes: Bytes,
-) -> Result<Response, RegistryError> {
-    put_config(ctx, Some(subject), method, uri, bytes).await
-}
-
-async fn put_config(
-    ctx: Shared,
-    subject: Option<String>,
-    method: Method,
-    uri: Uri,
-    bytes: Bytes,
-) -> Result<Response, RegistryError> {
-    let level = parse_level(&bytes)?;
-    let generation = match route_write(&ctx, &method, &uri, &bytes).await {
-        Route::Local(g) => g,
-        Route::Done(resp) => return Ok(resp),
-    };
+    subject: Option<Path<String>>,
+    req: WriteRequest,
+) -> Result<Response, WriteStop> {
+    let level = parse_level(&req.body)?;
+    let generation = req.write_here(&ctx).await?;
     ctx.registry
-        .set_config(generation, subject.as_deref(), level)
+        .set_config(generation, scope(&subject), level)
         .await?;
     Ok(json(StatusCode::OK, &json!({ "compatibility": level })))
 }
 
-pub async fn delete_global(
+/// DELETE /config and DELETE /config/{subject}.
+pub async fn delete_config(
     State(ctx): State<Shared>,
-    method: Method,
-    uri: Uri,
-    bytes: Bytes,
-) -> Result<Response, RegistryError> {
-    delete_config(ctx, None, method, uri, bytes).await
-}
-
-pub async fn delete_subject(
-    State(ctx): State<Shared>,
-    Path(subject): Path<String>,
-    method: Method,
-    uri: Uri,
-    bytes: Bytes,
-) -> Result<Response, RegistryError> {
-    delete_config(ctx, Some(subject), method, uri, bytes).await
-}
-
-async fn delete_config(
-    ctx: Shared,
-    subject: Option<String>,
-    method: Method,
-    uri: Uri,
-    bytes: Bytes,
-) -> Result<Response, RegistryError> {
-    let generation = match route_write(&ctx, &method, &uri, &bytes).await {
-        Route::Local(g) => g,
-        Route::Done(resp) => return Ok(resp),
-    };
+    subject: Option<Path<String>>,
+    req: WriteRequest,
+) -> Result<Response, WriteStop> {
+    let generation = req.write_here(&ctx).await?;
     let previous = ctx
         .registry
-        .delete_config(generation, subject.as_deref())
+        .delete_config(generation, scope(&subject))
         .await?;
     Ok(json(
         StatusCode::OK,
         &json!({ "compatibilityLevel": previous }),
     ))
+}
+
+/// The subject a scoped route names; None on the global route.
+fn scope(subject: &Option<Path<String>>) -> Option<&str> {
+    subject.as_ref().map(|Path(s)| s.as_str())
 }
 
 #[derive(Deserialize)]
@@ -229,42 +189,17 @@ pub async fn get_subject_mode(
     Ok(json(StatusCode::OK, &json!({ "mode": mode })))
 }
 
+/// PUT /mode and PUT /mode/{subject}.
 pub async fn put_mode(
     State(ctx): State<Shared>,
+    subject: Option<Path<String>>,
     Query(q): Q,
-    method: Method,
-    uri: Uri,
-    bytes: Bytes,
-) -> Result<Response, RegistryError> {
-    set_mode(ctx, None, &q, method, uri, bytes).await
-}
-
-pub async fn put_subject_mode(
-    State(ctx): State<Shared>,
-    Path(subject): Path<String>,
-    Query(q): Q,
-    method: Method,
-    uri: Uri,
-    bytes: Bytes,
-) -> Result<Response, RegistryError> {
-    set_mode(ctx, Some(subject), &q, method, uri, bytes).await
-}
-
-async fn set_mode(
-    ctx: Shared,
-    subject: Option<String>,
-    q: &HashMap<String, String>,
-    method: Method,
-    uri: Uri,
-    bytes: Bytes,
-) -> Result<Response, RegistryError> {
-    let mode = parse_mode(&bytes)?;
-    let generation = match route_write(&ctx, &method, &uri, &bytes).await {
-        Route::Local(g) => g,
-        Route::Done(resp) => return Ok(resp),
-    };
+    req: WriteRequest,
+) -> Result<Response, WriteStop> {
+    let mode = parse_mode(&req.body)?;
+    let generation = req.write_here(&ctx).await?;
     ctx.registry
-        .set_mode(generation, subject.as_deref(), mode, flag(q, "force"))
+        .set_mode(generation, scope(&subject), mode, flag(&q, "force"))
         .await?;
     Ok(json(StatusCode::OK, &json!({ "mode": mode })))
 }
@@ -272,14 +207,9 @@ async fn set_mode(
 pub async fn delete_subject_mode(
     State(ctx): State<Shared>,
     Path(subject): Path<String>,
-    method: Method,
-    uri: Uri,
-    bytes: Bytes,
-) -> Result<Response, RegistryError> {
-    let generation = match route_write(&ctx, &method, &uri, &bytes).await {
-        Route::Local(g) => g,
-        Route::Done(resp) => return Ok(resp),
-    };
+    req: WriteRequest,
+) -> Result<Response, WriteStop> {
+    let generation = req.write_here(&ctx).await?;
     let previous = ctx.registry.delete_mode(generation, &subject).await?;
     Ok(json(StatusCode::OK, &json!({ "mode": previous })))
 }

@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
@@ -12,44 +14,81 @@ use super::{raw, Shared, ELECTION_WAIT};
 use crate::election::Writer;
 use crate::error::RegistryError;
 
-/// Where a write runs: here (with the writer term to use), or answered by
-/// the writer through forwarding (or an error when there is none).
-pub enum Route {
-    Local(u64),
-    Done(Response),
+/// A write request as a non-writer forwards it: method, path and query,
+/// body.
+pub struct WriteRequest {
+    method: Method,
+    uri: Uri,
+    pub body: Bytes,
 }
 
-pub async fn route_write(ctx: &Shared, method: &Method, uri: &Uri, body: &Bytes) -> Route {
-    let role = ctx.election.known_role(ELECTION_WAIT).await;
-    match role.writer {
-        Writer::Me => Route::Local(role.generation),
-        Writer::Unknown => Route::Done(
-            RegistryError::UnknownLeader(
+impl<S: Send + Sync> FromRequest<S> for WriteRequest {
+    type Rejection = BytesRejection;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let method = req.method().clone();
+        let uri = req.uri().clone();
+        let body = Bytes::from_request(req, state).await?;
+        Ok(WriteRequest { method, uri, body })
+    }
+}
+
+/// Why a write handler answers without writing here: the request was
+/// refused, or the writer (another instance) answered it.
+pub enum WriteStop {
+    Refused(RegistryError),
+    Relayed(Response),
+}
+
+impl From<RegistryError> for WriteStop {
+    fn from(e: RegistryError) -> Self {
+        WriteStop::Refused(e)
+    }
+}
+
+impl IntoResponse for WriteStop {
+    fn into_response(self) -> Response {
+        match self {
+            WriteStop::Refused(e) => e.into_response(),
+            WriteStop::Relayed(resp) => resp,
+        }
+    }
+}
+
+impl WriteRequest {
+    /// The writer term to write with when this instance is the writer;
+    /// else the writer's answer to the forwarded request (or the error
+    /// when there is no writer or it cannot be reached).
+    pub async fn write_here(&self, ctx: &Shared) -> Result<u64, WriteStop> {
+        let role = ctx.election.known_role(ELECTION_WAIT).await;
+        match role.writer {
+            Writer::Me => Ok(role.generation),
+            Writer::Unknown => Err(RegistryError::UnknownLeader(
                 "Leader not known. No schema registry instance is elected writer".to_string(),
             )
-            .into_response(),
-        ),
-        Writer::Other(base) => {
-            let url = format!(
-                "{}{}",
-                base.trim_end_matches('/'),
-                uri.path_and_query().map_or("/", |p| p.as_str())
-            );
-            let method = method.clone();
-            let body = body.clone();
-            let result = tokio::task::spawn_blocking(move || forward(&method, &url, &body))
-                .await
-                .expect("forwarding task does not panic");
-            Route::Done(match result {
-                Ok((status, body)) => raw(
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
-                    body,
-                ),
-                Err(e) => RegistryError::ForwardingFailed(format!(
-                    "Error while forwarding the request to the leader {base}: {e}"
-                ))
-                .into_response(),
-            })
+            .into()),
+            Writer::Other(base) => {
+                let url = format!(
+                    "{}{}",
+                    base.trim_end_matches('/'),
+                    self.uri.path_and_query().map_or("/", |p| p.as_str())
+                );
+                let method = self.method.clone();
+                let body = self.body.clone();
+                let result = tokio::task::spawn_blocking(move || forward(&method, &url, &body))
+                    .await
+                    .expect("forwarding task does not panic");
+                Err(match result {
+                    Ok((status, body)) => WriteStop::Relayed(raw(
+                        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                        body,
+                    )),
+                    Err(e) => RegistryError::ForwardingFailed(format!(
+                        "Error while forwarding the request to the leader {base}: {e}"
+                    ))
+                    .into(),
+                })
+            }
         }
     }
 }

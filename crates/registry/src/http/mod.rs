@@ -85,20 +85,20 @@ pub fn router(ctx: Shared) -> Router {
         .route(
             "/config",
             get(config::get_global)
-                .put(config::put_global)
-                .delete(config::delete_global),
+                .put(config::put_config)
+                .delete(config::delete_config),
         )
         .route(
             "/config/{subject}",
             get(config::get_subject)
-                .put(config::put_subject)
-                .delete(config::delete_subject),
+                .put(config::put_config)
+                .delete(config::delete_config),
         )
         .route("/mode", get(config::get_mode).put(config::put_mode))
         .route(
             "/mode/{subject}",
             get(config::get_subject_mode)
-                .put(config::put_subject_mode)
+                .put(config::put_mode)
                 .delete(config::delete_subject_mode),
         )
         .fallback(|| async { error_body(StatusCode::NOT_FOUND, 404, "HTTP 404 Not Found") })

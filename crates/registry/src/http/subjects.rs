@@ -4,11 +4,11 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use super::forward::{route_write, Route};
+use super::forward::{WriteRequest, WriteStop};
 use super::{body, flag, json, raw, Shared};
 use crate::error::RegistryError;
 use crate::schema::SchemaType;
@@ -146,16 +146,11 @@ pub async fn lookup(
 pub async fn register(
     State(ctx): State<Shared>,
     Path(subject): Path<String>,
-    method: Method,
-    uri: Uri,
-    bytes: Bytes,
-) -> Result<Response, RegistryError> {
-    let generation = match route_write(&ctx, &method, &uri, &bytes).await {
-        Route::Local(g) => g,
-        Route::Done(resp) => return Ok(resp),
-    };
-    let req: SchemaRequest = body(&bytes)?;
-    let id = ctx.registry.register(generation, &subject, &req).await?;
+    req: WriteRequest,
+) -> Result<Response, WriteStop> {
+    let generation = req.write_here(&ctx).await?;
+    let schema: SchemaRequest = body(&req.body)?;
+    let id = ctx.registry.register(generation, &subject, &schema).await?;
     Ok(json(StatusCode::OK, &json!({ "id": id })))
 }
 
@@ -163,14 +158,9 @@ pub async fn delete_subject(
     State(ctx): State<Shared>,
     Path(subject): Path<String>,
     Query(q): Q,
-    method: Method,
-    uri: Uri,
-    bytes: Bytes,
-) -> Result<Response, RegistryError> {
-    let generation = match route_write(&ctx, &method, &uri, &bytes).await {
-        Route::Local(g) => g,
-        Route::Done(resp) => return Ok(resp),
-    };
+    req: WriteRequest,
+) -> Result<Response, WriteStop> {
+    let generation = req.write_here(&ctx).await?;
     let deleted = ctx
         .registry
         .delete_subject(generation, &subject, flag(&q, "permanent"))
@@ -182,16 +172,11 @@ pub async fn delete_version(
     State(ctx): State<Shared>,
     Path((subject, version)): Path<(String, String)>,
     Query(q): Q,
-    method: Method,
-    uri: Uri,
-    bytes: Bytes,
-) -> Result<Response, RegistryError> {
+    req: WriteRequest,
+) -> Result<Response, WriteStop> {
     // A malformed version is refused here, before any forwarding.
     parse_version(&version)?;
-    let generation = match route_write(&ctx, &method, &uri, &bytes).await {
-        Route::Local(g) => g,
-        Route::Done(resp) => return Ok(resp),
-    };
+    let generation = req.write_here(&ctx).await?;
     let deleted = ctx
         .registry
         .delete_version(generation, &subject, &version, flag(&q, "permanent"))
