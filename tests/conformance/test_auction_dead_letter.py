@@ -338,3 +338,27 @@ def test_up_with_stop_exits_naming_the_record(tmp_path):
         assert "not an Avro bid" in log, log
     finally:
         stop(a["proc"])
+
+
+def test_a_dead_letter_the_broker_refuses_is_not_committed_past(broker, tmp_path):
+    # The dead-letter topic refuses every dead letter (max.message.bytes far
+    # below one record): the writer must not commit past the bad record.
+    bootstrap = broker.bootstrap
+    create_topic(bootstrap, "bids", 4)
+    create_topic(bootstrap, DLQ, 1, {"max.message.bytes": "16"})
+    item = ITEMS[1]
+    placed = produce_raw(bootstrap, [(item, bid_json(item, "before", 10), None),
+                                     (item, b"garbage that cannot be dead-lettered", None),
+                                     (item, bid_json(item, "after", 20), None)])
+    partition, bad_offset = placed[1]
+    data = tmp_path / "auction"
+    env = dict(os.environ, FJORD_BOOTSTRAP_SERVERS=bootstrap, RUST_LOG="info")
+    env.pop("FJORD_SCHEMA_REGISTRY", None)
+    out = fjord(env, "db-writer", "--data-dir", str(data), timeout=150)
+    assert out.returncode != 0, out.stderr
+    assert f"cannot dead-letter `bids` partition {partition} offset {bad_offset} to `{DLQ}`" in out.stderr, out.stderr
+    committed = group_offsets(bootstrap, "bid-db-writers")
+    assert committed.get(partition, -1) <= bad_offset, committed
+    with sqlite3.connect(data / "auction.db") as db:
+        names = [r[0] for r in db.execute("SELECT name FROM bid")]
+    assert "after" not in names, names

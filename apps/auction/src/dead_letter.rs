@@ -159,6 +159,18 @@ impl BadRecord {
     }
 }
 
+/// Kafka's rule for topic names: 1 to 249 of `a-z A-Z 0-9 . _ -`, and not
+/// `.` or `..`. Checked when a writer starts, rather than on the first bad
+/// record, when producing to it would fail.
+fn valid_topic_name(name: &str) -> bool {
+    (1..=249).contains(&name.len())
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
 /// A writer's handle on its dead-letter policy: routes each bad record.
 pub struct DeadLetters {
     policy: DeadLetterPolicy,
@@ -180,7 +192,7 @@ impl DeadLetters {
     /// fails still keeps the record from being committed.
     pub async fn start(settings: &KafkaSettings, group: &'static str) -> Result<DeadLetters> {
         let policy = settings.dead_letter.clone();
-        if policy.topic.is_empty() || policy.topic == TOPIC {
+        if !valid_topic_name(&policy.topic) || policy.topic == TOPIC {
             return Err(AuctionError::DeadLetterTopic(policy.topic));
         }
         let producer = match policy.on_bad_record {
@@ -469,6 +481,16 @@ mod tests {
             letter("orders", 3, 9, b"elsewhere"),
         ];
         assert_eq!(account(&not_bids, &letters), (2, vec![(2, 7), (3, 9)]));
+    }
+
+    #[test]
+    fn dead_letter_topic_names_follow_kafka() {
+        for ok in ["bids-dlq", "a", "dead_letters.v2", &"x".repeat(249)] {
+            assert!(valid_topic_name(ok), "{ok}");
+        }
+        for bad in ["", ".", "..", "bad name", "a/b", "é", &"x".repeat(250)] {
+            assert!(!valid_topic_name(bad), "{bad}");
+        }
     }
 
     #[test]

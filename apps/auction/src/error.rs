@@ -51,7 +51,7 @@ pub enum AuctionError {
         group: String,
         error: String,
     },
-    #[error("invalid dead-letter topic `{0}`: it must be a topic name other than `bids`")]
+    #[error("invalid dead-letter topic `{0}`: a topic name is 1 to 249 letters, digits, '.', '_' or '-', and not `bids`")]
     DeadLetterTopic(String),
 }
 
