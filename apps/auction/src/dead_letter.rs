@@ -204,7 +204,7 @@ impl DeadLetters {
                 Some(settings.producer()?)
             }
         };
-        tracing::info!(group, on_bad_record = %policy.on_bad_record, topic = %policy.topic, "records that are not bids: {}", policy.on_bad_record);
+        tracing::info!(group, on_bad_record = %policy.on_bad_record, dead_letter_topic = %policy.topic, "policy for records that are not bids");
         Ok(DeadLetters {
             policy,
             group,
