@@ -2,13 +2,13 @@
 //! (`apache_avro::types::Value`) or any serde type.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use apache_avro::types::Value;
 use apache_avro::Schema as AvroSchema;
 
 use super::wire::{self, SchemaRef};
-use super::{fetch_schema, writer_schema_id, Result, SerdeError, SubjectNameStrategy};
+use super::{fetch_schema, Result, SerdeError, SubjectNameStrategy, WriterSchema};
 use crate::client::{RegistryClient, Schema};
 use crate::schema::{Reference, SchemaType};
 
@@ -47,13 +47,8 @@ impl Parsed {
 
 /// Serializes values with one Avro schema under one subject.
 pub struct AvroSerializer {
-    client: Arc<RegistryClient>,
-    subject: String,
-    registered: Schema,
+    writer: WriterSchema,
     parsed: Parsed,
-    /// Register on first use (true), or only look the schema up.
-    auto_register: bool,
-    id: OnceLock<i32>,
 }
 
 impl AvroSerializer {
@@ -83,12 +78,8 @@ impl AvroSerializer {
             .collect();
         let parsed = Parsed::parse(schema_text, &ref_texts)?;
         Ok(AvroSerializer {
-            client,
-            subject: subject.into(),
-            registered,
+            writer: WriterSchema::new(client, subject.into(), registered),
             parsed,
-            auto_register: true,
-            id: OnceLock::new(),
         })
     }
 
@@ -103,19 +94,19 @@ impl AvroSerializer {
     ) -> Result<AvroSerializer> {
         let mut s = Self::new(client, String::new(), schema_text)?;
         let record = s.parsed.schema.name().map(|n| n.fullname(None));
-        s.subject = strategy.subject(topic, is_key, record.as_deref())?;
+        s.writer.subject = strategy.subject(topic, is_key, record.as_deref())?;
         Ok(s)
     }
 
     /// Do not register: the schema must already be registered under the
     /// subject (Confluent's `auto.register.schemas=false`).
     pub fn use_registered_only(mut self) -> AvroSerializer {
-        self.auto_register = false;
+        self.writer.auto_register = false;
         self
     }
 
     pub fn subject(&self) -> &str {
-        &self.subject
+        &self.writer.subject
     }
 
     pub fn schema(&self) -> &AvroSchema {
@@ -124,13 +115,7 @@ impl AvroSerializer {
 
     /// The schema's id, asking the registry the first time only.
     pub fn schema_id(&self) -> Result<i32> {
-        writer_schema_id(
-            &self.client,
-            &self.subject,
-            &self.registered,
-            self.auto_register,
-            &self.id,
-        )
+        self.writer.id()
     }
 
     /// Header + Avro binary datum of `value` (resolved against the schema
@@ -139,7 +124,7 @@ impl AvroSerializer {
         let id = self.schema_id()?;
         let fail = |e: apache_avro::Error| SerdeError::Serialize {
             kind: SchemaType::Avro,
-            subject: self.subject.clone(),
+            subject: self.writer.subject.clone(),
             reason: e.to_string(),
         };
         let schemata = self.parsed.schemata();
@@ -160,7 +145,7 @@ impl AvroSerializer {
     pub fn serialize<T: ::serde::Serialize>(&self, value: &T) -> Result<Vec<u8>> {
         let v = apache_avro::to_value(value).map_err(|e| SerdeError::Serialize {
             kind: SchemaType::Avro,
-            subject: self.subject.clone(),
+            subject: self.writer.subject.clone(),
             reason: e.to_string(),
         })?;
         self.serialize_value(&v)

@@ -4,12 +4,12 @@
 //! serializers (`json.fail.invalid.schema`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
 use super::wire::{self, SchemaRef};
-use super::{fetch_schema, writer_schema_id, Result, SerdeError};
+use super::{fetch_schema, Result, SerdeError, WriterSchema};
 use crate::client::{RegistryClient, Schema};
 use crate::schema::SchemaType;
 
@@ -45,13 +45,9 @@ fn check(validator: &jsonschema::Validator, value: &Value) -> Result<()> {
 
 /// Serializes JSON values under one subject with one JSON schema.
 pub struct JsonSerializer {
-    client: Arc<RegistryClient>,
-    subject: String,
-    registered: Schema,
+    writer: WriterSchema,
     /// Set by `validate(true)`: each value is checked before it is written.
     validator: Option<jsonschema::Validator>,
-    auto_register: bool,
-    id: OnceLock<i32>,
 }
 
 impl JsonSerializer {
@@ -67,19 +63,19 @@ impl JsonSerializer {
             reason: e.to_string(),
         })?;
         Ok(JsonSerializer {
-            client,
-            subject: subject.into(),
-            registered: Schema::new(SchemaType::Json, schema_text),
+            writer: WriterSchema::new(
+                client,
+                subject.into(),
+                Schema::new(SchemaType::Json, schema_text),
+            ),
             validator: None,
-            auto_register: true,
-            id: OnceLock::new(),
         })
     }
 
     /// Check each value against the schema before writing it.
     pub fn validate(mut self, on: bool) -> Result<JsonSerializer> {
         self.validator = if on {
-            Some(compile(&self.registered.schema)?)
+            Some(compile(&self.writer.registered.schema)?)
         } else {
             None
         };
@@ -88,18 +84,12 @@ impl JsonSerializer {
 
     /// Do not register: the schema must already be registered.
     pub fn use_registered_only(mut self) -> JsonSerializer {
-        self.auto_register = false;
+        self.writer.auto_register = false;
         self
     }
 
     pub fn schema_id(&self) -> Result<i32> {
-        writer_schema_id(
-            &self.client,
-            &self.subject,
-            &self.registered,
-            self.auto_register,
-            &self.id,
-        )
+        self.writer.id()
     }
 
     pub fn serialize_value(&self, value: &Value) -> Result<Vec<u8>> {
@@ -111,7 +101,7 @@ impl JsonSerializer {
         wire::encode_header(id, &mut out);
         serde_json::to_writer(&mut out, value).map_err(|e| SerdeError::Serialize {
             kind: SchemaType::Json,
-            subject: self.subject.clone(),
+            subject: self.writer.subject.clone(),
             reason: e.to_string(),
         })?;
         Ok(out)
@@ -120,7 +110,7 @@ impl JsonSerializer {
     pub fn serialize<T: ::serde::Serialize>(&self, value: &T) -> Result<Vec<u8>> {
         let v = serde_json::to_value(value).map_err(|e| SerdeError::Serialize {
             kind: SchemaType::Json,
-            subject: self.subject.clone(),
+            subject: self.writer.subject.clone(),
             reason: e.to_string(),
         })?;
         self.serialize_value(&v)

@@ -19,7 +19,9 @@ pub mod json;
 pub mod protobuf;
 pub mod wire;
 
-use crate::client::{ClientError, RegistryClient};
+use std::sync::{Arc, OnceLock};
+
+use crate::client::{ClientError, RegistryClient, Schema};
 use crate::schema::SchemaType;
 use wire::SchemaRef;
 
@@ -110,7 +112,7 @@ fn fetch_schema(
     client: &RegistryClient,
     r: SchemaRef,
     expected: SchemaType,
-) -> Result<std::sync::Arc<crate::client::Schema>> {
+) -> Result<Arc<Schema>> {
     let schema = match r {
         SchemaRef::Id(id) => client.schema_by_id(id)?,
         SchemaRef::Guid(g) => client.schema_by_guid(&g)?,
@@ -125,26 +127,44 @@ fn fetch_schema(
     Ok(schema)
 }
 
-/// The id of `schema` under `subject`, asked of the registry once and then
-/// kept in `id`: registered when `auto_register` (Confluent's
-/// `auto.register.schemas=true`), otherwise only looked up. The Avro, JSON
-/// and Protobuf serializers follow the same rule, so they share this.
-fn writer_schema_id(
-    client: &RegistryClient,
-    subject: &str,
-    schema: &crate::client::Schema,
+/// What a serializer needs to name its schema in the wire header: the
+/// registry, the subject, the schema as registered and its id once known.
+/// The Avro, JSON and Protobuf serializers follow the same rule, so they
+/// share this.
+struct WriterSchema {
+    client: Arc<RegistryClient>,
+    subject: String,
+    registered: Schema,
+    /// Register on first use (true), or only look the schema up.
     auto_register: bool,
-    id: &std::sync::OnceLock<i32>,
-) -> Result<i32> {
-    if let Some(id) = id.get() {
-        return Ok(*id);
+    id: OnceLock<i32>,
+}
+
+impl WriterSchema {
+    fn new(client: Arc<RegistryClient>, subject: String, registered: Schema) -> WriterSchema {
+        WriterSchema {
+            client,
+            subject,
+            registered,
+            auto_register: true,
+            id: OnceLock::new(),
+        }
     }
-    let fetched = if auto_register {
-        client.register(subject, schema)?
-    } else {
-        client.lookup(subject, schema)?.id
-    };
-    Ok(*id.get_or_init(|| fetched))
+
+    /// The schema's id under the subject, asked of the registry once and
+    /// then kept: registered when `auto_register` (Confluent's
+    /// `auto.register.schemas=true`), otherwise only looked up.
+    fn id(&self) -> Result<i32> {
+        if let Some(id) = self.id.get() {
+            return Ok(*id);
+        }
+        let fetched = if self.auto_register {
+            self.client.register(&self.subject, &self.registered)?
+        } else {
+            self.client.lookup(&self.subject, &self.registered)?.id
+        };
+        Ok(*self.id.get_or_init(|| fetched))
+    }
 }
 
 #[cfg(test)]

@@ -3,20 +3,16 @@
 //! bytes (from prost or any encoder) and say which message of the schema
 //! file they are with its indexes (`[0]` is the file's first message).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use super::wire::{self, SchemaRef};
-use super::{fetch_schema, writer_schema_id, Result};
+use super::{fetch_schema, Result, WriterSchema};
 use crate::client::{RegistryClient, Schema};
 use crate::schema::{Reference, SchemaType};
 
 /// Serializes Protobuf messages under one subject with one .proto schema.
 pub struct ProtobufSerializer {
-    client: Arc<RegistryClient>,
-    subject: String,
-    registered: Schema,
-    auto_register: bool,
-    id: OnceLock<i32>,
+    writer: WriterSchema,
 }
 
 impl ProtobufSerializer {
@@ -28,29 +24,20 @@ impl ProtobufSerializer {
         proto_text: &str,
         references: Vec<Reference>,
     ) -> ProtobufSerializer {
+        let registered = Schema::new(SchemaType::Protobuf, proto_text).with_references(references);
         ProtobufSerializer {
-            client,
-            subject: subject.into(),
-            registered: Schema::new(SchemaType::Protobuf, proto_text).with_references(references),
-            auto_register: true,
-            id: OnceLock::new(),
+            writer: WriterSchema::new(client, subject.into(), registered),
         }
     }
 
     /// Do not register: the schema must already be registered.
     pub fn use_registered_only(mut self) -> ProtobufSerializer {
-        self.auto_register = false;
+        self.writer.auto_register = false;
         self
     }
 
     pub fn schema_id(&self) -> Result<i32> {
-        writer_schema_id(
-            &self.client,
-            &self.subject,
-            &self.registered,
-            self.auto_register,
-            &self.id,
-        )
+        self.writer.id()
     }
 
     /// Header + `message_indexes` + `message` (already encoded bytes).
