@@ -291,28 +291,13 @@ impl RegistryClient {
     /// Deletes a subject (soft, or `permanent` after a soft delete); returns
     /// the versions deleted.
     pub fn delete_subject(&self, subject: &str, permanent: bool) -> Result<Vec<i32>> {
-        let path = format!("/subjects/{}", enc(subject));
-        let out = self.send(
-            "DELETE",
-            &path,
-            &[("permanent", permanent.to_string())],
-            None::<&()>,
-        )?;
-        self.forget_subject(subject);
-        Ok(out)
+        self.delete(subject, &format!("/subjects/{}", enc(subject)), permanent)
     }
 
     /// Deletes one version of a subject; returns its number.
     pub fn delete_version(&self, subject: &str, version: Version, permanent: bool) -> Result<i32> {
         let path = format!("/subjects/{}/versions/{version}", enc(subject));
-        let out = self.send(
-            "DELETE",
-            &path,
-            &[("permanent", permanent.to_string())],
-            None::<&()>,
-        )?;
-        self.forget_subject(subject);
-        Ok(out)
+        self.delete(subject, &path, permanent)
     }
 
     /// Whether `schema` could be registered as a new version of `subject`
@@ -375,6 +360,19 @@ impl RegistryClient {
             out.push((r.clone(), v));
         }
         Ok(())
+    }
+
+    /// A DELETE of `path` (`subject` or one of its versions); the subject's cached
+    /// ids and versions go with it.
+    fn delete<T: DeserializeOwned>(&self, subject: &str, path: &str, permanent: bool) -> Result<T> {
+        let out = self.send(
+            "DELETE",
+            path,
+            &[("permanent", permanent.to_string())],
+            None::<&()>,
+        )?;
+        self.forget_subject(subject);
+        Ok(out)
     }
 
     fn forget_subject(&self, subject: &str) {
