@@ -5,7 +5,7 @@
 //! bids keep their order). Two consumer groups read it: `bid-db-writers`
 //! ([`db_writer`], two members sharing the partitions) settles the auction
 //! rule and stores bids in the SQL table `bid` ([`store`]); `bid-backup`
-//! ([`backup`]) appends every bid to a JSON Lines file for audit. Both
+//! ([`backup`]) appends every bid to a file for audit (JSON Lines or Avro). Both
 //! commit offsets only after their output is durable, and both skip what
 //! they already wrote, so a crash at any point loses and repeats nothing.
 //! A record that is not a bid goes to the dead-letter topic `bids-dlq`
