@@ -319,16 +319,7 @@ impl Partition {
             self.group.poison(e.to_string());
             return Err(e);
         }
-        log.active.persist_indexes()?;
-        let old_base = log.active.base_offset;
-        log.aborted
-            .persist(&*self.fs, &self.dir, old_base, new_base)?;
-        let LogState {
-            producers,
-            snapshots,
-            ..
-        } = &mut *log;
-        meta::write_snapshot(&*self.fs, &self.dir, new_base, producers, snapshots)?;
+        self.persist_beside_active(log)?;
         let interval = self.config_arc().index_interval_bytes();
         let fresh = ActiveSegment::create(self.fs.clone(), &self.dir, new_base, interval)?;
         let old = std::mem::replace(&mut log.active, fresh);
@@ -338,6 +329,21 @@ impl Partition {
         self.group.raise(new_base);
         tracing::debug!(dir = %self.dir.display(), base = new_base, "rolled segment");
         Ok(())
+    }
+
+    /// Persists what a restart reads beside the (already fsynced) active
+    /// segment, up to the log end: its indexes, its aborted-transaction
+    /// index and the producer snapshot. Roll and close both need it.
+    fn persist_beside_active(&self, log: &mut LogState) -> Result<()> {
+        log.active.persist_indexes()?;
+        let (base, log_end) = (log.active.base_offset, log.log_end);
+        log.aborted.persist(&*self.fs, &self.dir, base, log_end)?;
+        let LogState {
+            producers,
+            snapshots,
+            ..
+        } = log;
+        meta::write_snapshot(&*self.fs, &self.dir, log_end, producers, snapshots)
     }
 
     /// Blocks until every record up to and including `offset` is fsynced.
@@ -503,17 +509,7 @@ impl Partition {
         }
         log.active.sync()?;
         self.group.raise(log.log_end);
-        log.active.persist_indexes()?;
-        let log_end = log.log_end;
-        let active_base = log.active.base_offset;
-        log.aborted
-            .persist(&*self.fs, &self.dir, active_base, log_end)?;
-        let LogState {
-            producers,
-            snapshots,
-            ..
-        } = &mut *log;
-        meta::write_snapshot(&*self.fs, &self.dir, log_end, producers, snapshots)?;
+        self.persist_beside_active(&mut log)?;
         meta::write_log_start(&*self.fs, &self.dir, log.log_start)?;
         meta::write_clean_marker(&*self.fs, &self.dir)?;
         log.closed = true;
