@@ -17,6 +17,7 @@ mod durable_file;
 pub mod error;
 pub mod group;
 pub mod huge_alloc;
+mod internal_topic;
 pub mod producer_ids;
 mod record_fields;
 pub mod schema_validation;

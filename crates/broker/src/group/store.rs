@@ -17,7 +17,7 @@
 //! transaction still open at a restart stay pending until its marker.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use fjord_log::Partition;
@@ -26,6 +26,7 @@ use kafka_protocol::records::{Record, RecordBatchDecoder};
 use super::records::{self, Key};
 use super::GroupError;
 use crate::error::{BrokerError, Result};
+use crate::internal_topic::InternalTopic;
 use crate::server::now_ms;
 use crate::topics::Topics;
 
@@ -36,10 +37,7 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 const REPLAY_CHUNK: usize = 1 << 20;
 
 pub struct OffsetsLog {
-    /// Set once the topic exists.
-    partitions: OnceLock<Vec<Arc<Partition>>>,
-    /// Partition count to create the topic with.
-    create_partitions: i32,
+    topic: InternalTopic,
     /// Transactional offset records awaiting their producer's marker, per
     /// producer id, in log order.
     txn_pending: Mutex<HashMap<i64, Vec<KeyValue>>>,
@@ -80,25 +78,15 @@ impl Pending {
 impl OffsetsLog {
     /// Opens the internal topic if it exists.
     pub fn open(topics: &Topics, create_partitions: i32) -> OffsetsLog {
-        let log = OffsetsLog {
-            partitions: OnceLock::new(),
-            create_partitions: create_partitions.max(1),
+        OffsetsLog {
+            topic: InternalTopic::open(topics, OFFSETS_TOPIC, create_partitions),
             txn_pending: Mutex::new(HashMap::new()),
-        };
-        if let Some(t) = topics.get(OFFSETS_TOPIC) {
-            let _ = log.partitions.set(t.partitions.clone());
         }
-        log
     }
 
     /// Creates the internal topic (compacted) unless it exists.
     pub fn ensure(&self, topics: &Topics) -> Result<()> {
-        if self.partitions.get().is_some() {
-            return Ok(());
-        }
-        let topic = topics.ensure_compacted_internal(OFFSETS_TOPIC, self.create_partitions)?;
-        let _ = self.partitions.set(topic.partitions.clone());
-        Ok(())
+        self.topic.ensure(topics)
     }
 
     /// Appends one batch of (key, value-or-tombstone) records for `group`.
@@ -112,10 +100,11 @@ impl OffsetsLog {
             .map(|(k, v)| (k.encode(), v.clone()))
             .collect();
         let batch = records::batch(&encoded, now_ms());
-        let partitions = self.partitions.get().ok_or_else(|| {
-            GroupError::CoordinatorNotAvailable(format!("{OFFSETS_TOPIC} does not exist yet"))
-        })?;
-        let partition = partitions[records::partition_for(group, partitions.len())].clone();
+        let partition = self
+            .topic
+            .partition_of(group)
+            .map_err(GroupError::CoordinatorNotAvailable)?
+            .clone();
         let outcome = partition
             .append(&batch, now_ms())
             .map_err(|e| GroupError::Storage(e.to_string()))?;
@@ -135,10 +124,11 @@ impl OffsetsLog {
         records: &[(Key, Option<Bytes>)],
         producer: TxnProducer,
     ) -> std::result::Result<Pending, GroupError> {
-        let partitions = self.partitions.get().ok_or_else(|| {
-            GroupError::CoordinatorNotAvailable(format!("{OFFSETS_TOPIC} does not exist yet"))
-        })?;
-        let partition = partitions[records::partition_for(group, partitions.len())].clone();
+        let partition = self
+            .topic
+            .partition_of(group)
+            .map_err(GroupError::CoordinatorNotAvailable)?
+            .clone();
         let base_sequence = partition
             .producer_ids()
             .into_iter()
@@ -196,7 +186,7 @@ impl OffsetsLog {
     /// Transactional records reach `apply` when their COMMIT marker is
     /// replayed; those of a transaction without a marker yet stay pending.
     pub fn replay(&self, mut apply: impl FnMut(Key, Option<Bytes>)) -> Result<()> {
-        let Some(partitions) = self.partitions.get() else {
+        let Some(partitions) = self.topic.partitions() else {
             return Ok(());
         };
         for (index, partition) in partitions.iter().enumerate() {

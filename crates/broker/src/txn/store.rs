@@ -8,15 +8,13 @@
 //! beginning and the last record per id wins.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
-
-use fjord_log::Partition;
 
 use super::records::{self, TxnValue};
 use super::TxnError;
 use crate::error::Result;
-use crate::group::records::{batch, partition_for};
+use crate::group::records::batch;
 use crate::group::store::replay_partition;
+use crate::internal_topic::InternalTopic;
 use crate::server::now_ms;
 use crate::topics::Topics;
 
@@ -24,33 +22,20 @@ use crate::topics::Topics;
 pub const TXN_TOPIC: &str = "__transaction_state";
 
 pub struct TxnLog {
-    /// Set once the topic exists.
-    partitions: OnceLock<Vec<Arc<Partition>>>,
-    /// Partition count to create the topic with.
-    create_partitions: i32,
+    topic: InternalTopic,
 }
 
 impl TxnLog {
     /// Opens the internal topic if it exists.
     pub fn open(topics: &Topics, create_partitions: i32) -> TxnLog {
-        let log = TxnLog {
-            partitions: OnceLock::new(),
-            create_partitions: create_partitions.max(1),
-        };
-        if let Some(t) = topics.get(TXN_TOPIC) {
-            let _ = log.partitions.set(t.partitions.clone());
+        TxnLog {
+            topic: InternalTopic::open(topics, TXN_TOPIC, create_partitions),
         }
-        log
     }
 
     /// Creates the internal topic (compacted) unless it exists.
     pub fn ensure(&self, topics: &Topics) -> Result<()> {
-        if self.partitions.get().is_some() {
-            return Ok(());
-        }
-        let topic = topics.ensure_compacted_internal(TXN_TOPIC, self.create_partitions)?;
-        let _ = self.partitions.set(topic.partitions.clone());
-        Ok(())
+        self.topic.ensure(topics)
     }
 
     /// Writes one transactional id's state and, if `durable`, waits until
@@ -61,10 +46,10 @@ impl TxnLog {
         value: &TxnValue,
         durable: bool,
     ) -> Result<(), TxnError> {
-        let partitions = self.partitions.get().ok_or_else(|| {
-            TxnError::CoordinatorNotAvailable(format!("{TXN_TOPIC} does not exist yet"))
-        })?;
-        let partition = &partitions[partition_for(transactional_id, partitions.len())];
+        let partition = self
+            .topic
+            .partition_of(transactional_id)
+            .map_err(TxnError::CoordinatorNotAvailable)?;
         let record = (records::encode_key(transactional_id), Some(value.encode()));
         let now = now_ms();
         let outcome = partition
@@ -81,7 +66,7 @@ impl TxnLog {
     /// The last stored state of every transactional id.
     pub fn replay(&self) -> Result<HashMap<String, TxnValue>> {
         let mut out = HashMap::new();
-        let Some(partitions) = self.partitions.get() else {
+        let Some(partitions) = self.topic.partitions() else {
             return Ok(out);
         };
         for (index, partition) in partitions.iter().enumerate() {
