@@ -70,29 +70,13 @@ impl State {
                 let level = value
                     .and_then(|v| serde_json::from_slice::<ConfigValue>(v).ok())
                     .and_then(|v| v.compatibility_level);
-                match (subject, level) {
-                    (None, level) => self.global_config = level,
-                    (Some(s), Some(level)) => {
-                        self.configs.insert(s, level);
-                    }
-                    (Some(s), None) => {
-                        self.configs.remove(&s);
-                    }
-                }
+                apply_setting(&mut self.global_config, &mut self.configs, subject, level);
             }
             RecordKey::Mode { subject, .. } => {
                 let mode = value
                     .and_then(|v| serde_json::from_slice::<ModeValue>(v).ok())
                     .map(|v| v.mode);
-                match (subject, mode) {
-                    (None, mode) => self.global_mode = mode,
-                    (Some(s), Some(mode)) => {
-                        self.modes.insert(s, mode);
-                    }
-                    (Some(s), None) => {
-                        self.modes.remove(&s);
-                    }
-                }
+                apply_setting(&mut self.global_mode, &mut self.modes, subject, mode);
             }
             RecordKey::DeleteSubject { subject, .. } => {
                 let Some(v) =
@@ -295,6 +279,26 @@ impl State {
 fn fingerprint(kind: schema::SchemaType, canonical: &str, references: &[Reference]) -> String {
     let refs = serde_json::to_string(references).expect("references serialize");
     format!("{kind}\u{0}{canonical}\u{0}{refs}")
+}
+
+/// Applies a config or mode record: the global setting is replaced (None
+/// unsets it); a subject's is set, or removed when there is no value (a
+/// tombstone or an unreadable record).
+fn apply_setting<T>(
+    global: &mut Option<T>,
+    subjects: &mut BTreeMap<String, T>,
+    subject: Option<String>,
+    value: Option<T>,
+) {
+    match (subject, value) {
+        (None, value) => *global = value,
+        (Some(s), Some(value)) => {
+            subjects.insert(s, value);
+        }
+        (Some(s), None) => {
+            subjects.remove(&s);
+        }
+    }
 }
 
 #[cfg(test)]
