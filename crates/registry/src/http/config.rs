@@ -109,15 +109,31 @@ pub async fn get_subject(
     Query(q): Q,
 ) -> Result<Response, RegistryError> {
     let state = ctx.registry.state();
-    let level = match state.configs.get(&subject) {
-        Some(level) => *level,
-        None if flag(&q, "defaultToGlobal") => state.compatibility(None),
-        None => return Err(RegistryError::SubjectConfigNotFound(subject)),
-    };
+    let level = own_or_global(
+        state.configs.get(&subject),
+        &q,
+        || state.compatibility(None),
+        || RegistryError::SubjectConfigNotFound(subject),
+    )?;
     Ok(json(
         StatusCode::OK,
         &json!({ "compatibilityLevel": level }),
     ))
+}
+
+/// A subject's own level or mode; without one, the global one when the
+/// query asks `defaultToGlobal`, else `missing` (Confluent's 404).
+fn own_or_global<T: Copy>(
+    own: Option<&T>,
+    q: &HashMap<String, String>,
+    global: impl FnOnce() -> T,
+    missing: impl FnOnce() -> RegistryError,
+) -> Result<T, RegistryError> {
+    match own {
+        Some(value) => Ok(*value),
+        None if flag(q, "defaultToGlobal") => Ok(global()),
+        None => Err(missing()),
+    }
 }
 
 /// PUT /config (`subject` None: the global level) and PUT
@@ -181,11 +197,12 @@ pub async fn get_subject_mode(
     Query(q): Q,
 ) -> Result<Response, RegistryError> {
     let state = ctx.registry.state();
-    let mode = match state.modes.get(&subject) {
-        Some(mode) => *mode,
-        None if flag(&q, "defaultToGlobal") => state.mode(None),
-        None => return Err(RegistryError::SubjectModeNotFound(subject)),
-    };
+    let mode = own_or_global(
+        state.modes.get(&subject),
+        &q,
+        || state.mode(None),
+        || RegistryError::SubjectModeNotFound(subject),
+    )?;
     Ok(json(StatusCode::OK, &json!({ "mode": mode })))
 }
 
