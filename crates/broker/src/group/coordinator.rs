@@ -538,16 +538,7 @@ impl GroupCoordinator {
         group.protocol_name = group.select_protocol();
         group.set_state(GroupState::CompletingRebalance, now_ms());
         let protocol = group.protocol_name.clone().unwrap_or_default();
-        let all: Vec<JoinedMember> = group
-            .join_order
-            .iter()
-            .filter_map(|id| group.members.get(id))
-            .map(|m| JoinedMember {
-                member_id: m.id.clone(),
-                instance_id: m.instance_id.clone(),
-                metadata: m.metadata_for(&protocol),
-            })
-            .collect();
+        let all = joined_members(group);
         let leader = group.leader.clone().unwrap_or_default();
         tracing::info!(
             group = %group.id, generation = group.generation, protocol = %protocol,
@@ -586,9 +577,7 @@ impl GroupCoordinator {
             leader: group.leader.clone(),
             state_timestamp: group.state_since_ms,
             members: group
-                .join_order
-                .iter()
-                .filter_map(|id| group.members.get(id))
+                .members_in_join_order()
                 .map(|m| MemberValue {
                     member_id: m.id.clone(),
                     instance_id: m.instance_id.clone(),
@@ -613,6 +602,20 @@ impl GroupCoordinator {
     }
 }
 
+/// Every member with its metadata for the chosen protocol, in join order:
+/// what JoinGroup gives the leader to assign from.
+fn joined_members(group: &Group) -> Vec<JoinedMember> {
+    let protocol = group.protocol_name.clone().unwrap_or_default();
+    group
+        .members_in_join_order()
+        .map(|m| JoinedMember {
+            member_id: m.id.clone(),
+            instance_id: m.instance_id.clone(),
+            metadata: m.metadata_for(&protocol),
+        })
+        .collect()
+}
+
 /// The answer for a member that rejoins without changing anything: the
 /// current generation (and, for the leader, every member's metadata).
 fn current_generation(
@@ -621,18 +624,8 @@ fn current_generation(
     with_members: bool,
     skip: bool,
 ) -> JoinOutcome {
-    let protocol = group.protocol_name.clone().unwrap_or_default();
     let members = if with_members {
-        group
-            .join_order
-            .iter()
-            .filter_map(|id| group.members.get(id))
-            .map(|m| JoinedMember {
-                member_id: m.id.clone(),
-                instance_id: m.instance_id.clone(),
-                metadata: m.metadata_for(&protocol),
-            })
-            .collect()
+        joined_members(group)
     } else {
         Vec::new()
     };

@@ -372,9 +372,7 @@ impl GroupCoordinator {
                 String::new()
             },
             members: g
-                .join_order
-                .iter()
-                .filter_map(|id| g.members.get(id))
+                .members_in_join_order()
                 .map(|m| MemberSummary {
                     member_id: m.id.clone(),
                     instance_id: m.instance_id.clone(),

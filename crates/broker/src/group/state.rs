@@ -122,6 +122,12 @@ pub(crate) struct Group {
 }
 
 impl Group {
+    /// The members in the order they joined (the leader first, unless it
+    /// left and another took its place).
+    pub fn members_in_join_order(&self) -> impl Iterator<Item = &Member> {
+        self.join_order.iter().filter_map(|id| self.members.get(id))
+    }
+
     pub fn new(id: &str, now_ms: i64) -> Group {
         Group {
             id: id.to_string(),
