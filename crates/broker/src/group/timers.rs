@@ -21,14 +21,24 @@ impl GroupCoordinator {
         token: u64,
         first: Instant,
     ) {
-        let me = self.me.clone();
         let (group, member) = (group.to_string(), member.to_string());
+        self.spawn_deadline_timer(first, move |c| c.check_session(&group, &member, token));
+    }
+
+    /// A timer task: runs `check` at `first` and then at each time it
+    /// returns, until it returns None or the coordinator is gone.
+    pub(super) fn spawn_deadline_timer(
+        &self,
+        first: Instant,
+        check: impl Fn(&GroupCoordinator) -> Option<Instant> + Send + 'static,
+    ) {
+        let me = self.me.clone();
         tokio::spawn(async move {
             let mut wake = first;
             loop {
                 tokio::time::sleep_until(wake).await;
                 let Some(c) = me.upgrade() else { return };
-                match c.check_session(&group, &member, token) {
+                match check(&c) {
                     Some(next) => wake = next,
                     None => return,
                 }
@@ -76,19 +86,8 @@ impl GroupCoordinator {
     }
 
     pub(super) fn spawn_rebalance_timer(&self, group: &str, id: u64, first: Instant) {
-        let me = self.me.clone();
         let group = group.to_string();
-        tokio::spawn(async move {
-            let mut wake = first;
-            loop {
-                tokio::time::sleep_until(wake).await;
-                let Some(c) = me.upgrade() else { return };
-                match c.check_rebalance(&group, id) {
-                    Some(next) => wake = next,
-                    None => return,
-                }
-            }
-        });
+        self.spawn_deadline_timer(first, move |c| c.check_rebalance(&group, id));
     }
 
     fn check_rebalance(&self, group_id: &str, id: u64) -> Option<Instant> {

@@ -377,18 +377,9 @@ impl GroupCoordinator {
     /// rebalance timeout. It wakes at the session deadline it last saw, so
     /// a revocation deadline is acted on at most one session late.
     fn spawn_consumer_timer(&self, group: &str, member: &str, token: u64, first: Instant) {
-        let me = self.me.clone();
         let (group, member) = (group.to_string(), member.to_string());
-        tokio::spawn(async move {
-            let mut wake = first;
-            loop {
-                tokio::time::sleep_until(wake).await;
-                let Some(c) = me.upgrade() else { return };
-                match c.check_consumer_member(&group, &member, token) {
-                    Some(next) => wake = next,
-                    None => return,
-                }
-            }
+        self.spawn_deadline_timer(first, move |c| {
+            c.check_consumer_member(&group, &member, token)
         });
     }
 
