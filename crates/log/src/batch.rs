@@ -380,17 +380,9 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        let mut seed = 0x9e3779b97f4a7c15u64;
+        let mut garbage = crate::testing::Garbage(0x9e3779b97f4a7c15);
         for len in 0..300 {
-            let buf: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    seed as u8
-                })
-                .collect();
-            let mut buf = buf;
+            let mut buf = garbage.bytes(len);
             if len > 16 && len % 2 == 0 {
                 buf[16] = 2;
             }

@@ -296,16 +296,9 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        let mut seed = 0x2545f4914f6cdd1du64;
+        let mut garbage = crate::testing::Garbage(0x2545f4914f6cdd1d);
         for len in 0..400 {
-            let buf: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    seed as u8
-                })
-                .collect();
+            let buf = garbage.bytes(len);
             for count in [0, 1, 3, 1000, i32::MAX] {
                 let _ = parse_records(&buf, count);
             }

@@ -1,10 +1,28 @@
 //! Builders for valid v2 RecordBatches, for this crate's tests and for the
 //! broker's. Written from the Kafka protocol description: uncompressed
-//! records, zigzag varints, CRC-32C over attributes..end.
+//! records, zigzag varints, CRC-32C over attributes..end. And `Garbage`,
+//! the invalid input that decoders must refuse without panicking.
 
 use crate::batch::{BatchHeader, BATCH_HEADER_LEN};
 
 use crate::compression::Codec;
+
+/// Pseudo-random bytes (xorshift64) for tests that feed decoders garbage:
+/// the same seed gives the same bytes on every run.
+pub struct Garbage(pub u64);
+
+impl Garbage {
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                self.0 as u8
+            })
+            .collect()
+    }
+}
 
 /// One record; None is a null key or value.
 #[derive(Debug, Clone)]
