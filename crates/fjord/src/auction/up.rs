@@ -1,0 +1,159 @@
+//! `fjord auction up`: the whole system in one process, with an embedded
+//! broker and registry unless the options point elsewhere.
+
+use super::*;
+
+async fn up(a: UpArgs, embedded: Option<SocketAddr>) -> Result<()> {
+    std::fs::create_dir_all(&a.data.data_dir)
+        .with_context(|| format!("cannot create {}", a.data.data_dir.display()))?;
+    let settings = a
+        .cluster
+        .settings(embedded)
+        .with_dead_letter(a.bad_records.policy());
+    settings
+        .ensure_topic()
+        .await
+        .context("cannot create the topic `bids`")?;
+    let codec = a.cluster.codec().await?;
+    let store = a.data.store().await?;
+    let items = a.data.ensure_items()?;
+    let (backup_path, backup_format) = a.backup.for_writing(&a.data);
+    // Before anything starts: the writer's own refusal would surface only
+    // when the system stops.
+    a.backup.check(&a.data)?;
+
+    let mut tasks = Vec::new();
+    for n in 0..a.db_writers {
+        let (settings, store, codec) = (settings.clone(), store.clone(), codec.clone());
+        tasks.push(tokio::spawn(async move {
+            db_writer::run(
+                &settings,
+                store,
+                codec,
+                &format!("db-writer-{n}"),
+                stop_signal(),
+            )
+            .await
+        }));
+    }
+    {
+        let (settings, codec, path) = (settings.clone(), codec.clone(), backup_path.clone());
+        tasks.push(tokio::spawn(async move {
+            backup::run(&settings, &path, backup_format, codec, stop_signal()).await
+        }));
+    }
+    let state = web::WebState::new(&settings, items.clone(), store.clone(), codec)?;
+    let listener = bind(a.http.http_listen).await?;
+    println!(
+        "auction up: website http://{} (dashboard /dashboard), Kafka {}, database {}, backup {}, items {}",
+        listener.local_addr()?,
+        settings.bootstrap_servers,
+        fjord_auction::store::redact(&a.data.database_url()),
+        backup_path.display(),
+        items.display()
+    );
+    // A writer that fails (e.g. --on-bad-record stop) ends the whole
+    // process with its error rather than leave the website up without it.
+    let serve = web::serve(listener, state, stop_signal());
+    let writers = first_failure(tasks);
+    tokio::pin!(serve, writers);
+    tokio::select! {
+        served = &mut serve => {
+            served?;
+            writers.await
+        }
+        written = &mut writers => {
+            written?;
+            Ok(serve.await?)
+        }
+    }
+}
+
+/// `up`: the embedded broker first (its own runtime, started outside the
+/// components' runtime), then everything else.
+pub(super) fn run_up(mut a: UpArgs) -> Result<()> {
+    std::fs::create_dir_all(&a.data.data_dir)
+        .with_context(|| format!("cannot create {}", a.data.data_dir.display()))?;
+    let mut embedded = None;
+    let mut broker_thread = None;
+    if a.cluster.bootstrap_servers.is_none() {
+        let (bound, thread) =
+            start_embedded_broker(a.data.data_dir.join("broker"), a.broker_listen)?;
+        tracing::info!(listen = %bound, "embedded broker ready");
+        embedded = Some(bound);
+        broker_thread = Some(thread);
+    }
+    let mut registry_thread = None;
+    if a.cluster.schema_registry.is_none() && !a.no_registry {
+        let bootstrap = a.cluster.settings(embedded).bootstrap_servers;
+        registry_thread = Some(start_embedded_registry(a.registry_listen, bootstrap)?);
+        a.cluster.schema_registry = Some(format!("http://{}", a.registry_listen));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(up(a, embedded))?;
+    drop(runtime);
+    if let Some(thread) = registry_thread {
+        let _ = thread.join();
+    }
+    if let Some(thread) = broker_thread {
+        // The clients have left; the broker stops on the same signal.
+        let _ = thread.join();
+    }
+    Ok(())
+}
+
+/// The embedded broker on a runtime of its own: whatever the auction's
+/// components do on their threads, the broker keeps answering them.
+fn start_embedded_broker(
+    data_dir: PathBuf,
+    listen: SocketAddr,
+) -> Result<(SocketAddr, std::thread::JoinHandle<()>)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("broker")
+        .enable_all()
+        .build()?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(listen))
+        .with_context(|| {
+            format!("cannot listen on {listen} (choose another port with --broker-listen)")
+        })?;
+    let bound = listener.local_addr()?;
+    let config = fjord_broker::BrokerConfig::new(data_dir);
+    let broker = fjord_broker::Broker::open(config, bound)
+        .context("cannot open the embedded broker's data dir")?;
+    let thread = std::thread::Builder::new()
+        .name("broker".into())
+        .spawn(move || runtime.block_on(fjord_broker::run(listener, broker, wait_for_signal())))?;
+    Ok((bound, thread))
+}
+
+/// The embedded schema registry (the same service as `fjord registry`) on
+/// a runtime of its own, against the auction's cluster.
+fn start_embedded_registry(
+    listen: SocketAddr,
+    bootstrap: String,
+) -> Result<std::thread::JoinHandle<()>> {
+    // Bind once here for a clear error; the service binds again itself.
+    drop(std::net::TcpListener::bind(listen).with_context(|| {
+        format!("cannot listen on {listen} (choose another port with --registry-listen, or --no-registry)")
+    })?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("registry")
+        .enable_all()
+        .build()?;
+    Ok(std::thread::Builder::new()
+        .name("registry".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                if let Some(task) =
+                    crate::registry::spawn_embedded(listen, bootstrap, wait_for_signal()).await
+                {
+                    let _ = task.await;
+                }
+            })
+        })?)
+}
