@@ -11,25 +11,11 @@ import json
 import os
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
+from auction_api import ITEMS, post
 from helpers import fjord_bin, free_port, read_all, wait_for_port
-
-ITEMS = ["vintage-camera", "mountain-bike", "first-edition", "espresso-machine"]
-
-
-def post(base: str, body: dict) -> tuple[int, dict]:
-    req = urllib.request.Request(base + "/api/bids", json.dumps(body).encode(),
-                                 {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, json.load(r)
-    except urllib.error.HTTPError as e:
-        return e.code, json.load(e)
-
 
 @pytest.fixture
 def auction(broker, tmp_path):

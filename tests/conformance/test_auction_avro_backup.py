@@ -14,27 +14,15 @@ import os
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from auction_api import ITEMS, post
 from helpers import fjord_bin, free_port, wait_for_port
 
-ITEMS = ["vintage-camera", "mountain-bike", "first-edition", "espresso-machine"]
 CRASH_AFTER_FLUSH_ENV = "FJORD_AUCTION_CRASH_AFTER_FLUSH"
-
-
-def post(base: str, body: dict) -> tuple[int, dict]:
-    req = urllib.request.Request(base + "/api/bids", json.dumps(body).encode(),
-                                 {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, json.load(r)
-    except urllib.error.HTTPError as e:
-        return e.code, json.load(e)
 
 
 def place_bids(base: str, n: int, first_price: int) -> dict[str, dict]:

@@ -19,28 +19,16 @@ import signal
 import sqlite3
 import subprocess
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
+from auction_api import ITEMS, http_json
 from helpers import consumer_conf, create_topic, fjord_bin, free_port, wait_for_port
 
-ITEMS = ["vintage-camera", "mountain-bike", "first-edition", "espresso-machine"]
 DLQ = "bids-dlq"
 GROUPS = ("bid-db-writers", "bid-backup")
-
-
-def http_json(url: str, body: dict | None = None) -> tuple[int, dict]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data, {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, json.load(r)
-    except urllib.error.HTTPError as e:
-        return e.code, json.load(e)
 
 
 def produce_raw(bootstrap: str, records: list[tuple[str, bytes | None, list | None]]) -> list[tuple[int, int]]:

@@ -491,20 +491,7 @@ pub fn run(args: AuctionArgs) -> Result<()> {
                     .with_dead_letter(a.bad_records.policy());
                 let store = a.data.store().await?;
                 let codec = a.cluster.codec().await?;
-                let mut tasks = Vec::new();
-                for n in 0..a.instances.max(1) {
-                    let (settings, store, codec) = (settings.clone(), store.clone(), codec.clone());
-                    tasks.push(tokio::spawn(async move {
-                        db_writer::run(
-                            &settings,
-                            store,
-                            codec,
-                            &format!("db-writer-{n}"),
-                            stop_signal(),
-                        )
-                        .await
-                    }));
-                }
+                let tasks = spawn_db_writers(a.instances.max(1), &settings, &store, &codec);
                 first_failure(tasks).await
             }
             AuctionCommand::BackupWriter(a) => {
@@ -569,10 +556,29 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
+type WriterTask = tokio::task::JoinHandle<fjord_auction::Result<()>>;
+
+/// Starts `count` members of bid-db-writers (client ids db-writer-0, -1,
+/// ...), each stopping on Ctrl-C/SIGTERM.
+fn spawn_db_writers(
+    count: usize,
+    settings: &KafkaSettings,
+    store: &BidStore,
+    codec: &Arc<dyn BidCodec>,
+) -> Vec<WriterTask> {
+    (0..count)
+        .map(|n| {
+            let (settings, store, codec) = (settings.clone(), store.clone(), codec.clone());
+            tokio::spawn(async move {
+                let client_id = format!("db-writer-{n}");
+                db_writer::run(&settings, store, codec, &client_id, stop_signal()).await
+            })
+        })
+        .collect()
+}
+
 /// Waits for every writer task; returns at once with the first error.
-async fn first_failure(
-    tasks: Vec<tokio::task::JoinHandle<fjord_auction::Result<()>>>,
-) -> Result<()> {
+async fn first_failure(tasks: Vec<WriterTask>) -> Result<()> {
     let mut set = tokio::task::JoinSet::new();
     for t in tasks {
         set.spawn(t);

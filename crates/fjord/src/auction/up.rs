@@ -22,20 +22,7 @@ async fn up(a: UpArgs, embedded: Option<SocketAddr>) -> Result<()> {
     // when the system stops.
     a.backup.check(&a.data)?;
 
-    let mut tasks = Vec::new();
-    for n in 0..a.db_writers {
-        let (settings, store, codec) = (settings.clone(), store.clone(), codec.clone());
-        tasks.push(tokio::spawn(async move {
-            db_writer::run(
-                &settings,
-                store,
-                codec,
-                &format!("db-writer-{n}"),
-                stop_signal(),
-            )
-            .await
-        }));
-    }
+    let mut tasks = spawn_db_writers(a.db_writers, &settings, &store, &codec);
     {
         let (settings, codec, path) = (settings.clone(), codec.clone(), backup_path.clone());
         tasks.push(tokio::spawn(async move {
