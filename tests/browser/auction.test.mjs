@@ -83,6 +83,11 @@ for (const [label, viewport] of [["desktop", { width: 1280, height: 900 }], ["ph
     await dash.locator("#latest td", { hasText: bidder }).first().waitFor({ timeout: 30000 });
     await dash.locator("#live", { hasText: "live" }).waitFor({ timeout: 30000 });
     assert.ok(await noHorizontalScroll(dash), "the dashboard scrolls sideways");
+    // The dead-letter tile counts the writers' dead-letter topic (bids-dlq):
+    // nothing but bids was produced here, so it settles on 0, not "?".
+    const dead = dash.locator("#dead-letters", { hasText: /^0$/ });
+    await dead.waitFor({ timeout: 30000 });
+    assert.ok(await dead.isVisible(), "the dead-letter count is not visible");
     // Every chart is drawn with a visible size.
     const sizes = await dash.$$eval("canvas", (cs) => cs.map((c) => [c.clientWidth, c.clientHeight]));
     assert.equal(sizes.length, 6);
