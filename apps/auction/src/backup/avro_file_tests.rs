@@ -2,20 +2,7 @@
 //! a file cut at every byte of its last block and of its header.
 
 use super::*;
-
-fn line(p: i32, o: i64) -> BackupLine {
-    BackupLine {
-        partition: p,
-        offset: o,
-        bid: Bid {
-            id: format!("id-{p}-{o}"),
-            item: "lamp".into(),
-            name: "Ann é".into(),
-            price: 10 + o,
-            bid_ts: 1_700_000_000_000 + o,
-        },
-    }
-}
+use crate::backup::sample_line as line;
 
 /// A file of a header and three blocks; returns it with the end of each
 /// block (the header's end first).

@@ -77,22 +77,11 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::bid::Bid;
+    use crate::backup::sample_line;
 
     fn line(p: i32, o: i64) -> String {
-        let l = BackupLine {
-            partition: p,
-            offset: o,
-            bid: Bid {
-                id: format!("id-{p}-{o}"),
-                item: "lamp".into(),
-                name: "Ann".into(),
-                price: 10 + o,
-                bid_ts: 1,
-            },
-        };
         let mut out = Vec::new();
-        encode(&[l], &mut out).unwrap();
+        encode(&[sample_line(p, o)], &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 

@@ -175,6 +175,23 @@ pub fn default_path(data_dir: &Path, format: BackupFormat) -> PathBuf {
     data_dir.join(format!("bids-backup.{}", format.name()))
 }
 
+/// The bid at `partition`/`offset` that the backup format tests write and
+/// read back (a non-ASCII name, so both formats carry UTF-8).
+#[cfg(test)]
+pub(crate) fn sample_line(partition: i32, offset: i64) -> BackupLine {
+    BackupLine {
+        partition,
+        offset,
+        bid: Bid {
+            id: format!("id-{partition}-{offset}"),
+            item: "lamp".into(),
+            name: "Ann é".into(),
+            price: 10 + offset,
+            bid_ts: 1_700_000_000_000 + offset,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

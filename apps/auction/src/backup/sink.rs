@@ -144,21 +144,7 @@ fn create_avro(path: &Path) -> Result<[u8; SYNC_LEN]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bid::Bid;
-
-    fn line(p: i32, o: i64) -> BackupLine {
-        BackupLine {
-            partition: p,
-            offset: o,
-            bid: Bid {
-                id: format!("id-{p}-{o}"),
-                item: "lamp".into(),
-                name: "Ann".into(),
-                price: 10 + o,
-                bid_ts: 5,
-            },
-        }
-    }
+    use crate::backup::sample_line as line;
 
     #[test]
     fn both_formats_append_recover_and_reopen() {
