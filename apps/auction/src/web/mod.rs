@@ -51,12 +51,10 @@ pub async fn serve(
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(listen = ?addr, "auction website ready");
     let refresher = tokio::spawn(state::refresh_loop(state.clone()));
-    let dead_letters = tokio::spawn(state::dead_letter_loop(state.clone()));
     let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(AuctionError::Http);
     refresher.abort();
-    dead_letters.abort();
     result
 }

@@ -27,8 +27,9 @@ const REFRESH: Duration = Duration::from_millis(500);
 /// how often the whole dashboard (a dozen queries, aggregates over the
 /// table) is rebuilt under a steady stream of bids.
 const PROBE: Duration = Duration::from_millis(100);
-/// How often the groups' lag is read from the broker.
-const LAG_EVERY: Duration = Duration::from_secs(2);
+/// How often the groups' lag and the dead-letter topic's size are read
+/// from the broker.
+const BROKER_FIGURES_EVERY: Duration = Duration::from_secs(2);
 
 pub struct WebState {
     items_path: PathBuf,
@@ -46,10 +47,8 @@ pub struct WebState {
     pub(crate) dashboard: watch::Sender<Arc<Dashboard>>,
     /// Consumers that never join a group, for the groups' lag.
     lag_consumers: Option<Arc<(BaseConsumer, BaseConsumer)>>,
-    /// The dead-letter topic, and the records in it when last read (see
-    /// [`dead_letter_loop`]).
+    /// The dead-letter topic, whose size the dashboard shows.
     dead_letter_topic: String,
-    dead_letters: Mutex<Option<i64>>,
 }
 
 /// Why a bid was not added.
@@ -90,7 +89,6 @@ impl WebState {
             dashboard: watch::channel(Arc::new(Dashboard::default())).0,
             lag_consumers,
             dead_letter_topic: settings.dead_letter.topic.clone(),
-            dead_letters: Mutex::new(None),
         }))
     }
 
@@ -183,32 +181,10 @@ impl WebState {
     }
 }
 
-/// Reads how many records the dead-letter topic holds, for the dashboard's
-/// tile, every [`DEAD_LETTERS_EVERY`] until aborted (through the lag
-/// consumers: no group, nothing committed).
-pub(crate) async fn dead_letter_loop(state: Arc<WebState>) {
-    let Some(consumers) = state.lag_consumers.clone() else {
-        return;
-    };
-    loop {
-        let (consumers, topic) = (consumers.clone(), state.dead_letter_topic.clone());
-        let got =
-            tokio::task::spawn_blocking(move || kafka::topic_records(&consumers.0, &topic)).await;
-        *state.dead_letters.lock().expect("dead letters lock") = match got {
-            Ok(Ok(n)) => Some(n),
-            _ => None,
-        };
-        tokio::time::sleep(DEAD_LETTERS_EVERY).await;
-    }
-}
-
-/// How often the dead-letter topic's size is read.
-const DEAD_LETTERS_EVERY: Duration = Duration::from_secs(2);
-
 /// Refreshes the items, the per-item stats and the dashboard until aborted.
 pub(crate) async fn refresh_loop(state: Arc<WebState>) {
     let mut rates = RateTracker::default();
-    let mut lag = Vec::new();
+    let mut broker = BrokerFigures::default();
     let mut lag_read_at: Option<tokio::time::Instant> = None;
     loop {
         let deadline = tokio::time::Instant::now() + REFRESH;
@@ -216,13 +192,13 @@ pub(crate) async fn refresh_loop(state: Arc<WebState>) {
         // past this and triggers the next build at once.
         let seen = state.store.last_row_id().await.ok();
         state.reload_catalog();
-        if lag_read_at.is_none_or(|t| t.elapsed() >= LAG_EVERY) {
+        if lag_read_at.is_none_or(|t| t.elapsed() >= BROKER_FIGURES_EVERY) {
             lag_read_at = Some(tokio::time::Instant::now());
             if let Some(consumers) = state.lag_consumers.clone() {
-                lag = read_lag(consumers).await;
+                broker = read_broker_figures(consumers, state.dead_letter_topic.clone()).await;
             }
         }
-        match Dashboard::build(&state.store, &state.catalog(), &mut rates, &lag).await {
+        match Dashboard::build(&state.store, &state.catalog(), &mut rates, &broker.lag).await {
             Ok(d) => {
                 let stats: HashMap<String, ItemStats> = d
                     .items
@@ -230,8 +206,7 @@ pub(crate) async fn refresh_loop(state: Arc<WebState>) {
                     .map(|i| (i.stats.item.clone(), i.stats.clone()))
                     .collect();
                 *state.stats.write().expect("stats lock") = Arc::new(stats);
-                let dead_letters = *state.dead_letters.lock().expect("dead letters lock");
-                let d = d.with_dead_letters(&state.dead_letter_topic, dead_letters);
+                let d = d.with_dead_letters(&state.dead_letter_topic, broker.dead_letters);
                 state.dashboard.send_replace(Arc::new(d));
             }
             Err(e) => tracing::warn!(error = %e, "cannot refresh the dashboard"),
@@ -240,20 +215,41 @@ pub(crate) async fn refresh_loop(state: Arc<WebState>) {
     }
 }
 
-/// Both groups' lag per partition (empty when the broker does not answer).
-async fn read_lag(consumers: Arc<(BaseConsumer, BaseConsumer)>) -> Vec<(String, Vec<(i32, i64)>)> {
+/// What the dashboard reads from the broker rather than the table.
+#[derive(Default)]
+struct BrokerFigures {
+    /// Both groups' lag per partition (empty when the broker does not
+    /// answer).
+    lag: Vec<(String, Vec<(i32, i64)>)>,
+    /// Records in the dead-letter topic (`None`: not known).
+    dead_letters: Option<i64>,
+}
+
+/// Reads both groups' lag and the dead-letter topic's size, in one blocking
+/// call through the lag consumers (no group joined, nothing committed).
+async fn read_broker_figures(
+    consumers: Arc<(BaseConsumer, BaseConsumer)>,
+    dead_letter_topic: String,
+) -> BrokerFigures {
     let got = tokio::task::spawn_blocking(move || {
         let db = kafka::group_lag(&consumers.0);
         let backup = kafka::group_lag(&consumers.1);
-        (db, backup)
+        let dead_letters = kafka::topic_records(&consumers.0, &dead_letter_topic);
+        (db, backup, dead_letters)
     })
     .await;
-    match got {
-        Ok((Ok(db), Ok(backup))) => vec![
-            (DB_GROUP.to_string(), db),
-            (BACKUP_GROUP.to_string(), backup),
-        ],
-        _ => Vec::new(),
+    let Ok((db, backup, dead_letters)) = got else {
+        return BrokerFigures::default();
+    };
+    BrokerFigures {
+        lag: match (db, backup) {
+            (Ok(db), Ok(backup)) => vec![
+                (DB_GROUP.to_string(), db),
+                (BACKUP_GROUP.to_string(), backup),
+            ],
+            _ => Vec::new(),
+        },
+        dead_letters: dead_letters.ok(),
     }
 }
 
