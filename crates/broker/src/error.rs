@@ -34,6 +34,8 @@ pub enum BrokerError {
     InvalidConfig { key: String, reason: String },
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    #[error("cannot {action} internal topic '{topic}': the broker alone writes it")]
+    InternalTopic { topic: String, action: &'static str },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -62,7 +64,9 @@ impl BrokerError {
             }
             BrokerError::UnknownTopicId(_) => ResponseError::UnknownTopicId,
             BrokerError::TopicExists(_) => ResponseError::TopicAlreadyExists,
-            BrokerError::InvalidTopicName { .. } => ResponseError::InvalidTopicException,
+            BrokerError::InvalidTopicName { .. } | BrokerError::InternalTopic { .. } => {
+                ResponseError::InvalidTopicException
+            }
             BrokerError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
             BrokerError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
             BrokerError::InvalidReplicaAssignment => ResponseError::InvalidReplicaAssignment,

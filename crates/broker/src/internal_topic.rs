@@ -7,9 +7,33 @@ use std::sync::{Arc, OnceLock};
 
 use fjord_log::Partition;
 
-use crate::error::Result;
+use crate::error::{BrokerError, Result};
 use crate::group::records::partition_for;
+use crate::group::OFFSETS_TOPIC;
 use crate::topics::Topics;
+use crate::txn::TXN_TOPIC;
+
+/// Whether `topic` is one the broker writes alone (Kafka's
+/// `Topic.isInternal`): its records are the group and transaction
+/// coordinators' state, replayed at start. Clients may read it, but not
+/// produce to it, delete it or its records, grow it or make it
+/// uncompacted. `_schemas` and topics that merely start with `__` are
+/// ordinary topics, as in Kafka.
+pub fn is_broker_internal(topic: &str) -> bool {
+    topic == OFFSETS_TOPIC || topic == TXN_TOPIC
+}
+
+/// Refuses a client's `action` ("produce to", "delete", ...) on a
+/// broker-internal topic with Kafka's INVALID_TOPIC_EXCEPTION.
+pub fn refuse_client_change(topic: &str, action: &'static str) -> Result<()> {
+    if is_broker_internal(topic) {
+        return Err(BrokerError::InternalTopic {
+            topic: topic.to_string(),
+            action,
+        });
+    }
+    Ok(())
+}
 
 pub struct InternalTopic {
     /// Kafka's name for the topic.

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{BrokerError, Result};
+use crate::internal_topic::{is_broker_internal, refuse_client_change};
 
 /// Kafka's limit on topic name length (so `<name>-<partition>` fits in a
 /// file name with room for the partition number).
@@ -187,6 +188,7 @@ impl Topics {
 
     /// Deletes a topic and its data.
     pub fn delete(&self, name: &str) -> Result<Uuid> {
+        refuse_client_change(name, "delete")?;
         let _admin = self.admin.lock().unwrap();
         let topic = self
             .get(name)
@@ -220,6 +222,7 @@ impl Topics {
         max: i32,
         validate_only: bool,
     ) -> Result<()> {
+        refuse_client_change(name, "add partitions to")?;
         let _admin = self.admin.lock().unwrap();
         let topic = self
             .get(name)
@@ -267,6 +270,17 @@ impl Topics {
         overrides: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<()> {
+        // The coordinators' state is kept by compaction: a delete policy
+        // (or AlterConfigs replacing the overrides without it) would let
+        // retention remove committed offsets and transaction states.
+        if is_broker_internal(name)
+            && overrides.get("cleanup.policy").map(String::as_str) != Some("compact")
+        {
+            return Err(BrokerError::InvalidConfig {
+                key: "cleanup.policy".to_string(),
+                reason: format!("internal topic '{name}' must stay compact"),
+            });
+        }
         let config = self.config_with(&overrides)?;
         let _admin = self.admin.lock().unwrap();
         let topic = self

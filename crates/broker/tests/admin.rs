@@ -573,3 +573,157 @@ async fn describe_log_dirs_sizes_grow_after_produce() {
         .await;
     assert_eq!(size_of(&v1, 1), b1 + batch.len() as i64);
 }
+
+/// Creates `__consumer_offsets` and `__transaction_state` the way clients
+/// do: a group coordinator lookup and a transactional InitProducerId.
+async fn create_internal_topics(c: &mut Client) {
+    for key_type in [0i8, 1] {
+        let r = c
+            .send(
+                3,
+                FindCoordinatorRequest::default()
+                    .with_key(s("owner"))
+                    .with_key_type(key_type),
+            )
+            .await;
+        assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    }
+    let r = c
+        .send(
+            4,
+            InitProducerIdRequest::default()
+                .with_transactional_id(Some(TransactionalId(s("tx"))))
+                .with_transaction_timeout_ms(60_000),
+        )
+        .await;
+    assert_eq!(r.error_code, 0);
+    for topic in INTERNAL {
+        assert!(c.metadata(12, Some(&[topic]), false).await.topics[0].error_code == 0);
+    }
+}
+
+const INTERNAL: [&str; 2] = ["__consumer_offsets", "__transaction_state"];
+
+#[tokio::test]
+async fn clients_cannot_write_delete_grow_or_uncompact_internal_topics() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_internal_topics(&mut c).await;
+    for topic in INTERNAL {
+        let partitions = b.broker().topics.get(topic).unwrap().partitions.len();
+        let (err, _) = c.produce(topic, 0, -1, Batch::of(&["x"]).encode()).await;
+        assert_eq!(err, INVALID_TOPIC_EXCEPTION, "produce to {topic}");
+
+        let r = c
+            .send(
+                2,
+                DeleteRecordsRequest::default()
+                    .with_timeout_ms(5000)
+                    .with_topics(vec![DeleteRecordsTopic::default()
+                        .with_name(topic_name(topic))
+                        .with_partitions(vec![DeleteRecordsPartition::default()
+                            .with_partition_index(0)
+                            .with_offset(-1)])]),
+            )
+            .await;
+        assert_eq!(
+            r.topics[0].partitions[0].error_code,
+            INVALID_TOPIC_EXCEPTION
+        );
+
+        let r = c
+            .send(
+                3,
+                CreatePartitionsRequest::default()
+                    .with_topics(vec![CreatePartitionsTopic::default()
+                        .with_name(topic_name(topic))
+                        .with_count(partitions as i32 + 1)
+                        .with_assignments(None)])
+                    .with_timeout_ms(5000),
+            )
+            .await;
+        assert_eq!(r.results[0].error_code, INVALID_TOPIC_EXCEPTION);
+
+        // Either alteration would let retention delete the coordinator's
+        // state: a delete policy, or replacing the overrides without it.
+        for configs in [
+            &[("cleanup.policy", "delete")][..],
+            &[("cleanup.policy", "compact,delete")][..],
+            &[("retention.ms", "1000")][..],
+        ] {
+            let r = alter_configs(&mut c, topic, configs).await;
+            assert_eq!(r.responses[0].error_code, INVALID_CONFIG, "{configs:?}");
+        }
+        let r = incremental(&mut c, topic, &[(0, "cleanup.policy", Some("delete"))]).await;
+        assert_eq!(r.responses[0].error_code, INVALID_CONFIG);
+        // Other settings may change, compaction kept.
+        let r = incremental(&mut c, topic, &[(0, "segment.ms", Some("3600000"))]).await;
+        assert_eq!(
+            r.responses[0].error_code, 0,
+            "{:?}",
+            r.responses[0].error_message
+        );
+
+        let r = c
+            .send(
+                6,
+                DeleteTopicsRequest::default()
+                    .with_topics(vec![
+                        DeleteTopicState::default().with_name(Some(topic_name(topic)))
+                    ])
+                    .with_timeout_ms(5000),
+            )
+            .await;
+        assert_eq!(r.responses[0].error_code, INVALID_TOPIC_EXCEPTION);
+        let r = describe_topic(&mut c, topic).await;
+        let policy = r
+            .configs
+            .iter()
+            .find(|e| e.name.as_str() == "cleanup.policy");
+        assert_eq!(policy.and_then(|e| e.value.as_deref()), Some("compact"));
+        assert_eq!(
+            b.broker().topics.get(topic).unwrap().partitions.len(),
+            partitions
+        );
+    }
+}
+
+#[tokio::test]
+async fn only_the_coordinators_topics_are_internal() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    // Before a coordinator made it, a client can neither create an
+    // internal topic nor have a metadata request auto-create it.
+    let r = create(&mut c, 7, &[creatable("__transaction_state", 1, 1, &[])]).await;
+    assert_eq!(r.topics[0].error_code, INVALID_TOPIC_EXCEPTION);
+    let md = c.metadata(12, Some(&["__consumer_offsets"]), true).await;
+    assert_eq!(md.topics[0].error_code, UNKNOWN_TOPIC_OR_PARTITION);
+    assert!(b.broker().topics.get("__consumer_offsets").is_none());
+
+    create_internal_topics(&mut c).await;
+    // _schemas and names that merely start with "__" are ordinary topics,
+    // as in Kafka.
+    c.create_topic("_schemas", 1).await;
+    c.create_topic("__mine", 1).await;
+    for topic in ["_schemas", "__mine"] {
+        let (err, _) = c.produce(topic, 0, -1, Batch::of(&["x"]).encode()).await;
+        assert_eq!(err, 0, "produce to {topic}");
+    }
+    let md = c
+        .metadata(
+            12,
+            Some(&[
+                "__consumer_offsets",
+                "__transaction_state",
+                "_schemas",
+                "__mine",
+            ]),
+            false,
+        )
+        .await;
+    let internal: Vec<bool> = md.topics.iter().map(|t| t.is_internal).collect();
+    assert_eq!(internal, vec![true, true, false, false]);
+    // Once it exists, creating it again is TOPIC_ALREADY_EXISTS as for any topic.
+    let r = create(&mut c, 7, &[creatable("__transaction_state", 1, 1, &[])]).await;
+    assert_eq!(r.topics[0].error_code, TOPIC_ALREADY_EXISTS);
+}

@@ -434,3 +434,68 @@ async fn offsets_and_groups_survive_a_restart() {
     let mut c = b.client().await;
     assert_eq!(fetch_offsets(&mut c, "members", None).await[0].2, 42);
 }
+
+/// A batch the log keeps (its length and CRC are right) that no decoder
+/// can read: its attributes claim gzip, its records are not compressed.
+fn undecodable_batch(base_offset: i64) -> Vec<u8> {
+    let mut batch = Batch::of(&["not gzip"]).encode().to_vec();
+    batch[0..8].copy_from_slice(&base_offset.to_be_bytes());
+    batch[22] |= 1; // the attributes' low byte: compression codec 1, gzip
+    let crc = crc32c::crc32c(&batch[21..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    batch
+}
+
+/// Appends `undecodable_batch` to the active segment of every partition of
+/// `topic`, behind the broker's back (as damage or a newer broker would).
+fn damage_every_partition(b: &TestBroker, topic: &str) {
+    use std::io::Write;
+    for (i, part) in b
+        .broker()
+        .topics
+        .get(topic)
+        .unwrap()
+        .partitions
+        .iter()
+        .enumerate()
+    {
+        let dir = b.data_dir().join(format!("{topic}-{i}"));
+        let mut logs: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        logs.sort();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(logs.last().expect("a segment"))
+            .unwrap();
+        file.write_all(&undecodable_batch(part.log_end_offset()))
+            .unwrap();
+    }
+}
+
+// Symptom: one batch of __consumer_offsets that could not be decoded made
+// the broker refuse to start ("metadata file ... is unreadable"), taking
+// every group's offsets down with it.
+#[tokio::test]
+async fn an_undecodable_batch_in_the_offsets_topic_is_skipped_at_start() {
+    let mut b = TestBroker::start().await;
+    let mut c = b.client().await;
+    c.create_topic("in", 1).await;
+    let before = commit_req("g", -1, "", &[("in", 0, 5, "before")]);
+    assert_eq!(commit(&mut c, before).await, vec![0]);
+    damage_every_partition(&b, "__consumer_offsets");
+    b.crash_and_restart().await;
+
+    let mut c = b.client().await;
+    let got = fetch_offsets(&mut c, "g", Some(&[("in", &[0])])).await;
+    assert_eq!(got[0].2, 5, "the offset committed before the bad batch");
+    // Commits after it are kept across the next restart too.
+    let after = commit_req("g", -1, "", &[("in", 0, 9, "after")]);
+    assert_eq!(commit(&mut c, after).await, vec![0]);
+    b.restart().await;
+    let mut c = b.client().await;
+    let got = fetch_offsets(&mut c, "g", Some(&[("in", &[0])])).await;
+    assert_eq!((got[0].2, got[0].3.as_str()), (9, "after"));
+}

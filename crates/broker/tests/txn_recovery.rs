@@ -168,8 +168,14 @@ async fn a_transaction_left_preparing_by_a_crash_is_completed_on_restart() {
         last_update_ms: d.transaction_start_time_ms,
         start_ms: d.transaction_start_time_ms,
     };
+    // Written as the coordinator writes it: clients may not produce there.
     let batch = keyed_batch(encode_key("tx"), prepare.encode());
-    assert_eq!(c.produce("__transaction_state", 0, -1, batch).await.0, 0);
+    b.broker()
+        .topics
+        .partition("__transaction_state", 0)
+        .expect("the transaction state partition")
+        .append(&batch, fjord_broker::server::now_ms())
+        .expect("append");
     b.crash_and_restart().await;
 
     let mut c = b.client().await;
@@ -252,4 +258,101 @@ async fn txn_offsets_for_a_live_group_check_only_the_member_given() {
     assert_eq!(current.await, 0);
     assert_eq!(end(&mut c, "tx", p, true).await, 0);
     assert_eq!(committed(&mut c, "g", "in").await, 3);
+}
+
+/// Sends a long-polling Fetch of `big` (whose answer is larger than the
+/// connection's write buffer) and then EndTxn on one connection, and resets
+/// the connection while the fetch is still waiting: the broker's write of
+/// the fetch answer fails, and the EndTxn answer queued behind it is never
+/// written.
+async fn end_txn_and_reset(addr: std::net::SocketAddr, id: &str, p: Pid) {
+    let mut c = Client::connect(addr).await;
+    let fetch = fetch_request("big", 0, 0, 1 << 20)
+        .with_max_wait_ms(300)
+        .with_min_bytes(i32::MAX);
+    c.send_only(12, &fetch).await;
+    c.send_only(
+        3,
+        &kafka_protocol::messages::EndTxnRequest::default()
+            .with_transactional_id(tid(id))
+            .with_producer_id(kafka_protocol::messages::ProducerId(p.id))
+            .with_producer_epoch(p.epoch)
+            .with_committed(true),
+    )
+    .await;
+    // Let the broker read and dispatch both before the reset arrives.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    #[allow(deprecated)] // a zero linger is the point: close with a reset
+    c.stream
+        .set_linger(Some(std::time::Duration::ZERO))
+        .expect("linger");
+    drop(c);
+}
+
+// Symptom: a client that sent EndTxn and closed its socket before the answer
+// left the transactional id `pending` for good: the coordinator cleared it
+// only inside the response future, which the connection dropped. Every later
+// InitProducerId answered CONCURRENT_TRANSACTIONS and the partition's last
+// stable offset never moved again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_end_txn_response_does_not_wedge_the_transaction() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    c.create_topic("big", 1).await;
+    c.create_topic("t", 1).await;
+    let big = Batch::sized(4, 60_000).encode();
+    assert_eq!(
+        c.send(9, produce_request("big", 0, -1, big))
+            .await
+            .responses[0]
+            .partition_responses[0]
+            .error_code,
+        0
+    );
+    for round in 0..5 {
+        let p = init_retrying(&mut c, "tx").await;
+        assert_eq!(
+            add(&mut c, "tx", p, &[("t", 0)]).await,
+            vec![0],
+            "round {round}"
+        );
+        let batch = txn_batch(p, 0, &["a", "b"]);
+        assert_eq!(produce_as(&mut c, Some("tx"), "t", 0, batch).await, 0);
+        end_txn_and_reset(b.addr, "tx", p).await;
+    }
+    // The id still works, and every transaction was committed: the last
+    // stable offset reached the high watermark.
+    init_retrying(&mut c, "tx").await;
+    let resp = c
+        .send(
+            12,
+            fetch_request("t", 0, 0, 1 << 20).with_isolation_level(1),
+        )
+        .await;
+    let part = &resp.responses[0].partitions[0];
+    assert_eq!(part.high_watermark, 15, "5 x (2 records + a marker)");
+    assert_eq!(part.last_stable_offset, part.high_watermark);
+    assert_eq!(
+        markers(&fetch_all(&mut c, "t", 0).await),
+        vec![1; 5],
+        "five commit markers"
+    );
+}
+
+/// InitProducerId, retried while an earlier request for the id is still
+/// being completed (CONCURRENT_TRANSACTIONS), for at most IO_TIMEOUT.
+async fn init_retrying(c: &mut Client, id: &str) -> Pid {
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    loop {
+        let (err, p) = init_as(c, id, 60_000, None).await;
+        if err == 0 {
+            return p;
+        }
+        assert_eq!(err, code(ResponseError::ConcurrentTransactions), "{id}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "'{id}' stayed busy (CONCURRENT_TRANSACTIONS) for {IO_TIMEOUT:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

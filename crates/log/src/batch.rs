@@ -119,6 +119,23 @@ impl BatchHeader {
         self.base_offset + self.last_offset_delta as i64
     }
 
+    /// The whole batches at the start of `bytes` (a read slice), each with
+    /// where it lies; stops at the first header that is unreadable or whose
+    /// batch is cut short.
+    pub fn walk(bytes: &[u8]) -> Vec<(BatchHeader, std::ops::Range<usize>)> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while let Ok(h) = BatchHeader::parse(&bytes[pos..]) {
+            let end = pos + h.total_len();
+            if end > bytes.len() {
+                break;
+            }
+            out.push((h, pos..end));
+            pos = end;
+        }
+        out
+    }
+
     /// Checks the CRC-32C of `batch` (the whole batch, header included).
     pub fn verify_crc(&self, batch: &[u8]) -> Result<()> {
         let end = self.total_len();

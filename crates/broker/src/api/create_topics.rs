@@ -13,6 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::api::describe_configs::source_code;
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::internal_topic::refuse_client_change;
 
 pub fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
     let topics = req
@@ -82,6 +83,12 @@ fn create(
 ) -> Result<std::sync::Arc<crate::topics::Topic>, BrokerError> {
     if t.replication_factor != -1 && t.replication_factor != 1 {
         return Err(BrokerError::InvalidReplicationFactor(t.replication_factor));
+    }
+    // The coordinators create their topics on first use, compacted and
+    // with their own partition counts; once one exists, the answer is
+    // TOPIC_ALREADY_EXISTS as for any topic.
+    if broker.topics.get(t.name.as_str()).is_none() {
+        refuse_client_change(t.name.as_str(), "create")?;
     }
     // Manual assignment is accepted only when it names this broker alone.
     let node = broker.node_id();

@@ -8,6 +8,7 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::internal_topic::refuse_client_change;
 
 pub fn handle(broker: &Broker, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let topics = req
@@ -20,9 +21,8 @@ pub fn handle(broker: &Broker, req: DeleteRecordsRequest) -> DeleteRecordsRespon
                 .map(|p| {
                     let result = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index);
-                    let outcome = broker
-                        .topics
-                        .partition(t.name.as_str(), p.partition_index)
+                    let outcome = refuse_client_change(t.name.as_str(), "delete records of")
+                        .and_then(|()| broker.topics.partition(t.name.as_str(), p.partition_index))
                         .and_then(|part| {
                             part.delete_records_before(p.offset)
                                 .map_err(BrokerError::from)

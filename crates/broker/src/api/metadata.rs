@@ -12,6 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::api::AUTHORIZED_OPERATIONS_OMITTED;
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::internal_topic::is_broker_internal;
 use crate::topics::Topic;
 
 /// Every topic operation (Kafka's AclOperation bits READ..DESCRIBE_CONFIGS),
@@ -113,7 +114,9 @@ fn lookup_or_create(
             .with_name(Some(name.clone()))
             .with_error_code(code.code())
     };
-    if !allow_create {
+    // An internal topic is created by its coordinator, compacted, never by
+    // a client's metadata request.
+    if !allow_create || is_broker_internal(name.as_str()) {
         return error(ResponseError::UnknownTopicOrPartition);
     }
     let created = broker.topics.create(
@@ -151,7 +154,7 @@ fn describe(topic: &Topic, node: i32, with_ops: bool) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
         .with_topic_id(topic.id)
-        .with_is_internal(topic.name.starts_with("__"))
+        .with_is_internal(is_broker_internal(&topic.name))
         .with_partitions(partitions)
         .with_topic_authorized_operations(if with_ops {
             ALL_TOPIC_OPERATIONS

@@ -16,6 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::internal_topic::refuse_client_change;
 use crate::schema_validation;
 use crate::server::now_ms;
 
@@ -123,6 +124,7 @@ fn append(
     now: i64,
 ) -> Result<Appended, (ResponseError, String)> {
     let fail = |e: BrokerError| (e.code(), e.to_string());
+    refuse_client_change(topic, "produce to").map_err(fail)?;
     let part = broker.topics.partition(topic, partition).map_err(fail)?;
     let records = records.ok_or((
         ResponseError::CorruptMessage,

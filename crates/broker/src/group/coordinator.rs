@@ -20,6 +20,7 @@ use super::state::{Group, GroupState, Member, Rebalance};
 use super::store::{OffsetsLog, Pending};
 use super::{GroupConfig, GroupError};
 use crate::error::Result;
+use crate::lock::lock;
 use crate::server::now_ms;
 use crate::topics::Topics;
 
@@ -130,7 +131,7 @@ impl GroupCoordinator {
     /// coordinator again) and refuses new ones.
     pub fn shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
-        let mut groups = self.groups.lock().unwrap();
+        let mut groups = lock(&self.groups);
         let e = GroupError::CoordinatorNotAvailable("the broker is shutting down".into());
         for g in groups.values_mut() {
             for m in g.members.values_mut() {
@@ -162,7 +163,7 @@ impl GroupCoordinator {
 
     pub fn join(&self, req: JoinRequest) -> oneshot::Receiver<JoinOutcome> {
         let (tx, rx) = oneshot::channel();
-        let mut groups = self.groups.lock().unwrap();
+        let mut groups = lock(&self.groups);
         let group_id = req.group_id.clone();
         if let Err(e) = self.validate_join(&req) {
             let _ = tx.send(JoinOutcome::failed(e, &req.member_id));

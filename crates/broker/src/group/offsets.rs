@@ -17,6 +17,7 @@ use super::records::{Key, OffsetValue};
 use super::state::{Group, GroupState};
 use super::store::{Pending, TxnProducer};
 use super::GroupError;
+use crate::lock::lock;
 use crate::server::now_ms;
 
 type GroupResult<T> = std::result::Result<T, GroupError>;
@@ -118,7 +119,7 @@ impl GroupCoordinator {
         req: CommitRequest,
         producer: Option<TxnProducer>,
     ) -> GroupResult<(Vec<GroupResult<()>>, Option<Pending>)> {
-        let mut groups = self.groups.lock().unwrap();
+        let mut groups = lock(&self.groups);
         let simple = req.generation < 0 && req.member_id.is_empty() && req.instance_id.is_none();
         if !groups.contains_key(&req.group_id) {
             // Kafka creates the group for a transactional commit whatever it
@@ -198,7 +199,7 @@ impl GroupCoordinator {
         group_id: &str,
         topics: Option<Vec<(String, Vec<i32>)>>,
     ) -> Vec<(String, Vec<(i32, Option<Committed>)>)> {
-        let groups = self.groups.lock().unwrap();
+        let groups = lock(&self.groups);
         let group = groups.get(group_id);
         match topics {
             Some(topics) => topics
@@ -250,7 +251,7 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: Vec<(String, i32)>,
     ) -> GroupResult<(Vec<GroupResult<()>>, Option<Pending>)> {
-        let mut groups = self.groups.lock().unwrap();
+        let mut groups = lock(&self.groups);
         let group = groups
             .get_mut(group_id)
             .filter(|g| g.state != GroupState::Dead)
@@ -301,7 +302,7 @@ impl GroupCoordinator {
     ) -> impl Future<Output = Vec<(String, GroupResult<()>)>> + Send {
         let mut prepared = Vec::with_capacity(ids.len());
         {
-            let mut groups = self.groups.lock().unwrap();
+            let mut groups = lock(&self.groups);
             for id in ids {
                 let r = match groups.get(&id) {
                     None => Err(GroupError::GroupIdNotFound(id.clone())),
@@ -353,7 +354,7 @@ impl GroupCoordinator {
 
     /// DescribeGroups for one group.
     pub fn describe(&self, group_id: &str) -> GroupResult<GroupSummary> {
-        let groups = self.groups.lock().unwrap();
+        let groups = lock(&self.groups);
         let g = groups
             .get(group_id)
             .ok_or_else(|| GroupError::GroupIdNotFound(group_id.to_string()))?;
@@ -395,7 +396,7 @@ impl GroupCoordinator {
 
     /// Every group, sorted by id.
     pub fn list(&self) -> Vec<GroupListing> {
-        let groups = self.groups.lock().unwrap();
+        let groups = lock(&self.groups);
         let mut out: Vec<GroupListing> = groups
             .values()
             .map(|g| match &g.consumer {

@@ -20,13 +20,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use fjord_log::Partition;
+use fjord_log::{BatchHeader, Partition};
 use kafka_protocol::records::{Record, RecordBatchDecoder};
 
 use super::records::{self, Key};
 use super::GroupError;
-use crate::error::{BrokerError, Result};
+use crate::error::Result;
 use crate::internal_topic::InternalTopic;
+use crate::lock::lock;
 use crate::server::now_ms;
 use crate::topics::Topics;
 
@@ -145,9 +146,7 @@ impl OffsetsLog {
         let outcome = partition
             .append(&batch, now_ms())
             .map_err(|e| GroupError::Storage(e.to_string()))?;
-        self.txn_pending
-            .lock()
-            .unwrap()
+        lock(&self.txn_pending)
             .entry(producer.producer_id)
             .or_default()
             .extend(records.iter().cloned());
@@ -160,9 +159,7 @@ impl OffsetsLog {
     /// The records a producer's transaction wrote, removed from the
     /// pending set: to apply on commit, to drop on abort.
     pub fn take_txn(&self, producer_id: i64) -> Vec<(Key, Option<Bytes>)> {
-        self.txn_pending
-            .lock()
-            .unwrap()
+        lock(&self.txn_pending)
             .remove(&producer_id)
             .unwrap_or_default()
     }
@@ -170,15 +167,10 @@ impl OffsetsLog {
     /// Whether any transaction holds an uncommitted offset for the
     /// partition (OffsetFetch's require_stable).
     pub fn has_pending_txn_offset(&self, group: &str, topic: &str, partition: i32) -> bool {
-        self.txn_pending
-            .lock()
-            .unwrap()
-            .values()
-            .flatten()
-            .any(|(k, _)| {
-                matches!(k, Key::Offset { group: g, topic: t, partition: p }
+        lock(&self.txn_pending).values().flatten().any(|(k, _)| {
+            matches!(k, Key::Offset { group: g, topic: t, partition: p }
                 if g == group && t == topic && *p == partition)
-            })
+        })
     }
 
     /// Every record of the topic, oldest first, per partition. Undecodable
@@ -216,7 +208,7 @@ impl OffsetsLog {
                     ),
                 }
             })?;
-            let mut pending = self.txn_pending.lock().unwrap();
+            let mut pending = lock(&self.txn_pending);
             for (producer_id, records) in open {
                 pending.entry(producer_id).or_default().extend(records);
             }
@@ -229,6 +221,11 @@ impl OffsetsLog {
 /// oldest first from the log start, control records included. Shared by the
 /// `__consumer_offsets` and `__transaction_state` replays, which walk their
 /// logs the same way and differ only in what a record means.
+///
+/// Batches are decoded one at a time: a batch that cannot be decoded (a
+/// codec this build lacks, damage the CRC did not catch, a record written
+/// by a newer broker) is skipped with an error naming its partition and
+/// offset, so one bad batch costs its own records, not the broker's start.
 pub(crate) fn replay_partition(
     partition: &Partition,
     topic: &str,
@@ -241,43 +238,24 @@ pub(crate) fn replay_partition(
         if slice.bytes.is_empty() {
             break;
         }
-        let mut buf = slice.bytes.clone();
-        let batches =
-            RecordBatchDecoder::decode_all(&mut buf).map_err(|e| BrokerError::CorruptMetadata {
-                path: format!("{topic}-{index}@{offset}"),
-                reason: e.to_string(),
-            })?;
         let mut next = offset;
-        for record in batches.into_iter().flat_map(|b| b.records) {
-            next = next.max(record.offset + 1);
-            if record.offset < offset {
-                continue;
+        for (header, span) in BatchHeader::walk(&slice.bytes) {
+            let mut buf = slice.bytes.slice(span);
+            match RecordBatchDecoder::decode(&mut buf) {
+                Ok(set) => set
+                    .records
+                    .into_iter()
+                    .filter(|r| r.offset >= offset)
+                    .for_each(&mut each),
+                Err(e) => tracing::error!(
+                    topic, partition = index, offset = header.base_offset, error = %e,
+                    "skipping an undecodable batch in an internal topic; its records are not replayed"
+                ),
             }
-            each(record);
+            next = next.max(header.last_offset() + 1);
         }
-        if next <= offset {
-            // The slice held no record past `offset` (an empty
-            // batch left by compaction); step over it by header.
-            next = last_offset_in(&slice.bytes).map_or(offset + 1, |o| o + 1);
-        }
-        offset = next;
+        // No whole batch past `offset` (a torn header): step over it.
+        offset = next.max(offset + 1);
     }
     Ok(())
-}
-
-/// Last offset of the last batch in a record set, from batch headers.
-pub(crate) fn last_offset_in(bytes: &[u8]) -> Option<i64> {
-    let mut pos = 0;
-    let mut last = None;
-    while pos + 27 <= bytes.len() {
-        let base = i64::from_be_bytes(bytes[pos..pos + 8].try_into().ok()?);
-        let len = i32::from_be_bytes(bytes[pos + 8..pos + 12].try_into().ok()?);
-        let delta = i32::from_be_bytes(bytes[pos + 23..pos + 27].try_into().ok()?);
-        last = Some(base + delta as i64);
-        if len <= 0 {
-            break;
-        }
-        pos += 12 + len as usize;
-    }
-    last
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::lock::lock;
+
 use super::coordinator::{answer_removed, drop_if_unused, GroupCoordinator};
 use super::GroupError;
 
@@ -48,7 +50,7 @@ impl GroupCoordinator {
 
     /// The next time to look again, or None once the timer is done.
     fn check_session(&self, group_id: &str, member_id: &str, token: u64) -> Option<Instant> {
-        let mut groups = self.groups.lock().unwrap();
+        let mut groups = lock(&self.groups);
         let group = groups.get_mut(group_id)?;
         let m = group
             .members
@@ -75,7 +77,7 @@ impl GroupCoordinator {
         tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
             let Some(c) = me.upgrade() else { return };
-            let mut groups = c.groups.lock().unwrap();
+            let mut groups = lock(&c.groups);
             if let Some(g) = groups.get_mut(&group) {
                 if g.pending.remove(&member) {
                     c.try_complete_join(g, Instant::now());
@@ -91,7 +93,7 @@ impl GroupCoordinator {
     }
 
     fn check_rebalance(&self, group_id: &str, id: u64) -> Option<Instant> {
-        let mut groups = self.groups.lock().unwrap();
+        let mut groups = lock(&self.groups);
         let group = groups.get_mut(group_id)?;
         let rb = group.rebalance.as_ref().filter(|rb| rb.id == id)?;
         let (deadline, not_before) = (rb.deadline, rb.not_before);

@@ -12,6 +12,7 @@ use super::records::{Key, OffsetValue};
 use super::state::{Group, GroupState};
 use super::store::TxnProducer;
 use super::GroupError;
+use crate::lock::lock;
 use crate::server::now_ms;
 
 type GroupResult<T> = std::result::Result<T, GroupError>;
@@ -36,7 +37,7 @@ impl GroupCoordinator {
             return;
         }
         let now = now_ms();
-        let mut groups = self.groups.lock().unwrap();
+        let mut groups = lock(&self.groups);
         for (key, value) in records {
             let (
                 Key::Offset {

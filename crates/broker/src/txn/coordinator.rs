@@ -13,6 +13,7 @@ use super::store::TxnLog;
 use super::{TxnConfig, TxnError};
 use crate::broker::Broker;
 use crate::error::Result;
+use crate::lock::lock;
 use crate::server::now_ms;
 use crate::topics::Topics;
 
@@ -96,11 +97,11 @@ impl TxnCoordinator {
     }
 
     pub(super) fn entry(&self, transactional_id: &str) -> Option<Entry> {
-        self.txns.lock().unwrap().get(transactional_id).cloned()
+        lock(&self.txns).get(transactional_id).cloned()
     }
 
     pub(super) fn entries(&self) -> Vec<Entry> {
-        self.txns.lock().unwrap().values().cloned().collect()
+        lock(&self.txns).values().cloned().collect()
     }
 
     /// The transactional id a producer id belongs to, if any.
@@ -124,7 +125,7 @@ impl TxnCoordinator {
         let written = tokio::task::spawn_blocking(move || me.log.write(&id, &value, durable))
             .await
             .unwrap_or_else(|e| Err(TxnError::Storage(format!("write task failed: {e}"))));
-        let mut meta = entry.lock().unwrap();
+        let mut meta = lock(entry);
         match written {
             Ok(()) => {
                 let old_pid = meta.producer_id;
@@ -153,7 +154,7 @@ impl TxnCoordinator {
         let entry = self
             .entry(transactional_id)
             .ok_or_else(|| TxnError::TransactionalIdNotFound(transactional_id.to_string()))?;
-        let m = entry.lock().unwrap();
+        let m = lock(&entry);
         Ok(TxnSummary {
             transactional_id: m.transactional_id.clone(),
             state: m.state,
@@ -179,7 +180,7 @@ impl TxnCoordinator {
             .entries()
             .into_iter()
             .filter_map(|e| {
-                let m = e.lock().unwrap();
+                let m = lock(&e);
                 let keep = (states.is_empty() || states.contains(&m.state))
                     && (producer_ids.is_empty() || producer_ids.contains(&m.producer_id))
                     && (min_duration_ms < 0
@@ -210,7 +211,7 @@ pub fn init_producer_id(
 ) -> impl Future<Output = InitOutcome> + Send + 'static {
     let prepared = prepare_init(broker, transactional_id, timeout_ms, expected);
     let txn = broker.txn.clone();
-    async move {
+    run_to_completion(async move {
         match prepared? {
             Init::Done(pid, epoch) => Ok((pid, epoch)),
             Init::Write(entry, next) => {
@@ -218,6 +219,26 @@ pub fn init_producer_id(
                 Ok((m.producer_id, m.producer_epoch))
             }
         }
+    })
+}
+
+/// Starts a state change that a request's `prepare_*` began (and marked
+/// `pending`) on a task of its own, and returns a future of its outcome.
+///
+/// The connection may drop the response future without polling it to the
+/// end: the client closed its socket, or writing an earlier response
+/// failed. Were the change driven by that future, `pending` would stay set
+/// for good: every later request for the id would answer
+/// CONCURRENT_TRANSACTIONS, the timeout sweep would skip it, and the
+/// partitions' last stable offset would stay pinned. A spawned task runs to
+/// the end whether or not anyone waits for its answer.
+pub(super) fn run_to_completion<T: Send + 'static>(
+    change: impl Future<Output = TxnResult<T>> + Send + 'static,
+) -> impl Future<Output = TxnResult<T>> + Send + 'static {
+    let task = tokio::spawn(change);
+    async move {
+        task.await
+            .unwrap_or_else(|e| Err(TxnError::Storage(format!("transaction task failed: {e}"))))
     }
 }
 
@@ -244,7 +265,7 @@ fn prepare_init(
     txn.ensure_topic(&broker.topics)?;
     let now = now_ms();
     let entry = {
-        let mut txns = txn.txns.lock().unwrap();
+        let mut txns = lock(&txn.txns);
         match txns.get(transactional_id) {
             Some(e) => e.clone(),
             None => {
@@ -263,7 +284,7 @@ fn prepare_init(
             }
         }
     };
-    let mut m = entry.lock().unwrap();
+    let mut m = lock(&entry);
     if m.pending.is_some() {
         return Err(TxnError::ConcurrentTransactions(transactional_id.into()));
     }
@@ -340,7 +361,7 @@ pub fn add_partitions(
         producer_epoch,
         partitions,
     );
-    async move {
+    run_to_completion(async move {
         match prepared? {
             None => Ok(()),
             // On disk before the producer writes to the partitions: a lost
@@ -348,7 +369,7 @@ pub fn add_partitions(
             // them.
             Some((entry, next)) => txn.write_and_install(&entry, next, true).await.map(|_| ()),
         }
-    }
+    })
 }
 
 fn prepare_add(
@@ -359,7 +380,7 @@ fn prepare_add(
     partitions: Vec<(String, i32)>,
 ) -> TxnResult<Option<(Entry, TxnMetadata)>> {
     let entry = current_producer(txn, transactional_id, producer_id, producer_epoch)?;
-    let mut m = entry.lock().unwrap();
+    let mut m = lock(&entry);
     check_current(&m, producer_id, producer_epoch)?;
     if m.pending.is_some() {
         return Err(TxnError::ConcurrentTransactions(transactional_id.into()));
@@ -400,7 +421,7 @@ pub(super) fn current_producer(
             "transactional id '{transactional_id}' is not known: call InitProducerId first"
         ))
     })?;
-    check_current(&entry.lock().unwrap(), producer_id, producer_epoch)?;
+    check_current(&lock(&entry), producer_id, producer_epoch)?;
     Ok(entry)
 }
 
@@ -436,7 +457,7 @@ impl TxnCoordinator {
         partition: (&str, i32),
     ) -> TxnResult<()> {
         let entry = current_producer(self, transactional_id, producer_id, producer_epoch)?;
-        let m = entry.lock().unwrap();
+        let m = lock(&entry);
         check_current(&m, producer_id, producer_epoch)?;
         let included = m
             .partitions

@@ -16,11 +16,12 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError;
 use tokio::sync::broadcast;
 
-use super::coordinator::{current_producer, Entry};
+use super::coordinator::{current_producer, run_to_completion, Entry};
 use super::state::TxnState;
 use super::TxnError;
 use crate::broker::Broker;
 use crate::group::OFFSETS_TOPIC;
+use crate::lock::lock;
 use crate::server::now_ms;
 
 /// A single broker is the only coordinator there ever was: the
@@ -49,14 +50,14 @@ pub fn end_txn(
         commit,
     );
     let broker = broker.clone();
-    async move {
+    run_to_completion(async move {
         let Some((entry, next)) = prepared? else {
             return Ok(());
         };
         broker.txn.write_and_install(&entry, next, true).await?;
         complete(&broker, &entry).await;
         Ok(())
-    }
+    })
 }
 
 type Prepared = Option<(Entry, super::state::TxnMetadata)>;
@@ -69,7 +70,7 @@ fn prepare_end(
     commit: bool,
 ) -> Result<Prepared, TxnError> {
     let entry = current_producer(&broker.txn, transactional_id, producer_id, producer_epoch)?;
-    let mut m = entry.lock().unwrap();
+    let mut m = lock(&entry);
     super::coordinator::check_current(&m, producer_id, producer_epoch)?;
     if m.pending.is_some() {
         return Err(TxnError::ConcurrentTransactions(transactional_id.into()));
@@ -108,7 +109,7 @@ fn prepare_end(
 /// nothing if the entry is not preparing or someone else is at it.
 pub(super) async fn complete(broker: &Arc<Broker>, entry: &Entry) {
     let (id, producer_id, epoch, commit, partitions) = {
-        let mut m = entry.lock().unwrap();
+        let mut m = lock(entry);
         if !m.state.is_preparing() || m.pending.is_some() {
             return;
         }
@@ -178,11 +179,11 @@ pub(super) async fn complete(broker: &Arc<Broker>, entry: &Entry) {
     if let Some(reason) = written {
         // Stay in PrepareX; the timeout loop tries again.
         tracing::warn!(transactional_id = %id, %reason, "transaction left to complete later");
-        entry.lock().unwrap().pending = None;
+        lock(entry).pending = None;
         return;
     }
     let next = {
-        let m = entry.lock().unwrap();
+        let m = lock(entry);
         m.moved(
             if commit {
                 TxnState::CompleteCommit
@@ -213,7 +214,7 @@ pub(super) async fn complete(broker: &Arc<Broker>, entry: &Entry) {
 /// fenced everywhere its markers land.
 pub(super) async fn fence_and_abort(broker: &Arc<Broker>, entry: &Entry) {
     let next = {
-        let mut m = entry.lock().unwrap();
+        let mut m = lock(entry);
         if m.state != TxnState::Ongoing || m.pending.is_some() {
             return;
         }
@@ -236,7 +237,7 @@ pub(super) async fn fence_and_abort(broker: &Arc<Broker>, entry: &Entry) {
         .await
         .is_err()
     {
-        let mut m = entry.lock().unwrap();
+        let mut m = lock(entry);
         if m.state == TxnState::PrepareEpochFence {
             m.state = TxnState::Ongoing;
         }
@@ -255,7 +256,7 @@ pub async fn check_transactions(broker: &Arc<Broker>) {
     let now = now_ms();
     for entry in broker.txn.entries() {
         let (expired, preparing) = {
-            let m = entry.lock().unwrap();
+            let m = lock(&entry);
             (
                 m.expired(now),
                 m.state.is_preparing() && m.pending.is_none(),

@@ -17,7 +17,10 @@
 //! while it is written the id's `pending` flag is set and every other
 //! request for the id gets CONCURRENT_TRANSACTIONS; no lock is held across
 //! an await; markers are written only for a PrepareCommit/PrepareAbort that
-//! is on disk, so a restart can always finish what was started.
+//! is on disk, so a restart can always finish what was started; a change
+//! that set `pending` runs on a task of its own (`run_to_completion`), so
+//! it clears `pending` even when the client hangs up and its response
+//! future is dropped.
 
 pub mod coordinator;
 mod end;

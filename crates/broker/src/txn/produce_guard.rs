@@ -19,6 +19,7 @@ use kafka_protocol::error::ResponseError;
 
 use super::state::TxnState;
 use crate::broker::Broker;
+use crate::lock::lock;
 
 type Refusal = (ResponseError, String);
 
@@ -101,7 +102,7 @@ pub fn guarded<T>(
             format!("transactional id '{id}' is not known: call InitProducerId first"),
         );
     };
-    let m = entry.lock().unwrap();
+    let m = lock(&entry);
     if p.id != m.producer_id {
         return refuse(
             ResponseError::InvalidTxnState,

@@ -137,12 +137,10 @@ impl Partition {
 
 /// The leading whole batches of `bytes` that end below `limit`.
 fn cut_at(bytes: &Bytes, limit: Offset) -> Bytes {
-    let mut end = 0;
-    while let Ok(h) = BatchHeader::parse(&bytes[end..]) {
-        if h.last_offset() >= limit || end + h.total_len() > bytes.len() {
-            break;
-        }
-        end += h.total_len();
-    }
+    let end = BatchHeader::walk(bytes)
+        .into_iter()
+        .take_while(|(h, _)| h.last_offset() < limit)
+        .last()
+        .map_or(0, |(_, span)| span.end);
     bytes.slice(..end)
 }

@@ -18,6 +18,7 @@ use super::{assignors, is_subset, same, Assignment, ConsumerGroup, ConsumerMembe
 use crate::group::coordinator::GroupCoordinator;
 use crate::group::state::{Group, GroupState};
 use crate::group::GroupError;
+use crate::lock::lock;
 use crate::server::now_ms;
 
 type GroupResult<T> = std::result::Result<T, GroupError>;
@@ -136,7 +137,7 @@ impl GroupCoordinator {
     ) -> GroupResult<HeartbeatAnswer> {
         validate(&req)?;
         let now = Instant::now();
-        let mut groups = self.groups.lock().unwrap();
+        let mut groups = lock(&self.groups);
         let joining = req.member_epoch == JOIN_EPOCH;
         if !groups.contains_key(&req.group_id) {
             if !joining {
@@ -274,13 +275,32 @@ impl GroupCoordinator {
         };
         if let Some(instance) = &req.instance_id {
             if let Some(old_id) = cg.static_members.get(instance).cloned() {
-                let old = &cg.members[&old_id];
+                // Client input decides what the maps hold: a mapping to a
+                // member that is gone is dropped, never indexed (a panic
+                // here would poison the groups lock for every group).
+                let Some(old) = cg.members.get(&old_id) else {
+                    tracing::warn!(group = %group_id, %instance, member = %old_id,
+                        "dropping a static mapping to a member that is gone");
+                    cg.static_members.remove(instance);
+                    return self.join_member(cg, group_id, req, session, now);
+                };
                 if old_id != member_id && !old.left_static {
                     return Err(GroupError::UnreleasedInstanceId(instance.clone()));
                 }
+                // The new id must not be another member's: taking over would
+                // overwrite that member and leave its instance mapping
+                // pointing at nothing.
+                if old_id != member_id && cg.members.contains_key(&member_id) {
+                    return Err(GroupError::InvalidRequest(format!(
+                        "member id '{member_id}' already belongs to another member; \
+                         static member '{instance}' must rejoin with its own id"
+                    )));
+                }
                 // The instance comes back: the new member id takes over
                 // the old one's epoch and assignment, without a rebalance.
-                let mut m = cg.members.remove(&old_id).expect("present");
+                let Some(mut m) = cg.members.remove(&old_id) else {
+                    return Err(GroupError::UnknownMemberId(old_id));
+                };
                 m.id = member_id.clone();
                 m.left_static = false;
                 m.timer_token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
@@ -337,7 +357,7 @@ impl GroupCoordinator {
 
     /// ConsumerGroupDescribe for one group.
     pub fn consumer_describe(&self, group_id: &str) -> GroupResult<ConsumerDescription> {
-        let groups = self.groups.lock().unwrap();
+        let groups = lock(&self.groups);
         let g = groups
             .get(group_id)
             .ok_or_else(|| GroupError::GroupIdNotFound(group_id.to_string()))?;
@@ -389,7 +409,7 @@ impl GroupCoordinator {
         member_id: &str,
         token: u64,
     ) -> Option<Instant> {
-        let mut groups = self.groups.lock().unwrap();
+        let mut groups = lock(&self.groups);
         let cg = groups.get_mut(group_id)?.consumer.as_mut()?;
         let m = cg
             .members

@@ -231,11 +231,9 @@ impl ConsumerGroup {
     /// the others at the next target).
     pub fn remove_member(&mut self, id: &str) -> Option<ConsumerMember> {
         let m = self.members.remove(id)?;
-        if let Some(i) = &m.instance_id {
-            if self.static_members.get(i).map(String::as_str) == Some(id) {
-                self.static_members.remove(i);
-            }
-        }
+        // Every instance mapped to this id, not only the member's own: no
+        // mapping may outlive its member.
+        self.static_members.retain(|_, member| member != id);
         self.target.remove(id);
         self.epoch += 1;
         Some(m)

@@ -10,7 +10,7 @@ impl GroupCoordinator {
 
     pub fn sync(&self, req: SyncRequest) -> oneshot::Receiver<SyncOutcome> {
         let (tx, rx) = oneshot::channel();
-        let mut groups = self.groups.lock().unwrap();
+        let mut groups = lock(&self.groups);
         let Some(group) = groups.get_mut(&req.group_id) else {
             let _ = tx.send(Err(GroupError::UnknownMemberId(req.member_id)));
             return rx;
@@ -131,7 +131,7 @@ impl GroupCoordinator {
         member_id: &str,
         instance_id: Option<&str>,
     ) -> std::result::Result<(), GroupError> {
-        let mut groups = self.groups.lock().unwrap();
+        let mut groups = lock(&self.groups);
         let group = groups
             .get_mut(group_id)
             .ok_or_else(|| GroupError::UnknownMemberId(member_id.to_string()))?;
@@ -163,7 +163,7 @@ impl GroupCoordinator {
         group_id: &str,
         members: Vec<(String, Option<String>)>,
     ) -> std::result::Result<LeaveOutcome, GroupError> {
-        let mut groups = self.groups.lock().unwrap();
+        let mut groups = lock(&self.groups);
         let group = groups
             .get_mut(group_id)
             .ok_or_else(|| GroupError::UnknownMemberId(String::new()))?;
