@@ -38,6 +38,11 @@ pub struct BrokerConfig {
     pub max_request_bytes: usize,
     /// Connections served at once; more wait in the accept queue.
     pub max_connections: usize,
+    /// Largest Fetch response the broker builds, whatever the request's
+    /// max_bytes says (Kafka's fetch.max.bytes). Bounds the memory one
+    /// request can take; a first batch larger than this is still returned
+    /// whole (KIP-74), so a consumer always makes progress.
+    pub fetch_max_bytes: usize,
     /// How long the first rebalance of a new (empty) consumer group waits
     /// for more members to join (Kafka's group.initial.rebalance.delay.ms),
     /// so a group starting several consumers at once rebalances once.
@@ -84,6 +89,7 @@ impl BrokerConfig {
             retention_check_interval_ms: 30_000,
             max_request_bytes: 104_857_600,
             max_connections: 10_000,
+            fetch_max_bytes: 57_671_680,
             group_initial_rebalance_delay_ms: 3000,
             group_min_session_timeout_ms: 6000,
             group_max_session_timeout_ms: 1_800_000,

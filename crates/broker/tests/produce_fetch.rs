@@ -166,6 +166,54 @@ async fn partition_max_bytes_is_respected_except_for_the_first_batch() {
     assert_eq!(batch_count(&capped), 3);
 }
 
+// Symptom: a hostile Fetch naming one 64 MB partition 16 times with
+// i32::MAX limits was answered with 1,059 MB, and the broker peaked at 2 GB
+// of memory: every repeat was read again and nothing capped the response.
+#[tokio::test]
+async fn the_broker_caps_a_fetch_and_answers_a_repeated_partition_once() {
+    let b = TestBroker::start_with(|c| c.fetch_max_bytes = 10_000).await;
+    let mut c = b.client().await;
+    c.create_topic("greedy", 1).await;
+    let batch = Batch::sized(4, 1000).encode(); // ~4 KB
+    let len = batch.len();
+    for _ in 0..10 {
+        c.produce("greedy", 0, 1, batch.clone()).await;
+    }
+    let partition = FetchPartition::default()
+        .with_partition(0)
+        .with_fetch_offset(0)
+        .with_partition_max_bytes(i32::MAX);
+    for max_bytes in [i32::MAX, 0, -1] {
+        let req = FetchRequest::default()
+            .with_max_bytes(max_bytes)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(topic_name("greedy"))
+                .with_partitions(vec![partition.clone(); 16])]);
+        let resp = c.send(12, req).await;
+        let parts = &resp.responses[0].partitions;
+        assert_eq!(
+            parts.len(),
+            1,
+            "one answer for the partition named 16 times"
+        );
+        let got = parts[0].records.clone().unwrap();
+        assert_eq!(
+            batch_count(&got),
+            10_000 / len,
+            "max_bytes {max_bytes}: whole batches under the cap"
+        );
+    }
+    // A first batch larger than the cap still comes whole (KIP-74).
+    c.create_topic("big", 1).await;
+    let big = Batch::sized(4, 5000).encode();
+    assert!(big.len() > 10_000);
+    c.produce("big", 0, 1, big.clone()).await;
+    assert_eq!(
+        c.fetch("big", 0, 0, i32::MAX).await.records.unwrap().len(),
+        big.len()
+    );
+}
+
 /// A waiting fetch wakes when another connection produces, well before
 /// max_wait_ms.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

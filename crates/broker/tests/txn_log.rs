@@ -184,6 +184,48 @@ async fn read_committed_fetch_stops_at_the_lso_until_the_commit() {
     assert!(part.durable_offset() >= 5);
 }
 
+// Symptom: a read_committed fetch listed every aborted transaction from the
+// fetch offset to the last stable offset, even those whose batches lay past
+// the bytes it returned (Kafka lists only those overlapping the returned
+// range; a long list of irrelevant aborts grows every response).
+#[tokio::test]
+async fn a_fetch_lists_only_the_aborted_transactions_in_the_bytes_it_returns() {
+    let (b, mut c) = setup().await;
+    let (p1, _) = c.init_producer_id().await;
+    let (p2, _) = c.init_producer_id().await;
+    append(&b, batch(p1, 0, true, &["p1-a", "p1-b"])); // 0..=1
+    end_txn(&b, p1, false).await; // 2
+    append(&b, batch(-1, -1, false, &["plain"])); // 3
+    let p2_first = append(&b, batch(p2, 0, true, &["p2-a"])); // 4
+    end_txn(&b, p2, false).await; // 5
+
+    // One batch only (the partition limit is a byte): offsets 0..=1.
+    let req = fetch_request(TOPIC, 0, 0, 1).with_isolation_level(READ_COMMITTED);
+    let one = c.send(12, req).await.responses[0].partitions[0].clone();
+    assert_eq!(batch_count(one.records.as_deref().unwrap_or_default()), 1);
+    let list: Vec<(i64, i64)> = one
+        .aborted_transactions
+        .iter()
+        .flatten()
+        .map(|t| (t.producer_id.0, t.first_offset))
+        .collect();
+    assert_eq!(
+        list,
+        vec![(p1, 0)],
+        "p2's abort lies past the returned batch"
+    );
+    // The whole log lists both, and a reader drops both.
+    let all = fetch(&mut c, 12, 0, READ_COMMITTED).await;
+    let list: Vec<(i64, i64)> = all
+        .aborted_transactions
+        .iter()
+        .flatten()
+        .map(|t| (t.producer_id.0, t.first_offset))
+        .collect();
+    assert_eq!(list, vec![(p1, 0), (p2, p2_first)]);
+    assert_eq!(consumed(&all, 0), ["plain"]);
+}
+
 #[tokio::test]
 async fn aborted_transactions_let_a_reader_drop_aborted_batches() {
     let (b, mut c) = setup().await;

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fjord_log::LogError;
+use fjord_log::{BatchHeader, LogError};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
@@ -67,11 +67,17 @@ const READ_COMMITTED: i8 = 1;
 fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> Read {
     let use_ids = version >= 13;
     let committed = req.isolation_level == READ_COMMITTED;
-    let mut remaining = if req.max_bytes > 0 {
-        req.max_bytes as usize
-    } else {
-        usize::MAX
+    // The broker's cap (fetch.max.bytes) bounds what one request can cost,
+    // whatever it asks for: i32::MAX per partition, or 0 meaning "no limit".
+    let cap = broker.config.fetch_max_bytes;
+    let mut remaining = match usize::try_from(req.max_bytes) {
+        Ok(asked) if asked > 0 => asked.min(cap),
+        _ => cap,
     };
+    // A partition named twice is read and answered once (Kafka keys the
+    // request's partitions by topic and partition): repeating one must not
+    // multiply the work.
+    let mut seen = std::collections::HashSet::new();
     let mut total = 0usize;
     let mut errors = false;
     let mut responses = Vec::with_capacity(req.topics.len());
@@ -83,6 +89,14 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> Read {
         };
         let mut partitions = Vec::with_capacity(rt.partitions.len());
         for rp in &rt.partitions {
+            let topic_key = if use_ids {
+                (None, rt.topic_id)
+            } else {
+                (Some(rt.topic.as_str()), uuid::Uuid::nil())
+            };
+            if !seen.insert((topic_key, rp.partition)) {
+                continue;
+            }
             let data = PartitionData::default()
                 .with_partition_index(rp.partition)
                 .with_records(Some(Bytes::new()));
@@ -121,7 +135,12 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> Read {
                     // Only a read_committed reader drops aborted batches;
                     // Kafka sends it a list (possibly empty), others null.
                     let aborted = committed.then(|| {
-                        part.aborted_transactions(rp.fetch_offset, slice.last_stable_offset)
+                        // Only the transactions with data in the returned
+                        // batches: [fetch offset, the offset after the last).
+                        let returned_end = BatchHeader::walk(&slice.bytes)
+                            .last()
+                            .map_or(rp.fetch_offset, |(h, _)| h.last_offset() + 1);
+                        part.aborted_transactions(rp.fetch_offset, returned_end)
                             .into_iter()
                             .map(|t| {
                                 AbortedTransaction::default()
