@@ -150,6 +150,17 @@ const KEYS: &[KeyDef] = &[
         doc: "Informative: a single node has no other replica to elect" },
 ];
 
+/// Topic configs that Kafka 3.9 still accepts but no longer acts on (they
+/// went with the old message formats). Tools and client test suites still
+/// set them (librdkafka's test 0092 sets message.format.version), so they
+/// are accepted and ignored with a warning rather than refused as unknown;
+/// they are not stored, so DescribeConfigs does not list them.
+const DEPRECATED_IGNORED: &[&str] = &[
+    "message.format.version",
+    "message.downconversion.enable",
+    "message.timestamp.difference.max.ms",
+];
+
 fn key_def(name: &str) -> Option<&'static KeyDef> {
     KEYS.iter().find(|k| k.name == name)
 }
@@ -277,6 +288,10 @@ impl LogConfig {
     ) -> Result<LogConfig> {
         let mut config = base.clone();
         for (key, value) in overrides {
+            if DEPRECATED_IGNORED.contains(&key.as_str()) {
+                tracing::warn!(config = %key, %value, "deprecated topic config accepted and ignored");
+                continue;
+            }
             let def = key_def(key).ok_or_else(|| LogError::InvalidConfig {
                 key: key.clone(),
                 reason: "unknown topic config".into(),
@@ -486,5 +501,25 @@ mod tests {
         }
         assert!(LogConfig::is_known_key("max.message.bytes"));
         assert!(!LogConfig::is_known_key("log.retention.hours"));
+    }
+
+    #[test]
+    fn deprecated_message_format_configs_are_accepted_and_ignored() {
+        let d = LogConfig::default();
+        for k in DEPRECATED_IGNORED {
+            let c = d.with(k, "0.10.0").unwrap();
+            assert_eq!(c, d, "{k} changes nothing");
+            assert!(
+                c.describe().iter().all(|e| e.name != *k),
+                "{k} is not listed"
+            );
+        }
+        // Next to a real setting, the real one still applies.
+        let mut both = BTreeMap::new();
+        both.insert("message.format.version".to_string(), "2.8".to_string());
+        both.insert("retention.ms".to_string(), "1000".to_string());
+        let c = LogConfig::with_overrides(&d, &both).unwrap();
+        assert_eq!(c.retention_ms(), 1000);
+        assert_eq!(c.overrides().len(), 1);
     }
 }
