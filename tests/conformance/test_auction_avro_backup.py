@@ -136,6 +136,16 @@ def test_auction_up_writes_an_avro_backup_that_fastavro_reads(tmp_path):
             time.sleep(1)  # the DB writers may still be catching up
         assert out.returncode == 0, out.stdout + out.stderr
         assert "60 records in Avro blocks" in out.stdout and "60 rows" in out.stdout, out.stdout
+
+        # Ctrl-C: the components leave before the embedded broker and
+        # registry stop, so the run ends cleanly with no client's connection
+        # errors; and a log that is not a terminal carries no colour codes.
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=60) == 0
+        text = (tmp_path / "up.log").read_bytes().decode(errors="replace")
+        assert "\x1b[" not in text, "ANSI escape codes in a log written to a file"
+        for noise in ("Connection refused", "brokers are down", "database is locked"):
+            assert noise not in text, f"{noise!r} in the log:\n{text[-3000:]}"
     finally:
         up.send_signal(signal.SIGINT)
         try:

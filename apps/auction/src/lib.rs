@@ -1,4 +1,5 @@
-//! fjord-auction: the live auction system of seed 000, built on Fjord.
+//! fjord-auction: a live auction system built on Fjord (a bidding website,
+//! DB writers and a backup writer as consumer groups, a live dashboard).
 //!
 //! Bidders bid on a website ([`web`]); each valid bid gets a unique id and is
 //! produced to the topic `bids` (4 partitions, keyed by item, so one item's

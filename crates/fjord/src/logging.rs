@@ -1,5 +1,8 @@
 //! Log output for every subcommand: to stderr, `info` by default, filtered
-//! by FJORD_LOG or RUST_LOG (e.g. FJORD_LOG=debug).
+//! by FJORD_LOG or RUST_LOG (e.g. FJORD_LOG=debug). Colour only when
+//! stderr is a terminal: escape codes in a log file or a pipe are noise.
+
+use std::io::IsTerminal;
 
 pub fn init() {
     let filter = std::env::var("FJORD_LOG")
@@ -8,5 +11,6 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

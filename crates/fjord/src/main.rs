@@ -52,7 +52,7 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run the schema registry alone against a Kafka cluster (REST on 127.0.0.1:8081).
     Registry(registry::RegistryArgs),
-    /// The live auction of seed 000: website, DB writers, backup, dashboard.
+    /// A live auction built on Fjord: a bidding website, two DB writers, a backup writer, a dashboard.
     Auction(auction::AuctionArgs),
     /// List and describe transactions (transactional producers' state).
     Txn(txn::TxnArgs),

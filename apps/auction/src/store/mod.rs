@@ -105,7 +105,17 @@ impl BidStore {
             return Ok(outcome);
         }
         let d = self.dialect;
-        let mut tx = self.pool.begin().await.map_err(db("cannot begin"))?;
+        // SQLite: take the write lock up front. A deferred transaction that
+        // reads first and then writes cannot wait for the other DB writer's
+        // commit (SQLite refuses the upgrade at once, "database is locked",
+        // without calling the busy handler); IMMEDIATE waits its turn under
+        // the busy timeout instead.
+        let begin = if d == Dialect::Sqlite {
+            self.pool.begin_with("BEGIN IMMEDIATE").await
+        } else {
+            self.pool.begin().await
+        };
+        let mut tx = begin.map_err(db("cannot begin"))?;
 
         let mut seen: HashSet<String> = HashSet::new();
         for chunk in bids.chunks(ROWS_PER_INSERT) {

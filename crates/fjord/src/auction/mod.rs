@@ -1,4 +1,4 @@
-//! `fjord auction ...`: the live auction system of seed 000 (the
+//! `fjord auction ...`: the live auction system (the
 //! fjord-auction crate) on the command line. `up` runs everything in one
 //! process; every other subcommand is one component, pointed at a cluster
 //! (`--bootstrap-servers`, `-X`), a registry and a database.

@@ -62,33 +62,39 @@ pub(super) fn run_up(mut a: UpArgs) -> Result<()> {
     std::fs::create_dir_all(&a.data.data_dir)
         .with_context(|| format!("cannot create {}", a.data.data_dir.display()))?;
     let mut embedded = None;
-    let mut broker_thread = None;
+    let mut broker = None;
     if a.cluster.bootstrap_servers.is_none() {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (bound, thread) =
-            start_embedded_broker(a.data.data_dir.join("broker"), a.broker_listen)?;
+            start_embedded_broker(a.data.data_dir.join("broker"), a.broker_listen, stopped)?;
         tracing::info!(listen = %bound, "embedded broker ready");
         embedded = Some(bound);
-        broker_thread = Some(thread);
+        broker = Some((stop, thread));
     }
-    let mut registry_thread = None;
+    let mut registry = None;
     if a.cluster.schema_registry.is_none() && !a.no_registry {
         let bootstrap = a.cluster.settings(embedded).bootstrap_servers;
-        registry_thread = Some(start_embedded_registry(a.registry_listen, bootstrap)?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        registry = Some((
+            stop,
+            start_embedded_registry(a.registry_listen, bootstrap, stopped)?,
+        ));
         a.cluster.schema_registry = Some(format!("http://{}", a.registry_listen));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(up(a, embedded))?;
+    let outcome = runtime.block_on(up(a, embedded));
     drop(runtime);
-    if let Some(thread) = registry_thread {
+    // The servers stop last, in that order, once their clients have left
+    // (on Ctrl-C, or a component's failure): the components' last commits
+    // and the registry's last reads still reach the broker, and the final
+    // lines on the console are not clients' connection errors.
+    for (stop, thread) in [registry, broker].into_iter().flatten() {
+        let _ = stop.send(());
         let _ = thread.join();
     }
-    if let Some(thread) = broker_thread {
-        // The clients have left; the broker stops on the same signal.
-        let _ = thread.join();
-    }
-    Ok(())
+    outcome
 }
 
 /// The embedded broker on a runtime of its own: whatever the auction's
@@ -96,6 +102,7 @@ pub(super) fn run_up(mut a: UpArgs) -> Result<()> {
 fn start_embedded_broker(
     data_dir: PathBuf,
     listen: SocketAddr,
+    stop: tokio::sync::oneshot::Receiver<()>,
 ) -> Result<(SocketAddr, std::thread::JoinHandle<()>)> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -113,7 +120,11 @@ fn start_embedded_broker(
         .context("cannot open the embedded broker's data dir")?;
     let thread = std::thread::Builder::new()
         .name("broker".into())
-        .spawn(move || runtime.block_on(fjord_broker::run(listener, broker, wait_for_signal())))?;
+        .spawn(move || {
+            runtime.block_on(fjord_broker::run(listener, broker, async {
+                let _ = stop.await;
+            }))
+        })?;
     Ok((bound, thread))
 }
 
@@ -122,6 +133,7 @@ fn start_embedded_broker(
 fn start_embedded_registry(
     listen: SocketAddr,
     bootstrap: String,
+    stop: tokio::sync::oneshot::Receiver<()>,
 ) -> Result<std::thread::JoinHandle<()>> {
     // Bind once here for a clear error; the service binds again itself.
     drop(std::net::TcpListener::bind(listen).with_context(|| {
@@ -136,8 +148,11 @@ fn start_embedded_registry(
         .name("registry".into())
         .spawn(move || {
             runtime.block_on(async move {
+                let stopped = async {
+                    let _ = stop.await;
+                };
                 if let Some(task) =
-                    crate::registry::spawn_embedded(listen, bootstrap, wait_for_signal()).await
+                    crate::registry::spawn_embedded(listen, bootstrap, stopped).await
                 {
                     let _ = task.await;
                 }
