@@ -32,23 +32,30 @@ async fn init_producer_id_gives_distinct_ids_across_restarts() {
     assert_eq!(seen.len(), 20);
 }
 
+// Symptom: an idempotent InitProducerId naming an existing producer id got
+// that id back with the epoch bumped, so any client could take over another
+// producer's id (and fence it) by naming it. Kafka always allocates anew.
 #[tokio::test]
-async fn init_producer_id_with_an_existing_id_bumps_the_epoch() {
+async fn idempotent_init_producer_id_always_allocates_a_fresh_id() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
     let (id, epoch) = c.init_producer_id().await;
-    let resp = c
-        .send(
-            4,
-            InitProducerIdRequest::default()
-                .with_transactional_id(None)
-                .with_transaction_timeout_ms(60_000)
-                .with_producer_id(ProducerId(id))
-                .with_producer_epoch(epoch),
-        )
-        .await;
-    assert_eq!(resp.error_code, 0);
-    assert_eq!((resp.producer_id.0, resp.producer_epoch), (id, epoch + 1));
+    let mut seen = std::collections::HashSet::from([id]);
+    for (named_id, named_epoch) in [(id, epoch), (id, 7), (id + 1000, 0)] {
+        let resp = c
+            .send(
+                4,
+                InitProducerIdRequest::default()
+                    .with_transactional_id(None)
+                    .with_transaction_timeout_ms(60_000)
+                    .with_producer_id(ProducerId(named_id))
+                    .with_producer_epoch(named_epoch),
+            )
+            .await;
+        assert_eq!(resp.error_code, 0);
+        assert_eq!(resp.producer_epoch, 0, "naming ({named_id}, {named_epoch})");
+        assert!(seen.insert(resp.producer_id.0), "a fresh id, not {}", resp.producer_id.0);
+    }
 }
 
 /// A retry (same producer id, epoch and sequence) is acknowledged with the

@@ -1,6 +1,8 @@
 //! InitProducerId. Without a transactional id (idempotent producers): a
-//! fresh producer id, or (KIP-360) the same id with a bumped epoch when a
-//! producer asks to reset its sequences. With one: the transaction
+//! fresh producer id at epoch 0, always, whatever id and epoch the request
+//! names (Kafka does the same: a producer resetting its sequences starts
+//! over as a new producer, and no client can take over another producer's
+//! id and sequence state by naming it). With one: the transaction
 //! coordinator's id for it, its epoch bumped on every call so older
 //! instances of the producer are fenced (see `txn::coordinator`).
 
@@ -31,7 +33,7 @@ pub fn handle(
         Some(id) => Some(id.to_string()),
     };
     let Some(id) = transactional else {
-        return Box::pin(std::future::ready(idempotent(broker, req, resp)));
+        return Box::pin(std::future::ready(idempotent(broker, resp)));
     };
     let expected = (req.producer_id.0 >= 0).then_some((req.producer_id.0, req.producer_epoch));
     let init =
@@ -49,18 +51,7 @@ pub fn handle(
     })
 }
 
-fn idempotent(
-    broker: &Broker,
-    req: InitProducerIdRequest,
-    resp: InitProducerIdResponse,
-) -> InitProducerIdResponse {
-    // An existing producer bumping its epoch keeps its id until the epoch
-    // would overflow, then gets a new id.
-    if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
-        return resp
-            .with_producer_id(req.producer_id)
-            .with_producer_epoch(req.producer_epoch + 1);
-    }
+fn idempotent(broker: &Broker, resp: InitProducerIdResponse) -> InitProducerIdResponse {
     match broker.producer_ids.next() {
         Ok(id) => resp.with_producer_id(ProducerId(id)).with_producer_epoch(0),
         Err(e) => {
