@@ -6,7 +6,10 @@
 //! fuzz/ explores the same function with coverage guidance; this test keeps
 //! a deterministic slice of that in every test run.
 
+mod common;
+
 use bytes::{BufMut, Bytes, BytesMut};
+use common::Rng;
 use fjord_broker::api::SUPPORTED;
 use fjord_broker::dispatch::decode_request;
 use kafka_protocol::messages::*;
@@ -58,20 +61,6 @@ fn valid_frame(api: ApiKey, version: i16) -> Option<Bytes> {
         ListTransactions => ListTransactionsRequest
     );
     Some(buf.freeze())
-}
-
-/// xorshift64*: deterministic, dependency-free randomness for mutations.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 fn mutate(frame: &[u8], rng: &mut Rng) -> Bytes {

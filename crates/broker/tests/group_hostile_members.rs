@@ -16,26 +16,6 @@ use common::*;
 use group_support::*;
 use kafka_protocol::messages::*;
 
-/// Deterministic pseudo-random choices (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-        from[self.below(from.len())]
-    }
-}
-
 const MEMBERS: [&str; 4] = ["a", "b", "c", ""];
 const INSTANCES: [&str; 3] = ["i", "j", "k"];
 

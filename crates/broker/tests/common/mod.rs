@@ -598,3 +598,26 @@ pub fn values(records: &Bytes) -> Vec<Vec<u8>> {
         .map(|r| r.value.map(|v| v.to_vec()).unwrap_or_default())
         .collect()
 }
+
+/// xorshift64*: deterministic, dependency-free randomness for tests that
+/// mutate frames or drive random request sequences; a failing seed
+/// reproduces its sequence exactly.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in [0, n) (0 when n is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    pub fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        from[self.below(from.len())]
+    }
+}
