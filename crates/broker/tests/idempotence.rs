@@ -54,7 +54,11 @@ async fn idempotent_init_producer_id_always_allocates_a_fresh_id() {
             .await;
         assert_eq!(resp.error_code, 0);
         assert_eq!(resp.producer_epoch, 0, "naming ({named_id}, {named_epoch})");
-        assert!(seen.insert(resp.producer_id.0), "a fresh id, not {}", resp.producer_id.0);
+        assert!(
+            seen.insert(resp.producer_id.0),
+            "a fresh id, not {}",
+            resp.producer_id.0
+        );
     }
 }
 
