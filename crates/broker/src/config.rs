@@ -43,6 +43,10 @@ pub struct BrokerConfig {
     /// request can take; a first batch larger than this is still returned
     /// whole (KIP-74), so a consumer always makes progress.
     pub fetch_max_bytes: usize,
+    /// A connection that sends no request for this long is closed (Kafka's
+    /// connections.max.idle.ms): abandoned sockets do not hold a permit of
+    /// `max_connections` for ever.
+    pub connections_max_idle_ms: u64,
     /// How long the first rebalance of a new (empty) consumer group waits
     /// for more members to join (Kafka's group.initial.rebalance.delay.ms),
     /// so a group starting several consumers at once rebalances once.
@@ -90,6 +94,7 @@ impl BrokerConfig {
             max_request_bytes: 104_857_600,
             max_connections: 10_000,
             fetch_max_bytes: 57_671_680,
+            connections_max_idle_ms: 600_000,
             group_initial_rebalance_delay_ms: 3000,
             group_min_session_timeout_ms: 6000,
             group_max_session_timeout_ms: 1_800_000,

@@ -52,6 +52,7 @@ impl Connection {
         let (tx, rx) = mpsc::channel::<ResponseFuture>(MAX_IN_FLIGHT);
         let writer_task = tokio::spawn(write_responses(writer, rx));
         let max_frame = self.broker.config.max_request_bytes;
+        let idle = std::time::Duration::from_millis(self.broker.config.connections_max_idle_ms);
         let mut buf = BytesMut::with_capacity(64 * 1024);
         let peer = self.peer;
         loop {
@@ -89,6 +90,11 @@ impl Connection {
                         break;
                     }
                 },
+                // Requests still in flight are answered before the close.
+                _ = tokio::time::sleep(idle) => {
+                    tracing::debug!(%peer, idle_ms = idle.as_millis() as u64, "closing idle connection");
+                    break;
+                }
                 _ = self.shutdown.recv() => break,
             }
         }

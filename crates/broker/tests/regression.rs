@@ -39,3 +39,30 @@ async fn shutdown_is_not_held_up_by_a_long_polling_fetch() {
     );
     assert!(consumer.is_closed_by_peer().await);
 }
+
+// Symptom: a client that opened a connection and went silent held it (and a
+// permit of max_connections) for ever; Kafka closes it after
+// connections.max.idle.ms.
+#[tokio::test]
+async fn a_silent_connection_is_closed_after_the_idle_timeout() {
+    let b = TestBroker::start_with(|c| c.connections_max_idle_ms = 300).await;
+    let mut silent = b.client().await;
+    let mut busy = b.client().await;
+    let started = Instant::now();
+    // The busy one keeps asking, every 100 ms, for longer than the timeout.
+    while started.elapsed() < Duration::from_millis(900) {
+        let r = busy
+            .send(3, kafka_protocol::messages::ApiVersionsRequest::default())
+            .await;
+        assert_eq!(r.error_code, 0);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        silent.is_closed_by_peer().await,
+        "the silent connection is closed"
+    );
+    let r = busy
+        .send(3, kafka_protocol::messages::ApiVersionsRequest::default())
+        .await;
+    assert_eq!(r.error_code, 0, "the busy one is still served");
+}

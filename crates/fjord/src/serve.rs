@@ -79,6 +79,7 @@ struct BrokerSection {
     max_request_bytes: Option<usize>,
     max_connections: Option<usize>,
     fetch_max_bytes: Option<usize>,
+    connections_max_idle_ms: Option<u64>,
     group_initial_rebalance_delay_ms: Option<u64>,
     group_consumer_session_timeout_ms: Option<i32>,
     group_consumer_heartbeat_interval_ms: Option<i32>,
@@ -188,6 +189,9 @@ fn resolve(args: &ServeArgs) -> Result<BrokerConfig> {
     config.max_request_bytes = b.max_request_bytes.unwrap_or(config.max_request_bytes);
     config.max_connections = b.max_connections.unwrap_or(config.max_connections);
     config.fetch_max_bytes = b.fetch_max_bytes.unwrap_or(config.fetch_max_bytes);
+    config.connections_max_idle_ms = b
+        .connections_max_idle_ms
+        .unwrap_or(config.connections_max_idle_ms);
     config.group_initial_rebalance_delay_ms = b
         .group_initial_rebalance_delay_ms
         .unwrap_or(config.group_initial_rebalance_delay_ms);
