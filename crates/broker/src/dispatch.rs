@@ -164,7 +164,9 @@ pub fn dispatch_from(
     match request {
         Request::ApiVersions(r) => now(reply(&api::api_versions::handle(r))),
         Request::Metadata(r) => now(reply(&api::metadata::handle(b, r, version))),
-        Request::ListOffsets(r) => now(reply(&api::list_offsets::handle(b, r, version))),
+        Request::ListOffsets(r) => {
+            later(cid, version, api::list_offsets::handle(broker, r, version))
+        }
         Request::CreateTopics(r) => now(reply(&api::create_topics::handle(b, r, version))),
         Request::DeleteTopics(r) => now(reply(&api::delete_topics::handle(b, r, version))),
         Request::CreatePartitions(r) => now(reply(&api::create_partitions::handle(b, r))),

@@ -20,6 +20,7 @@ pub mod huge_alloc;
 pub mod internal_topic;
 mod lock;
 pub mod producer_ids;
+mod reader_sync;
 mod record_fields;
 pub mod schema_validation;
 pub mod server;

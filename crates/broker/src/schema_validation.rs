@@ -256,12 +256,13 @@ impl SchemaIds {
             };
         }
         loop {
-            let end = part.log_end_offset();
+            // Only durable schema records, as the registry's readers see them.
+            let end = part.high_watermark();
             if state.next_offset >= end {
                 return;
             }
             let from = state.next_offset.max(part.log_start_offset());
-            let slice = match part.read(from, READ_CHUNK, true) {
+            let slice = match part.read_uncommitted(from, READ_CHUNK, true) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(error = %e, "schema validation: reading _schemas failed");

@@ -214,6 +214,40 @@ async fn the_broker_caps_a_fetch_and_answers_a_repeated_partition_once() {
     );
 }
 
+// Consumers must not run ahead of durability: an acks=1 record is not
+// fsynced when it is acknowledged, and a consumer that read (and a group
+// that committed) it before the fsync could, after a power cut, skip the
+// record given that offset next. It becomes visible with the fsync the
+// reader asks for, not at the background flush (here a minute away).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_1_records_become_visible_once_a_reader_has_them_fsynced() {
+    let b = TestBroker::start_with(|c| c.flush_interval_ms = 60_000).await;
+    let mut c = b.client().await;
+    c.create_topic("lazy", 1).await;
+    for _ in 0..3 {
+        c.produce("lazy", 0, 1, Batch::of(&["x"]).encode()).await;
+    }
+    let part = b.broker().topics.partition("lazy", 0).unwrap();
+    assert_eq!(part.durable_offset(), 0, "acknowledged, not fsynced");
+    assert_eq!(part.high_watermark(), 0);
+
+    let started = Instant::now();
+    let got = c.fetch("lazy", 0, 0, 1 << 20).await;
+    assert_eq!(batch_count(got.records.as_deref().unwrap()), 3);
+    assert_eq!(got.high_watermark, 3);
+    assert!(
+        part.durable_offset() >= 3,
+        "the fetch had them fsynced first"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // ListOffsets "latest" is the high watermark, fsynced the same way.
+    c.produce("lazy", 0, 1, Batch::of(&["y"]).encode()).await;
+    assert_eq!(part.durable_offset(), 3);
+    assert_eq!(c.list_offset("lazy", 0, -1).await.1, 4);
+    assert_eq!(part.durable_offset(), 4);
+}
+
 /// A waiting fetch wakes when another connection produces, well before
 /// max_wait_ms.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

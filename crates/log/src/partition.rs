@@ -52,10 +52,14 @@ pub struct ReadSlice {
     /// Stored batches, byte for byte, starting with the one holding the
     /// requested offset; empty at the log end.
     pub bytes: Bytes,
+    /// What consumers may see: the durable end of the log (every offset
+    /// below it is fsynced), never past the log end. A read_uncommitted
+    /// read returns nothing at or past it.
     pub high_watermark: Offset,
     pub log_start_offset: Offset,
-    /// The last stable offset when read: below it every transaction is
-    /// decided. A read_committed read returns nothing at or past it.
+    /// The last stable offset when read, never past the high watermark:
+    /// below it every transaction is decided. A read_committed read returns
+    /// nothing at or past it.
     pub last_stable_offset: Offset,
 }
 
@@ -367,8 +371,42 @@ impl Partition {
         self.group.durable_end()
     }
 
+    /// The high watermark: what consumers may see, the durable end of the
+    /// log. A consumer that read (and a group that committed) past what is
+    /// fsynced would, after a power loss cut the log back, skip the records
+    /// acks=all producers are then given those offsets for.
+    pub fn high_watermark(&self) -> Offset {
+        let log = self.lock();
+        self.group.durable_end().min(log.log_end)
+    }
+
+    /// Whether records past the high watermark wait for an fsync (acks=0/1
+    /// appends the background flusher has not reached yet); a reader that
+    /// wants them calls [`Partition::flush`], whose fsync concurrent
+    /// readers and producers share (group commit).
+    pub fn has_undurable_tail(&self) -> bool {
+        let log = self.lock();
+        self.group.durable_end() < log.log_end
+    }
+
+    /// What a read_uncommitted consumer sees: like [`Partition::read`],
+    /// but only whole batches below the high watermark.
+    pub fn read_uncommitted(
+        &self,
+        offset: Offset,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<ReadSlice> {
+        let mut slice = self.read(offset, max_bytes, min_one_batch)?;
+        slice.bytes = crate::txn::cut_at(&slice.bytes, slice.high_watermark);
+        Ok(slice)
+    }
+
     /// Whole batches from the one containing `offset`, up to `max_bytes`
-    /// (but one whole batch if `min_one_batch`, however large).
+    /// (but one whole batch if `min_one_batch`, however large), up to the
+    /// log end: batches past the high watermark included. The broker's own
+    /// replays read this way; consumers read with
+    /// [`Partition::read_uncommitted`] or `read_committed`.
     pub fn read(&self, offset: Offset, max_bytes: usize, min_one_batch: bool) -> Result<ReadSlice> {
         let (targets, hw, start, lso) = {
             let log = self.lock();
@@ -384,12 +422,9 @@ impl Partition {
             } else {
                 Self::read_targets(&log, offset)
             };
-            (
-                targets,
-                log.log_end,
-                log.log_start,
-                log.last_stable_offset(),
-            )
+            // Lock order: the log, then the group commit's state.
+            let hw = self.group.durable_end().min(log.log_end);
+            (targets, hw, log.log_start, log.last_stable_offset().min(hw))
         };
         let mut bytes = Vec::new();
         for t in targets {

@@ -24,7 +24,18 @@ fn round_trip_keeps_bytes_and_assigns_offsets() {
     assert_eq!((out.base_offset, out.last_offset), (3, 3));
     assert_eq!(p.log_end_offset(), 4);
 
+    // Readers see only what is durable: the high watermark is the fsynced
+    // end. The raw read returns everything; a consumer's read waits.
     let slice = p.read(0, 1 << 20, false).unwrap();
+    assert_eq!(slice.high_watermark, 0);
+    assert_eq!(split_batches(&slice.bytes).len(), 2);
+    assert!(p
+        .read_uncommitted(0, 1 << 20, false)
+        .unwrap()
+        .bytes
+        .is_empty());
+    p.flush().unwrap();
+    let slice = p.read_uncommitted(0, 1 << 20, false).unwrap();
     assert_eq!(slice.high_watermark, 4);
     let batches = split_batches(&slice.bytes);
     assert_eq!(batches.len(), 2);
@@ -83,6 +94,7 @@ fn offsets_out_of_range() {
     let p = open(&fs, LogConfig::default());
     put(&p, "a", 1);
     put(&p, "b", 1);
+    p.flush().unwrap();
     let at_end = p.read(2, 1000, true).unwrap();
     assert!(at_end.bytes.is_empty());
     assert_eq!(at_end.high_watermark, 2);

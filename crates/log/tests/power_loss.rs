@@ -172,3 +172,83 @@ fn appends_continue_while_an_fsync_is_in_flight() {
         "the later appends were not in that fsync"
     );
 }
+
+/// A consumer reading as a consumer does (`read_uncommitted`, asking for
+/// an fsync when the only records left are not durable yet), committing
+/// the offset after each batch it read. Returns (crash image, offset the
+/// group had committed when the power failed) for each of `crashes` cuts
+/// taken while acks=1 producers keep appending without syncing.
+fn consume_through_power_cuts(fs: &FaultFs, crashes: usize) -> Vec<(FaultFs, Offset)> {
+    // Large segments: a roll fsyncs, and the unsynced tail should be long.
+    let p = Arc::new(open(fs, small_config(1 << 20)));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producers: Vec<_> = (0..2)
+        .map(|t| {
+            let (p, done) = (p.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let payload = format!("t{t}-{i}");
+                    p.append(&simple_batch(payload.as_bytes(), i), i).unwrap();
+                    i += 1;
+                    if i % 16 == 0 {
+                        // Let the consumer catch up with the log end.
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                }
+            })
+        })
+        .collect();
+    let committed = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let consumer = {
+        let (p, done, committed) = (p.clone(), done.clone(), committed.clone());
+        std::thread::spawn(move || {
+            let mut next = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let slice = p.read_uncommitted(next, 64 * 1024, true).unwrap();
+                match fjord_log::BatchHeader::walk(&slice.bytes).last() {
+                    Some((h, _)) => next = h.last_offset() + 1,
+                    None if p.has_undurable_tail() => p.flush().unwrap(),
+                    None => std::thread::yield_now(),
+                }
+                committed.store(next, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+    };
+    let mut cuts = Vec::new();
+    for _ in 0..crashes {
+        std::thread::sleep(Duration::from_millis(5));
+        // The group's offset first, then the power cut: whatever the
+        // group had committed by then must be in the image.
+        let at = committed.load(std::sync::atomic::Ordering::SeqCst);
+        cuts.push((fs.crash(), at));
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in producers {
+        t.join().unwrap();
+    }
+    consumer.join().unwrap();
+    cuts
+}
+
+// Item: consumers must not run ahead of durability. When the high
+// watermark was the log end, a consumer read and committed offsets past
+// the fsynced end; a power cut took those records away, the offsets were
+// handed to new records, and the group skipped them.
+#[test]
+fn a_consuming_group_never_commits_past_what_a_power_cut_keeps() {
+    let fs = FaultFs::new();
+    fs.set_torn_write(TornWrite::DropAll);
+    let cuts = consume_through_power_cuts(&fs, 20);
+    let mut consumed_something = false;
+    for (i, (image, committed)) in cuts.into_iter().enumerate() {
+        let p = open(&image, small_config(1 << 20));
+        assert!(
+            committed <= p.log_end_offset(),
+            "cut {i}: the group committed {committed} but the log recovered to {}",
+            p.log_end_offset()
+        );
+        consumed_something |= committed > 0;
+    }
+    assert!(consumed_something, "the consumer made progress");
+}

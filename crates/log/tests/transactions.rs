@@ -36,8 +36,18 @@ fn marker(p: &Partition, pid: i64, epoch: i16, m: ControlMarker) -> Offset {
         .base_offset
 }
 
-/// Offsets of the batches a read_committed read from `from` returns.
+/// The last stable offset once everything appended is durable (it never
+/// passes the high watermark, the fsynced end; these tests are about the
+/// transactions, not the fsyncs).
+fn lso(p: &Partition) -> Offset {
+    p.flush().unwrap();
+    p.last_stable_offset()
+}
+
+/// Offsets of the batches a read_committed read from `from` returns, once
+/// everything appended is durable.
 fn committed_offsets(p: &Partition, from: Offset) -> Vec<(Offset, Offset)> {
+    p.flush().unwrap();
     let slice = p.read_committed(from, 1 << 20, true).unwrap();
     split_batches(&slice.bytes)
         .into_iter()
@@ -50,29 +60,25 @@ fn commit_and_abort_move_the_lso_and_fill_the_index() {
     let fs = FaultFs::new();
     let p = open(&fs, LogConfig::default());
     put(&p, "plain", 0); // 0
-    assert_eq!(p.last_stable_offset(), 1);
+    assert_eq!(lso(&p), 1);
     let a = txn(&p, 10, 0, 0, 2); // 1..=2
-    assert_eq!((a, p.last_stable_offset()), (1, 1));
+    assert_eq!((a, lso(&p)), (1, 1));
     assert_eq!(txn(&p, 20, 0, 0, 1), 3);
     put(&p, "plain", 0); // 4
     txn(&p, 10, 0, 2, 1); // 5: continues A's transaction
-    assert_eq!(
-        p.last_stable_offset(),
-        1,
-        "A's transaction is the oldest open"
-    );
+    assert_eq!(lso(&p), 1, "A's transaction is the oldest open");
     assert_eq!(p.open_transactions(), vec![(10, 1), (20, 3)]);
 
     let m = marker(&p, 10, 0, commit(0)); // 6
     assert_eq!(m, 6);
-    assert_eq!(p.last_stable_offset(), 3, "B still open from 3");
+    assert_eq!(lso(&p), 3, "B still open from 3");
     assert!(
         p.aborted_transactions(0, 100).is_empty(),
         "a commit is not indexed"
     );
 
     let m = marker(&p, 20, 0, abort(0)); // 7
-    assert_eq!(p.last_stable_offset(), 8);
+    assert_eq!(lso(&p), 8);
     assert_eq!(
         p.aborted_transactions(0, 100),
         vec![AbortedTxn {
@@ -103,6 +109,7 @@ fn read_committed_stops_at_the_lso() {
     put(&p, "a", 0); // 0
     txn(&p, 1, 0, 0, 2); // 1..=2 open
     put(&p, "b", 0); // 3, above the LSO
+    p.flush().unwrap();
     let all = p.read(0, 1 << 20, true).unwrap();
     assert_eq!((all.high_watermark, all.last_stable_offset), (4, 1));
     assert_eq!(split_batches(&all.bytes).len(), 3);
@@ -116,7 +123,7 @@ fn read_committed_stops_at_the_lso() {
     ));
 
     marker(&p, 1, 0, commit(0)); // 4
-    assert_eq!(p.last_stable_offset(), 5);
+    assert_eq!(lso(&p), 5);
     assert_eq!(
         committed_offsets(&p, 0),
         vec![(0, 0), (1, 2), (3, 3), (4, 4)]
@@ -206,7 +213,7 @@ fn transactional_producers_keep_sequence_checks_and_are_fenced() {
     marker(&p, 5, 1, commit(3));
     marker(&p, 5, 1, abort(3));
     assert_eq!(p.aborted_transactions(0, 100).len(), 1);
-    assert_eq!(p.last_stable_offset(), p.log_end_offset());
+    assert_eq!(lso(&p), p.log_end_offset());
 }
 
 /// A partition with closed segments holding aborts and an open
@@ -224,7 +231,7 @@ fn build_history(p: &Partition) -> (Vec<AbortedTxn>, Offset, Vec<(i64, Offset)>)
     marker(p, 3, 0, abort(0));
     let state = (
         p.aborted_transactions(0, Offset::MAX),
-        p.last_stable_offset(),
+        lso(p),
         p.open_transactions(),
     );
     assert_eq!(state.0.len(), 4);
@@ -249,13 +256,13 @@ fn index_and_lso_survive_close_and_reopen() {
     let p = open(&fs, config);
     let after = (
         p.aborted_transactions(0, Offset::MAX),
-        p.last_stable_offset(),
+        lso(&p),
         p.open_transactions(),
     );
     assert_eq!(after, before);
     // The reopened log goes on: producer 2 commits.
     marker(&p, 2, 0, commit(0));
-    assert_eq!(p.last_stable_offset(), p.log_end_offset());
+    assert_eq!(lso(&p), p.log_end_offset());
 }
 
 #[test]
@@ -273,7 +280,7 @@ fn index_and_lso_survive_a_crash() {
     let p = open(&crashed, config);
     let after = (
         p.aborted_transactions(0, Offset::MAX),
-        p.last_stable_offset(),
+        lso(&p),
         p.open_transactions(),
     );
     let mut expected = before;
@@ -305,7 +312,7 @@ fn index_is_rebuilt_from_the_log_when_snapshots_and_indexes_are_gone() {
     let p = open(&crashed, config);
     let after = (
         p.aborted_transactions(0, Offset::MAX),
-        p.last_stable_offset(),
+        lso(&p),
         p.open_transactions(),
     );
     assert_eq!(after, before);

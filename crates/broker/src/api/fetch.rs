@@ -15,12 +15,17 @@
 //! appends), plus the aborted transactions that overlap the returned range
 //! (producer id, first offset), from which clients drop aborted batches.
 //! Every response carries the partition's LSO, whichever the isolation.
+//!
+//! Durability: the high watermark is the fsynced end of the log, so a
+//! consumer never reads past what a power loss could take back. A fetch
+//! that finds only not-yet-fsynced records (acks=0/1) asks for the fsync
+//! and reads again (`reader_sync`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fjord_log::{BatchHeader, LogError};
+use fjord_log::{BatchHeader, LogError, Partition};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
@@ -30,6 +35,7 @@ use tokio::time::Instant;
 
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::reader_sync;
 
 pub async fn handle(broker: Arc<Broker>, req: FetchRequest, version: i16) -> FetchResponse {
     let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
@@ -38,7 +44,13 @@ pub async fn handle(broker: Arc<Broker>, req: FetchRequest, version: i16) -> Fet
     let mut arrived = broker.subscribe_data_arrived();
     loop {
         arrived.borrow_and_update();
-        let read = read_once(&broker, &req, version);
+        let mut read = read_once(&broker, &req, version);
+        if !read.undurable.is_empty() {
+            // Records are there but not fsynced yet: make them durable
+            // (and so visible) now, then read again.
+            reader_sync::make_durable(std::mem::take(&mut read.undurable)).await;
+            read = read_once(&broker, &req, version);
+        }
         if read.bytes >= min_bytes
             || read.errors
             || Instant::now() >= deadline
@@ -59,6 +71,9 @@ struct Read {
     response: FetchResponse,
     bytes: usize,
     errors: bool,
+    /// Partitions with records past their high watermark, waiting for an
+    /// fsync (acks=0/1 appends).
+    undurable: Vec<Arc<Partition>>,
 }
 
 /// isolation_level of a read_committed fetch.
@@ -80,6 +95,7 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> Read {
     let mut seen = std::collections::HashSet::new();
     let mut total = 0usize;
     let mut errors = false;
+    let mut undurable = Vec::new();
     let mut responses = Vec::with_capacity(req.topics.len());
     for rt in &req.topics {
         let topic = if use_ids {
@@ -118,6 +134,9 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> Read {
                 partitions.push(unknown(data, ResponseError::UnknownTopicOrPartition));
                 continue;
             };
+            if part.has_undurable_tail() {
+                undurable.push(part.clone());
+            }
             let limit = (rp.partition_max_bytes.max(0) as usize).min(remaining);
             // KIP-74: only the first partition that returns data may exceed
             // the limits, and only by its first batch.
@@ -125,7 +144,7 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> Read {
             let read = if committed {
                 part.read_committed(rp.fetch_offset, limit, min_one)
             } else {
-                part.read(rp.fetch_offset, limit, min_one)
+                part.read_uncommitted(rp.fetch_offset, limit, min_one)
             };
             let data = match read {
                 Ok(slice) => {
@@ -162,7 +181,7 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> Read {
                     }
                     let code = BrokerError::from(e).code();
                     data.with_error_code(code.code())
-                        .with_high_watermark(part.log_end_offset())
+                        .with_high_watermark(part.high_watermark())
                         .with_last_stable_offset(part.last_stable_offset())
                         .with_log_start_offset(part.log_start_offset())
                 }
@@ -185,6 +204,7 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> Read {
         response: FetchResponse::default().with_responses(responses),
         bytes: total,
         errors,
+        undurable,
     }
 }
 

@@ -12,8 +12,14 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use std::future::Future;
+use std::sync::Arc;
+
+use fjord_log::Partition;
+
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::reader_sync;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -23,7 +29,38 @@ const EARLIEST_LOCAL: i64 = -4;
 /// isolation_level of a read_committed request.
 const READ_COMMITTED: i8 = 1;
 
-pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+/// Answers once the partitions asked about have their appended records
+/// fsynced: "latest" is the high watermark (the durable end) and lookups
+/// by timestamp answer only offsets below it, so acks=0/1 records count
+/// once they are on disk rather than only after the background flush.
+pub fn handle(
+    broker: &Arc<Broker>,
+    req: ListOffsetsRequest,
+    version: i16,
+) -> impl Future<Output = ListOffsetsResponse> + Send + 'static {
+    let undurable: Vec<Arc<Partition>> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().filter_map(|p| {
+                broker
+                    .topics
+                    .partition(t.name.as_str(), p.partition_index)
+                    .ok()
+            })
+        })
+        .filter(|part| part.has_undurable_tail())
+        .collect();
+    let broker = broker.clone();
+    async move {
+        if !undurable.is_empty() {
+            reader_sync::make_durable(undurable).await;
+        }
+        answer(&broker, req, version)
+    }
+}
+
+fn answer(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let committed = req.isolation_level == READ_COMMITTED;
     let topics = req
         .topics
@@ -75,16 +112,22 @@ fn lookup(
     committed: bool,
 ) -> Result<(i64, i64), BrokerError> {
     let part = broker.topics.partition(topic, partition)?;
+    // What the isolation level may see: the last stable offset, or the
+    // high watermark (the durable end); the LSO never passes the HW.
+    let visible_end = if committed {
+        part.last_stable_offset()
+    } else {
+        part.high_watermark()
+    };
     Ok(match timestamp {
-        LATEST if committed => (part.last_stable_offset(), -1),
-        LATEST => (part.log_end_offset(), -1),
+        LATEST => (visible_end, -1),
         EARLIEST | EARLIEST_LOCAL => (part.log_start_offset(), -1),
         MAX_TIMESTAMP => match part.max_timestamp() {
-            Some((ts, offset)) => (offset, ts),
-            None => (-1, -1),
+            Some((ts, offset)) if offset < visible_end => (offset, ts),
+            _ => (-1, -1),
         },
         ts if ts >= 0 => match part.offset_for_timestamp(ts)? {
-            Some((offset, _)) if committed && offset >= part.last_stable_offset() => (-1, -1),
+            Some((offset, _)) if offset >= visible_end => (-1, -1),
             found => found.unwrap_or((-1, -1)),
         },
         other => {

@@ -100,9 +100,11 @@ impl Partition {
         })
     }
 
-    /// The last stable offset: below it every transaction is decided.
+    /// The last stable offset: below it every transaction is decided and
+    /// every record durable (it never passes the high watermark).
     pub fn last_stable_offset(&self) -> Offset {
-        self.lock().last_stable_offset()
+        let log = self.lock();
+        log.last_stable_offset().min(self.group.durable_end())
     }
 
     /// Like [`Partition::read`], for a read_committed reader: whole batches
@@ -136,7 +138,7 @@ impl Partition {
 }
 
 /// The leading whole batches of `bytes` that end below `limit`.
-fn cut_at(bytes: &Bytes, limit: Offset) -> Bytes {
+pub(crate) fn cut_at(bytes: &Bytes, limit: Offset) -> Bytes {
     let end = BatchHeader::walk(bytes)
         .into_iter()
         .take_while(|(h, _)| h.last_offset() < limit)
