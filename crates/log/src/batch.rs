@@ -305,14 +305,23 @@ pub fn record_timestamps(batch: &[u8]) -> Result<Option<Vec<(Offset, i64)>>> {
     for _ in 0..h.records_count {
         let len = read_varlong(batch, &mut pos)?;
         let start = pos;
-        if len < 0 || start + len as usize > end {
+        let Some(record_end) = usize::try_from(len)
+            .ok()
+            .and_then(|len| start.checked_add(len))
+            .filter(|&e| e <= end)
+        else {
             return Err(LogError::corrupt("record length outside its batch"));
-        }
+        };
         pos += 1; // attributes
         let ts_delta = read_varlong(batch, &mut pos)?;
         let offset_delta = read_varlong(batch, &mut pos)?;
-        out.push((h.base_offset + offset_delta, h.base_timestamp + ts_delta));
-        pos = start + len as usize;
+        // The deltas are the client's (its CRC covers them, not their
+        // sense): saturate rather than overflow.
+        out.push((
+            h.base_offset.saturating_add(offset_delta),
+            h.base_timestamp.saturating_add(ts_delta),
+        ));
+        pos = record_end;
     }
     Ok(Some(out))
 }
@@ -343,6 +352,24 @@ mod tests {
         assert_eq!(
             record_timestamps(&b).unwrap().unwrap(),
             vec![(0, 1000), (1, 1005)]
+        );
+    }
+
+    // Symptom (found by reading the code): a client batch whose base
+    // timestamp plus a record's delta overflows i64 panicked (in debug
+    // builds) when ListOffsets looked up a timestamp in it.
+    #[test]
+    fn overflowing_timestamp_deltas_saturate() {
+        let mut b = BatchBuilder::new()
+            .record(b"", b"a", 0)
+            .record(b"", b"b", 1)
+            .build();
+        b[27..35].copy_from_slice(&i64::MAX.to_be_bytes()); // baseTimestamp
+        let crc = crate::testing::crc32c(&b[CRC_START..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(
+            record_timestamps(&b).unwrap().unwrap(),
+            vec![(0, i64::MAX), (1, i64::MAX)]
         );
     }
 

@@ -50,14 +50,15 @@ pub struct Record<'a> {
 
 impl Record<'_> {
     pub fn offset(&self, h: &BatchHeader) -> Offset {
-        h.base_offset + self.offset_delta as i64
+        h.base_offset.saturating_add(self.offset_delta as i64)
     }
 
     /// The record's timestamp: its own for CreateTime, the batch's for
     /// LogAppendTime (the broker stamps maxTimestamp only).
     pub fn timestamp(&self, h: &BatchHeader) -> i64 {
         match h.timestamp_type() {
-            crate::TimestampType::CreateTime => h.base_timestamp + self.timestamp_delta,
+            // The client's values: saturate rather than overflow.
+            crate::TimestampType::CreateTime => h.base_timestamp.saturating_add(self.timestamp_delta),
             crate::TimestampType::LogAppendTime => h.max_timestamp,
         }
     }
