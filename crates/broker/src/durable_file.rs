@@ -18,8 +18,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     f.sync_all()
         .map_err(|e| BrokerError::io(ctx("syncing"), e))?;
     std::fs::rename(&tmp, path).map_err(|e| BrokerError::io(ctx("renaming"), e))?;
+    sync_dir(dir)
+}
+
+/// Makes the entries of `dir` (files created, renamed or removed in it)
+/// survive a crash.
+pub fn sync_dir(dir: &Path) -> Result<()> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| BrokerError::io(ctx("syncing dir of"), e))?;
-    Ok(())
+        .map_err(|e| BrokerError::io(format!("syncing dir {}", dir.display()), e))
 }

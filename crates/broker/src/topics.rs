@@ -86,6 +86,7 @@ impl Topics {
             let topic = topics.open_topic(&meta)?;
             topics.publish(Arc::new(topic));
         }
+        topics.sweep_leftovers()?;
         Ok(topics)
     }
 
@@ -186,7 +187,13 @@ impl Topics {
         }
     }
 
-    /// Deletes a topic and its data.
+    /// Deletes a topic and its data, durably and in an order a crash
+    /// cannot undo halfway: the metadata file goes first (with a directory
+    /// fsync, which commits the deletion), then each partition directory
+    /// is renamed aside (`<dir>.<topic id>-delete`, as Kafka does) and
+    /// removed. A crash anywhere after the commit leaves directories that
+    /// `open` removes at the next start ([`Topics::sweep_leftovers`]), so a
+    /// topic created later under the same name never finds old data.
     pub fn delete(&self, name: &str) -> Result<Uuid> {
         refuse_client_change(name, "delete")?;
         let _admin = self.admin.lock().unwrap();
@@ -196,22 +203,80 @@ impl Topics {
         let meta_path = self.meta_path(name);
         std::fs::remove_file(&meta_path)
             .map_err(|e| BrokerError::io(format!("removing {}", meta_path.display()), e))?;
+        crate::durable_file::sync_dir(meta_path.parent().unwrap_or(&self.data_dir))?;
         {
             let mut cat = self.catalogue.write().unwrap();
             cat.by_name.remove(name);
             cat.by_id.remove(&topic.id);
         }
+        let mut doomed = Vec::new();
         for (i, p) in topic.partitions.iter().enumerate() {
             if let Err(e) = p.close() {
                 tracing::warn!(topic = name, partition = i, error = %e, "closing deleted partition");
             }
             let dir = self.partition_dir(name, i as i32);
+            let aside = PathBuf::from(format!(
+                "{}.{}{DELETE_SUFFIX}",
+                dir.display(),
+                topic.id.simple()
+            ));
+            match std::fs::rename(&dir, &aside) {
+                Ok(()) => doomed.push(aside),
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "renaming a deleted partition aside")
+                }
+            }
+        }
+        if let Err(e) = crate::durable_file::sync_dir(&self.data_dir) {
+            // The deletion is committed; a leftover is swept at start.
+            tracing::warn!(error = %e, "syncing the data dir after a topic deletion");
+        }
+        for dir in doomed {
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 tracing::warn!(dir = %dir.display(), error = %e, "removing deleted partition");
             }
         }
         tracing::info!(topic = name, "deleted topic");
         Ok(topic.id)
+    }
+
+    /// Removes what an interrupted deletion or partition increase left in
+    /// the data dir: directories renamed aside for deletion, partition
+    /// directories of topics that no longer exist, and partition
+    /// directories past a topic's partition count (created by an increase
+    /// whose metadata was never written). The metadata files are the
+    /// truth: a topic's metadata is written before its partitions exist,
+    /// and removed before they are.
+    fn sweep_leftovers(&self) -> Result<()> {
+        let entries = std::fs::read_dir(&self.data_dir)
+            .map_err(|e| BrokerError::io(format!("listing {}", self.data_dir.display()), e))?;
+        let mut removed = false;
+        for entry in entries.filter_map(|e| e.ok()) {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let orphan = |dir: &Path| {
+                parse_partition_dir(&name).is_some_and(|(topic, index)| {
+                    self.get(topic).is_none_or(|t| index >= t.partitions.len())
+                }) && holds_segments(dir)
+            };
+            // Only directories that hold Fjord segments: a data dir that
+            // also holds someone's `notes-2024` keeps it.
+            let leftover = (name.ends_with(DELETE_SUFFIX) && holds_segments(&entry.path()))
+                || orphan(&entry.path());
+            if !leftover {
+                continue;
+            }
+            tracing::warn!(dir = %entry.path().display(), "removing a partition left by an interrupted topic deletion or partition increase");
+            std::fs::remove_dir_all(entry.path())
+                .map_err(|e| BrokerError::io(format!("removing {}", entry.path().display()), e))?;
+            removed = true;
+        }
+        if removed {
+            crate::durable_file::sync_dir(&self.data_dir)?;
+        }
+        Ok(())
     }
 
     /// Grows a topic to `total` partitions (Kafka never shrinks a topic).
@@ -368,6 +433,31 @@ impl Topics {
         let json = serde_json::to_vec_pretty(meta).expect("topic metadata serializes");
         crate::durable_file::write_atomic(&path, &json)
     }
+}
+
+/// Suffix of a partition directory renamed aside for deletion.
+const DELETE_SUFFIX: &str = "-delete";
+
+/// Whether `dir` holds a log segment (`<20-digit base offset>.log`), as
+/// every partition directory does from its creation on.
+fn holds_segments(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.filter_map(|e| e.ok()).any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.strip_suffix(".log")
+                .is_some_and(|stem| stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
+        })
+    })
+}
+
+/// (topic, partition) of a partition directory's name, `<topic>-<index>`.
+fn parse_partition_dir(name: &str) -> Option<(&str, usize)> {
+    let (topic, index) = name.rsplit_once('-')?;
+    if topic.is_empty() || index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((topic, index.parse().ok()?))
 }
 
 fn read_meta(path: &Path) -> Result<TopicMeta> {

@@ -215,3 +215,78 @@ async fn abrupt_stop_recovers_data_and_producer_state() {
     let (new_pid, _) = c.init_producer_id().await;
     assert_ne!(new_pid, pid);
 }
+
+// Symptom (found by reading the code): topic deletion removed the metadata
+// file without a directory fsync and then each partition directory; a crash
+// in between could bring the topic back with some partitions gone, or leave
+// directories that a topic created later under the same name picked up,
+// old records and all.
+#[tokio::test]
+async fn an_interrupted_topic_deletion_never_resurrects_data() {
+    let mut b = TestBroker::start().await;
+    let mut c = b.client().await;
+    c.create_topic("doomed", 3).await;
+    c.create_topic("grown", 2).await;
+    for p in 0..3 {
+        let (err, _) = c
+            .produce("doomed", p, -1, Batch::of(&["old"]).encode())
+            .await;
+        assert_eq!(err, 0);
+    }
+    // A crash right after the deletion was committed (metadata gone) and
+    // before any partition directory was removed; a directory renamed
+    // aside and not yet removed; and a partition increase of `grown` whose
+    // metadata was never written.
+    b.restart_after(|dir| {
+        std::fs::remove_file(dir.join("meta/topics/doomed.json")).unwrap();
+        std::fs::rename(dir.join("doomed-2"), dir.join("doomed-2.0123-delete")).unwrap();
+        copy_dir(&dir.join("grown-1"), &dir.join("grown-2"));
+        std::fs::create_dir(dir.join("notes-2024")).unwrap();
+    })
+    .await;
+    let data = b.data_dir();
+    for leftover in ["doomed-0", "doomed-1", "doomed-2.0123-delete", "grown-2"] {
+        assert!(
+            !data.join(leftover).exists(),
+            "{leftover} was removed at start"
+        );
+    }
+    assert!(data.join("grown-1").exists() && data.join("notes-2024").exists());
+    // The same names again: empty.
+    let mut c = b.client().await;
+    c.create_topic("doomed", 3).await;
+    for p in 0..3 {
+        assert_eq!(
+            c.list_offset("doomed", p, -1).await.1,
+            0,
+            "doomed-{p} is new"
+        );
+    }
+    // A normal deletion leaves nothing behind either.
+    let r = c
+        .send(
+            6,
+            kafka_protocol::messages::DeleteTopicsRequest::default()
+                .with_topics(vec![
+                    kafka_protocol::messages::delete_topics_request::DeleteTopicState::default()
+                        .with_name(Some(topic_name("grown"))),
+                ])
+                .with_timeout_ms(5000),
+        )
+        .await;
+    assert_eq!(r.responses[0].error_code, 0);
+    let left: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("grown"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}

@@ -138,6 +138,14 @@ impl TestBroker {
         self.boot().await;
     }
 
+    /// Like `restart`, with `between` run on the data directory while the
+    /// broker is down (to leave what a crash at some point would leave).
+    pub async fn restart_after(&mut self, between: impl FnOnce(&std::path::Path)) {
+        self.stop().await;
+        between(self.dir.path());
+        self.boot().await;
+    }
+
     pub async fn client(&self) -> Client {
         Client::connect(self.addr).await
     }
