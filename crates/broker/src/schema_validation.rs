@@ -91,8 +91,11 @@ impl Validation {
     }
 
     /// Checks every record of `records` (the partition's batches as the
-    /// client sent them). Bytes that are not well-formed batches pass here:
-    /// the append refuses them with its own error.
+    /// client sent them). Bytes that are not well-formed batches (header,
+    /// length) pass here: the append refuses them with its own error. A
+    /// well-formed batch whose records cannot be read (a codec that does
+    /// not decompress, a record that overruns its batch) is refused: what
+    /// cannot be checked must not pass as checked.
     pub fn check(&self, broker: &Broker, topic: &str, records: &[u8]) -> Result<(), Refusal> {
         let ids = &broker.topics.schema_ids;
         ids.catch_up(broker);
@@ -112,12 +115,15 @@ impl Validation {
             if h.is_control() {
                 continue;
             }
-            let Ok((_, section)) = records_section(&h, batch) else {
-                return Ok(());
+            let unreadable = |e: fjord_log::LogError| Refusal {
+                message: format!(
+                    "schema validation failed for topic '{topic}': the records of the batch \
+                     at record {index} cannot be read ({e})"
+                ),
+                record_errors: Vec::new(),
             };
-            let Ok(parsed) = parse_records(&section, h.records_count) else {
-                return Ok(());
-            };
+            let (_, section) = records_section(&h, batch).map_err(unreadable)?;
+            let parsed = parse_records(&section, h.records_count).map_err(unreadable)?;
             for r in parsed {
                 let checks = [
                     (self.key, "key", r.key, &key_subject),

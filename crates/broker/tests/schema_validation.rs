@@ -279,3 +279,42 @@ async fn old_produce_versions_get_the_error_code() {
         INVALID_RECORD
     );
 }
+
+/// `batch` with its attributes claiming `codec` (1 gzip) over records that
+/// are not compressed, the CRC made right again: well-formed for the log,
+/// unreadable for anyone who decodes it.
+fn claiming_codec(batch: Bytes, codec: u8) -> Bytes {
+    let mut b = batch.to_vec();
+    b[22] |= codec;
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    Bytes::from(b)
+}
+
+// Symptom (found by reading the code): with validation on, a batch whose
+// records could not be read (a codec claim that does not decompress, a
+// record overrunning its batch) was let through unchecked, so anything
+// could land on a validated topic that way.
+#[tokio::test]
+async fn records_that_cannot_be_read_are_refused_not_let_through() {
+    let (_b, mut c) = setup(&[("confluent.value.schema.validation", "true")]).await;
+    let unframed = batch(&[(None, Some(b"not framed".to_vec()))]);
+    let r = produce(&mut c, "bids", claiming_codec(unframed, 1)).await;
+    assert_eq!(r.error_code, INVALID_RECORD, "{:?}", r.error_message);
+    assert!(
+        r.error_message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("cannot be read"),
+        "{:?}",
+        r.error_message
+    );
+    // A record whose length runs past its batch, the CRC made right.
+    let mut overrun = batch(&[(None, Some(b"x".to_vec()))]).to_vec();
+    overrun[61] = 0x7e; // the first record's length varint: 63 bytes
+    let crc = crc32c::crc32c(&overrun[21..]);
+    overrun[17..21].copy_from_slice(&crc.to_be_bytes());
+    let r = produce(&mut c, "bids", Bytes::from(overrun)).await;
+    assert_eq!(r.error_code, INVALID_RECORD, "{:?}", r.error_message);
+    assert_eq!(c.list_offset("bids", 0, -1).await.1, 0, "nothing stored");
+}
