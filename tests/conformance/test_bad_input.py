@@ -279,3 +279,31 @@ def test_oversized_record_refused(broker, topic):
     assert errs[1] is None, errs
     assert [r.value for r in read_all(broker.bootstrap, topic, 1)] == [b"small"]
     assert broker.alive()
+
+
+def test_keyless_records_on_a_compacted_topic_are_named_kip467(broker, topic):
+    """A batch with records that have no key, sent to a compacted topic, is
+    refused whole; the response names the keyless records (KIP-467), so
+    librdkafka fails those with INVALID_RECORD and their batch mates with
+    _INVALID_DIFFERENT_RECORD, as its own test 0011 counts."""
+    create_topic(broker.bootstrap, topic, 1, {"cleanup.policy": "compact"})
+    # One batch: the records wait for each other (linger) and are not retried.
+    p = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "linger.ms": 500,
+                  "enable.idempotence": False, "retries": 0})
+    errs: dict[bytes, KafkaError | None] = {}
+
+    def report(err, msg):
+        errs[msg.value()] = err
+
+    for i, key in enumerate([b"a", None, b"c", None]):
+        p.produce(topic, key=key, value=b"v%d" % i, on_delivery=report)
+    assert p.flush(30) == 0
+    codes = {v: (e.code() if e else None) for v, e in errs.items()}
+    assert codes == {
+        b"v0": KafkaError._INVALID_DIFFERENT_RECORD,
+        b"v1": KafkaError.INVALID_RECORD,
+        b"v2": KafkaError._INVALID_DIFFERENT_RECORD,
+        b"v3": KafkaError.INVALID_RECORD,
+    }, codes
+    assert read_all(broker.bootstrap, topic, 1) == []
+    assert broker.alive()

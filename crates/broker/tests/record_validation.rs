@@ -73,3 +73,41 @@ async fn empty_or_truncated_record_set_is_corrupt() {
     assert_eq!(err, CORRUPT_MESSAGE);
     assert_eq!(c.list_offset("trunc", 0, -1).await.1, 0);
 }
+
+// KIP-467: a batch a compacted topic refuses because some records have no
+// key is refused whole (INVALID_RECORD), and the response names those
+// records, so a client fails them with the reason and the others as
+// collateral instead of failing all with one message.
+#[tokio::test]
+async fn a_compacted_topic_names_the_records_without_a_key() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    c.create_topic_with("keyed", 1, &[("cleanup.policy", "compact")])
+        .await;
+    let now = fjord_broker::server::now_ms();
+    let records: Vec<_> = [Some("a"), None, Some("c"), None]
+        .iter()
+        .enumerate()
+        .map(|(i, key)| kafka_protocol::records::Record {
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp: now,
+            key: key.map(|k| bytes::Bytes::from(k.to_string())),
+            value: Some(bytes::Bytes::from(format!("v{i}"))),
+            ..data_record()
+        })
+        .collect();
+    let resp = c
+        .send(9, produce_request("keyed", 0, -1, encode_batch(&records)))
+        .await;
+    let p = &resp.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 87, "INVALID_RECORD: {:?}", p.error_message);
+    let named: Vec<i32> = p.record_errors.iter().map(|e| e.batch_index).collect();
+    assert_eq!(named, vec![1, 3]);
+    assert!(p.record_errors[0]
+        .batch_index_error_message
+        .as_deref()
+        .unwrap_or_default()
+        .contains("without a key"));
+    assert_eq!(c.list_offset("keyed", 0, -1).await.1, 0, "nothing stored");
+}

@@ -58,7 +58,9 @@ impl Record<'_> {
     pub fn timestamp(&self, h: &BatchHeader) -> i64 {
         match h.timestamp_type() {
             // The client's values: saturate rather than overflow.
-            crate::TimestampType::CreateTime => h.base_timestamp.saturating_add(self.timestamp_delta),
+            crate::TimestampType::CreateTime => {
+                h.base_timestamp.saturating_add(self.timestamp_delta)
+            }
             crate::TimestampType::LogAppendTime => h.max_timestamp,
         }
     }
@@ -170,6 +172,34 @@ pub fn has_null_key(h: &BatchHeader, batch: &[u8]) -> Result<bool> {
     Ok(parse_records(&section, h.records_count)?
         .iter()
         .any(|r| r.key.is_none()))
+}
+
+/// The indexes (counted across `records`' batches, control batches
+/// skipped, as KIP-467's `batch_index`) of the records without a key: what
+/// a compacted topic refuses, named so a client can fail those records
+/// with the reason and the rest as collateral. Batches that cannot be read
+/// name nothing.
+pub fn null_key_records(records: &[u8]) -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut index = 0i32;
+    for (h, span) in BatchHeader::walk(records) {
+        if h.is_control() {
+            continue;
+        }
+        let Ok((_, section)) = records_section(&h, &records[span]) else {
+            continue;
+        };
+        let Ok(parsed) = parse_records(&section, h.records_count) else {
+            continue;
+        };
+        for r in parsed {
+            if r.key.is_none() {
+                out.push(index);
+            }
+            index += 1;
+        }
+    }
+    out
 }
 
 /// A batch like `template` holding only `records` (raw record bytes, in

@@ -143,8 +143,11 @@ fn append(
     }
 }
 
-/// The reasons per record when schema validation refused the partition's
-/// records. Found again here, so only refused produces pay for the list.
+/// KIP-467: which records made the partition's batch INVALID_RECORD, and
+/// why (the batch is refused whole; clients fail the named records with
+/// the reason and the others with INVALID_DIFFERENT_RECORD). Either schema
+/// validation's reasons, or a compacted topic's records without a key.
+/// Found again here, so only refused produces pay for the list.
 fn record_errors(
     broker: &Broker,
     topic: &str,
@@ -154,9 +157,19 @@ fn record_errors(
     let (Err((ResponseError::InvalidRecord, _)), Some(records)) = (outcome, records) else {
         return Vec::new();
     };
-    schema_validation::Validation::refuse(broker, topic, records)
-        .map(|r| r.record_errors)
-        .unwrap_or_default()
+    let reasons = match schema_validation::Validation::refuse(broker, topic, records) {
+        Some(refusal) => refusal.record_errors,
+        None => fjord_log::records::null_key_records(records)
+            .into_iter()
+            .map(|i| {
+                (
+                    i,
+                    "compacted topic cannot accept a record without a key".to_string(),
+                )
+            })
+            .collect(),
+    };
+    reasons
         .into_iter()
         .map(|(index, msg)| {
             BatchIndexAndErrorMessage::default()
