@@ -9,6 +9,7 @@ use fjord_log::{FileSystem, RealFs};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+pub use crate::admission::Admission;
 use crate::config::BrokerConfig;
 use crate::durable_file::write_atomic;
 use crate::error::{BrokerError, Result};
@@ -35,6 +36,8 @@ pub struct Broker {
     /// Set once shutdown begins, so long-polling fetches answer at once
     /// instead of holding the shutdown up until their max_wait_ms.
     shutting_down: AtomicBool,
+    /// Connection limits, and the count of connections they refused.
+    pub admission: Arc<Admission>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -85,6 +88,7 @@ impl Broker {
             .clone()
             .unwrap_or_else(|| (bound.ip().to_string(), bound.port()));
         let (data_arrived, _) = watch::channel(0);
+        let admission = Admission::new(config.max_connections, config.max_connections_per_ip);
         Ok(Arc::new(Broker {
             config,
             topics,
@@ -95,6 +99,7 @@ impl Broker {
             txn,
             data_arrived,
             shutting_down: AtomicBool::new(false),
+            admission,
         }))
     }
 

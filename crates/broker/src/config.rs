@@ -36,8 +36,12 @@ pub struct BrokerConfig {
     pub retention_check_interval_ms: u64,
     /// Largest request frame accepted (Kafka's socket.request.max.bytes).
     pub max_request_bytes: usize,
-    /// Connections served at once; more wait in the accept queue.
+    /// Connections served at once (Kafka's max.connections); one more is
+    /// closed at once and counted.
     pub max_connections: usize,
+    /// Connections served at once from one client address (Kafka's
+    /// max.connections.per.ip), so one host cannot take every place.
+    pub max_connections_per_ip: usize,
     /// Largest Fetch response the broker builds, whatever the request's
     /// max_bytes says (Kafka's fetch.max.bytes). Bounds the memory one
     /// request can take; a first batch larger than this is still returned
@@ -93,6 +97,7 @@ impl BrokerConfig {
             retention_check_interval_ms: 30_000,
             max_request_bytes: 104_857_600,
             max_connections: 10_000,
+            max_connections_per_ip: 10_000,
             fetch_max_bytes: 57_671_680,
             connections_max_idle_ms: 600_000,
             group_initial_rebalance_delay_ms: 3000,

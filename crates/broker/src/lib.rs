@@ -7,6 +7,7 @@
 //! `group` the consumer-group coordinator and committed offsets, `txn` the
 //! transaction coordinator.
 
+mod admission;
 pub mod api;
 pub mod broker;
 pub mod codec;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, Semaphore};
+use tokio::sync::broadcast;
+
+use crate::admission::Admission;
 
 use crate::broker::Broker;
 use crate::connection::Connection;
@@ -17,19 +19,18 @@ use crate::connection::Connection;
 /// every partition cleanly.
 pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Future) {
     let (notify_shutdown, _) = broadcast::channel::<()>(1);
-    let limit = Arc::new(Semaphore::new(broker.config.max_connections));
+    let admission = broker.admission.clone();
     let background = spawn_background(broker.clone(), notify_shutdown.subscribe());
 
     tokio::select! {
-        _ = accept_loop(&listener, &broker, &limit, &notify_shutdown) => {}
+        _ = accept_loop(&listener, &broker, &admission, &notify_shutdown) => {}
         _ = shutdown => tracing::info!("shutting down"),
     }
     // Tell connections, waiting fetches and background tasks to stop, then
-    // wait for every connection to give back its permit.
+    // wait for every connection to give back its place.
     broker.begin_shutdown();
     drop(notify_shutdown);
-    let max = broker.config.max_connections as u32;
-    let _ = tokio::time::timeout(Duration::from_secs(10), limit.acquire_many(max)).await;
+    admission.wait_all_closed(Duration::from_secs(10)).await;
     let _ = background.await;
     let b = broker.clone();
     let _ = tokio::task::spawn_blocking(move || b.topics.close_all()).await;
@@ -39,15 +40,10 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Futu
 async fn accept_loop(
     listener: &TcpListener,
     broker: &Arc<Broker>,
-    limit: &Arc<Semaphore>,
+    admission: &Arc<Admission>,
     notify_shutdown: &broadcast::Sender<()>,
 ) {
     loop {
-        let permit = limit
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore is never closed");
         let (socket, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
@@ -57,11 +53,15 @@ async fn accept_loop(
                 continue;
             }
         };
+        // Over a limit: closed at once (dropping the socket), and counted.
+        let Some(ticket) = admission.admit(peer.ip()) else {
+            continue;
+        };
         let _ = socket.set_nodelay(true);
         let conn = Connection::new(socket, peer, broker.clone(), notify_shutdown.subscribe());
         tokio::spawn(async move {
             conn.run().await;
-            drop(permit);
+            drop(ticket);
         });
     }
 }

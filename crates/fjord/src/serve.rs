@@ -78,6 +78,7 @@ struct BrokerSection {
     retention_check_interval_ms: Option<u64>,
     max_request_bytes: Option<usize>,
     max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
     fetch_max_bytes: Option<usize>,
     connections_max_idle_ms: Option<u64>,
     group_initial_rebalance_delay_ms: Option<u64>,
@@ -188,6 +189,9 @@ fn resolve(args: &ServeArgs) -> Result<BrokerConfig> {
         .unwrap_or(config.retention_check_interval_ms);
     config.max_request_bytes = b.max_request_bytes.unwrap_or(config.max_request_bytes);
     config.max_connections = b.max_connections.unwrap_or(config.max_connections);
+    config.max_connections_per_ip = b
+        .max_connections_per_ip
+        .unwrap_or(config.max_connections_per_ip);
     config.fetch_max_bytes = b.fetch_max_bytes.unwrap_or(config.fetch_max_bytes);
     config.connections_max_idle_ms = b
         .connections_max_idle_ms
