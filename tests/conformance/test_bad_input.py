@@ -307,3 +307,40 @@ def test_keyless_records_on_a_compacted_topic_are_named_kip467(broker, topic):
     }, codes
     assert read_all(broker.bootstrap, topic, 1) == []
     assert broker.alive()
+
+
+def test_hostile_fetch_is_capped_and_memory_bounded(broker, topic):
+    """One 64 MB partition named 16 times with i32::MAX limits, the request
+    that once made the broker answer 1,059 MB and peak at 2 GB: the answer
+    stays under fetch.max.bytes (55 MiB; the partition answered once) and
+    the broker's peak memory under 200 MB."""
+    create_topic(broker.bootstrap, topic, 1)
+    p = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "linger.ms": 5})
+    chunk = b"x" * 900_000
+    for _ in range(72):  # ~64.8 MB
+        p.produce(topic, value=chunk)
+    assert p.flush(60) == 0
+    api_fetch, i32_max = 1, 2**31 - 1
+    # Fetch v4: replica, max_wait, min_bytes, max_bytes, isolation, topics.
+    body = struct.pack(">iiiib", -1, 0, 0, i32_max, 0)
+    body += struct.pack(">ih", 1, len(topic)) + topic.encode()
+    body += struct.pack(">i", 16) + struct.pack(">iqi", 0, 0, i32_max) * 16
+    s = connect(broker)
+    s.settimeout(60)
+    s.sendall(frame(header(api_fetch, 4, 7) + body))
+    (size,) = struct.unpack(">i", recv_exact(s, 4))
+    answer = bytearray()
+    while len(answer) < size:
+        got = s.recv(min(1 << 20, size - len(answer)))
+        assert got, "the broker closed the connection mid-answer"
+        answer += got
+    s.close()
+    assert size <= 55 * 1024 * 1024 + 1024 * 1024, f"answer of {size} bytes"
+    # The partition is answered once: its name appears once in the answer.
+    assert answer.count(topic.encode()) == 1
+    assert size > 50 * 1024 * 1024, f"only {size} bytes: the cap, not less"
+    status = open(f"/proc/{broker.proc.pid}/status").read()
+    peak_kib = int(next(l.split()[1] for l in status.splitlines() if l.startswith("VmHWM:")))
+    print(f"hostile fetch: {size} bytes answered, broker peak RSS {peak_kib // 1024} MiB")
+    assert peak_kib < 200 * 1024, f"broker peak RSS {peak_kib // 1024} MiB"
+    assert broker.alive()
