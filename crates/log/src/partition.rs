@@ -319,10 +319,7 @@ impl Partition {
         if log.active.size == 0 || new_base == log.active.base_offset {
             return Ok(());
         }
-        if let Err(e) = log.active.sync() {
-            self.group.poison(e.to_string());
-            return Err(e);
-        }
+        self.sync_active(log)?;
         self.persist_beside_active(log)?;
         let interval = self.config_arc().index_interval_bytes();
         let fresh = ActiveSegment::create(self.fs.clone(), &self.dir, new_base, interval)?;
@@ -333,6 +330,18 @@ impl Partition {
         self.group.raise(new_base);
         tracing::debug!(dir = %self.dir.display(), base = new_base, "rolled segment");
         Ok(())
+    }
+
+    /// Fsyncs the active segment outside the group commit (roll, close,
+    /// DeleteRecords), on the same terms: a partition already poisoned is
+    /// refused, and a failure poisons it. Linux reports a writeback error
+    /// once per file, so after one no later fsync may be trusted to
+    /// acknowledge data; a restart re-verifies the tail and clears it.
+    pub(crate) fn sync_active(&self, log: &LogState) -> Result<()> {
+        self.group.check()?;
+        log.active
+            .sync()
+            .inspect_err(|e| self.group.poison(e.to_string()))
     }
 
     /// Persists what a restart reads beside the (already fsynced) active
@@ -542,7 +551,9 @@ impl Partition {
         if log.closed {
             return Ok(());
         }
-        log.active.sync()?;
+        // A poisoned partition is not declared durable (nor clean) by a
+        // later fsync that happens to succeed.
+        self.sync_active(&log)?;
         self.group.raise(log.log_end);
         self.persist_beside_active(&mut log)?;
         meta::write_log_start(&*self.fs, &self.dir, log.log_start)?;

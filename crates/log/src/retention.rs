@@ -94,7 +94,7 @@ impl Partition {
             }
             // The new start must never outlive the data it points past: a
             // crash must not leave the start beyond the recovered end.
-            log.active.sync()?;
+            self.sync_active(&log)?;
             log.log_start = target;
             let victims = take_while_front(&mut log, |seg, _| seg.end_offset <= target);
             meta::write_log_start(&*self.fs, &self.dir, log.log_start)?;
