@@ -38,6 +38,9 @@ pub struct TestBroker {
     /// Applied to every (re)start, so a restart keeps e.g. a small
     /// max_request_bytes.
     tweak: Arc<dyn Fn(&mut BrokerConfig) + Send + Sync>,
+    /// The file system partitions live on: the real one, or a fault
+    /// injecting one (`start_on`).
+    fs: Option<Arc<dyn fjord_log::FileSystem>>,
     pub addr: SocketAddr,
     pub broker: Option<Arc<Broker>>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -54,9 +57,19 @@ impl TestBroker {
     pub async fn start_with(
         tweak: impl Fn(&mut BrokerConfig) + Send + Sync + 'static,
     ) -> TestBroker {
+        Self::start_on(None, tweak).await
+    }
+
+    /// Starts with partition data on `fs` (e.g. a `FaultFs` that fails
+    /// writes or slows fsyncs); topic metadata stays on the real disk.
+    pub async fn start_on(
+        fs: Option<Arc<dyn fjord_log::FileSystem>>,
+        tweak: impl Fn(&mut BrokerConfig) + Send + Sync + 'static,
+    ) -> TestBroker {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut b = TestBroker {
             dir,
+            fs,
             tweak: Arc::new(tweak),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             broker: None,
@@ -81,7 +94,11 @@ impl TestBroker {
         let mut config = BrokerConfig::new(self.dir.path());
         config.listen = addr;
         (self.tweak)(&mut config);
-        let broker = Broker::open(config, addr).expect("broker opens");
+        let broker = match &self.fs {
+            Some(fs) => Broker::open_with_fs(config, addr, fs.clone()),
+            None => Broker::open(config, addr),
+        }
+        .expect("broker opens");
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(fjord_broker::run(listener, broker.clone(), async {
             let _ = rx.await;
