@@ -59,7 +59,7 @@ impl Connection {
             // Take every complete frame already buffered.
             loop {
                 match next_frame(&mut buf, max_frame) {
-                    Ok(Some(frame)) => match dispatch_from(&self.broker, frame, Some(peer)) {
+                    Ok(Some(frame)) => match dispatch_from(&self.broker, frame, Some(peer)).await {
                         Ok(resp) => {
                             if tx.send(resp).await.is_err() {
                                 return; // writer gone: the peer closed

@@ -1,11 +1,11 @@
 //! Turns a request frame into a typed `Request` and routes it to its API
 //! handler.
 //!
-//! A handler runs to completion for its synchronous part (e.g. Produce
-//! appends to the log) before the next request on the same connection is
-//! dispatched, so requests take effect in the order they were sent. What may
-//! wait (an fsync for acks=all, a long-polling fetch) is returned as a future;
-//! the connection writes responses in request order.
+//! A handler runs to completion for its first part (e.g. Produce appends to
+//! the log, on the blocking pool) before the next request on the same
+//! connection is dispatched, so requests take effect in the order they were
+//! sent. What may wait (an fsync for acks=all, a long-polling fetch) is
+//! returned as a future; the connection writes responses in request order.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -135,12 +135,13 @@ pub fn decode_request(frame: Bytes) -> Result<Decoded, FrameError> {
 }
 
 /// Decodes and handles one request frame from an unknown peer.
-pub fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<ResponseFuture, FrameError> {
-    dispatch_from(broker, frame, None)
+pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<ResponseFuture, FrameError> {
+    dispatch_from(broker, frame, None).await
 }
 
-/// Decodes and handles one request frame that arrived from `peer`.
-pub fn dispatch_from(
+/// Decodes and handles one request frame that arrived from `peer`; returns
+/// once the request has taken effect, with the future of its answer.
+pub async fn dispatch_from(
     broker: &Arc<Broker>,
     frame: Bytes,
     peer: Option<std::net::SocketAddr>,
@@ -225,7 +226,7 @@ pub fn dispatch_from(
         Request::OffsetDelete(r) => later(cid, version, api::offset_delete::handle(broker, r)),
         Request::DeleteGroups(r) => later(cid, version, api::delete_groups::handle(broker, r)),
         Request::Produce(r) => {
-            let pending = api::produce::handle(broker, r, version);
+            let pending = api::produce::handle(broker, r, version).await;
             Ok(Box::pin(async move {
                 match pending.await {
                     Some(resp) => encode_response(cid, version, &resp),

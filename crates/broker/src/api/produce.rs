@@ -11,7 +11,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
@@ -30,11 +30,84 @@ struct PartitionResult {
     record_errors: Vec<BatchIndexAndErrorMessage>,
 }
 
-pub fn handle(
+/// The appends (writes, and a segment roll's fsyncs under the partition
+/// lock) run on the blocking pool, so a slow disk holds up this request,
+/// not the async workers that serve every other client's heartbeats and
+/// fetches. The connection awaits them before it dispatches its next
+/// request: requests still take effect in the order they were sent.
+/// Returns the acknowledgement, which may wait for an fsync.
+pub async fn handle(
     broker: &Arc<Broker>,
     req: ProduceRequest,
     version: i16,
 ) -> impl Future<Output = Option<ProduceResponse>> + Send + 'static {
+    let acks = req.acks;
+    // Kept to answer every partition should the append task itself fail.
+    let named: Vec<(TopicName, Vec<i32>)> = req
+        .topic_data
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.partition_data.iter().map(|p| p.index).collect(),
+            )
+        })
+        .collect();
+    let b = broker.clone();
+    let topics = match tokio::task::spawn_blocking(move || append_all(&b, req)).await {
+        Ok(topics) => topics,
+        Err(e) => {
+            tracing::error!(error = %e, "produce append task failed");
+            failed_all(named, format!("append task failed: {e}"))
+        }
+    };
+    async move {
+        if acks == 0 {
+            return None;
+        }
+        let topics = if acks == -1 {
+            sync_all(topics).await
+        } else {
+            topics
+        };
+        let responses = topics
+            .into_iter()
+            .map(|(name, parts)| {
+                TopicProduceResponse::default()
+                    .with_name(name)
+                    .with_partition_responses(
+                        parts.into_iter().map(|p| to_wire(p, version)).collect(),
+                    )
+            })
+            .collect();
+        Some(ProduceResponse::default().with_responses(responses))
+    }
+}
+
+type TopicResults = Vec<(TopicName, Vec<PartitionResult>)>;
+
+/// Every partition of the request refused with a storage error.
+fn failed_all(named: Vec<(TopicName, Vec<i32>)>, msg: String) -> TopicResults {
+    named
+        .into_iter()
+        .map(|(name, indexes)| {
+            let parts = indexes
+                .into_iter()
+                .map(|index| PartitionResult {
+                    index,
+                    outcome: Err((ResponseError::KafkaStorageError, msg.clone())),
+                    sync: None,
+                    record_errors: Vec::new(),
+                })
+                .collect();
+            (name, parts)
+        })
+        .collect()
+}
+
+/// Validates and appends every partition's records (blocking: file writes,
+/// and rolls with their fsyncs).
+fn append_all(broker: &Arc<Broker>, req: ProduceRequest) -> TopicResults {
     let acks = req.acks;
     let now = now_ms();
     let refuse_all = if !matches!(acks, -1..=1) {
@@ -90,28 +163,7 @@ pub fn handle(
     if appended_any {
         broker.notify_data_arrived();
     }
-
-    async move {
-        if acks == 0 {
-            return None;
-        }
-        let topics = if acks == -1 {
-            sync_all(topics).await
-        } else {
-            topics
-        };
-        let responses = topics
-            .into_iter()
-            .map(|(name, parts)| {
-                TopicProduceResponse::default()
-                    .with_name(name)
-                    .with_partition_responses(
-                        parts.into_iter().map(|p| to_wire(p, version)).collect(),
-                    )
-            })
-            .collect();
-        Some(ProduceResponse::default().with_responses(responses))
-    }
+    topics
 }
 
 type Appended = (AppendOutcome, Arc<Partition>);
@@ -182,9 +234,7 @@ fn record_errors(
 /// Waits until every acks=all append is on disk. The fsyncs run on the
 /// blocking pool; a partition whose fsync fails reports a storage error
 /// instead of an acknowledgement.
-async fn sync_all(
-    mut topics: Vec<(kafka_protocol::messages::TopicName, Vec<PartitionResult>)>,
-) -> Vec<(kafka_protocol::messages::TopicName, Vec<PartitionResult>)> {
+async fn sync_all(mut topics: TopicResults) -> TopicResults {
     let mut work: Vec<(usize, usize, Arc<Partition>, i64)> = topics
         .iter_mut()
         .enumerate()
