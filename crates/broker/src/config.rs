@@ -47,6 +47,10 @@ pub struct BrokerConfig {
     /// request can take; a first batch larger than this is still returned
     /// whole (KIP-74), so a consumer always makes progress.
     pub fetch_max_bytes: usize,
+    /// Committed offsets of a group that has had no members for this long
+    /// are removed, and the group with them (Kafka's
+    /// offsets.retention.minutes, 7 days).
+    pub offsets_retention_minutes: u64,
     /// A connection that sends no request for this long is closed (Kafka's
     /// connections.max.idle.ms): abandoned sockets do not hold a permit of
     /// `max_connections` for ever.
@@ -100,6 +104,7 @@ impl BrokerConfig {
             max_connections_per_ip: 10_000,
             fetch_max_bytes: 57_671_680,
             connections_max_idle_ms: 600_000,
+            offsets_retention_minutes: 10_080,
             group_initial_rebalance_delay_ms: 3000,
             group_min_session_timeout_ms: 6000,
             group_max_session_timeout_ms: 1_800_000,

@@ -133,6 +133,10 @@ fn flush_all(broker: &Broker) {
 
 fn maintain_all(broker: &Broker) {
     let now = now_ms();
+    let retention_ms = (broker.config.offsets_retention_minutes as i64).saturating_mul(60_000);
+    broker.groups.expire_offsets(now, retention_ms, &|topic| {
+        broker.topics.get(topic).is_some()
+    });
     for topic in broker.topics.list() {
         for (i, p) in topic.partitions.iter().enumerate() {
             match p.maintain(now) {

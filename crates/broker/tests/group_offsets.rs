@@ -499,3 +499,100 @@ async fn an_undecodable_batch_in_the_offsets_topic_is_skipped_at_start() {
     let got = fetch_offsets(&mut c, "g", Some(&[("in", &[0])])).await;
     assert_eq!((got[0].2, got[0].3.as_str()), (9, "after"));
 }
+
+fn all_offsets(got: &[(String, i32, i64, String)]) -> Vec<(String, i64)> {
+    got.iter().map(|(t, _, o, _)| (t.clone(), *o)).collect()
+}
+
+// Kafka removes a deleted topic's committed offsets (so a topic created
+// again under the name does not inherit them); Fjord kept them for ever.
+#[tokio::test]
+async fn committed_offsets_go_with_their_topic() {
+    let mut b = TestBroker::start().await;
+    let mut c = b.client().await;
+    c.create_topic("gone", 1).await;
+    c.create_topic("kept", 1).await;
+    let req = commit_req("g", -1, "", &[("gone", 0, 5, ""), ("kept", 0, 7, "")]);
+    assert_eq!(commit(&mut c, req).await, vec![0, 0]);
+    let r = c
+        .send(
+            6,
+            DeleteTopicsRequest::default()
+                .with_topics(vec![delete_topics_request::DeleteTopicState::default()
+                    .with_name(Some(topic_name("gone")))])
+                .with_timeout_ms(5000),
+        )
+        .await;
+    assert_eq!(r.responses[0].error_code, 0);
+    assert_eq!(
+        all_offsets(&fetch_offsets(&mut c, "g", None).await),
+        vec![("kept".to_string(), 7)]
+    );
+    // Tombstoned in __consumer_offsets: a restart does not bring them back.
+    b.restart().await;
+    let mut c = b.client().await;
+    assert_eq!(
+        all_offsets(&fetch_offsets(&mut c, "g", None).await),
+        vec![("kept".to_string(), 7)]
+    );
+}
+
+// offsets.retention.minutes (KIP-211): a group with no members loses its
+// committed offsets once it has been idle that long; a group with a member
+// keeps them however old they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_groups_offsets_expire_and_a_live_groups_stay() {
+    let b = TestBroker::start_with(|c| {
+        c.offsets_retention_minutes = 0;
+        c.retention_check_interval_ms = 50;
+        c.group_initial_rebalance_delay_ms = 0;
+    })
+    .await;
+    let mut c = b.client().await;
+    c.create_topic("t", 1).await;
+    // A live KIP-848 member in "live".
+    let joined = c
+        .send(
+            1,
+            ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(gid("live"))
+                .with_member_id(s("m"))
+                .with_member_epoch(0)
+                .with_rebalance_timeout_ms(30_000)
+                .with_subscribed_topic_names(Some(vec![topic_name("t")]))
+                .with_topic_partitions(Some(vec![])),
+        )
+        .await;
+    assert_eq!(joined.error_code, 0);
+    let live = commit_req("live", joined.member_epoch, "m", &[("t", 0, 3, "")]);
+    assert_eq!(commit(&mut c, live).await, vec![0]);
+    let idle = commit_req("idle", -1, "", &[("t", 0, 4, "")]);
+    assert_eq!(commit(&mut c, idle).await, vec![0]);
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    loop {
+        // Keep the live member's session while waiting.
+        let beat = c
+            .send(
+                1,
+                ConsumerGroupHeartbeatRequest::default()
+                    .with_group_id(gid("live"))
+                    .with_member_id(s("m"))
+                    .with_member_epoch(joined.member_epoch)
+                    .with_rebalance_timeout_ms(-1),
+            )
+            .await;
+        assert_eq!(beat.error_code, 0);
+        if fetch_offsets(&mut c, "idle", None).await.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the idle group's offsets never expired"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        all_offsets(&fetch_offsets(&mut c, "live", None).await),
+        vec![("t".to_string(), 3)]
+    );
+}

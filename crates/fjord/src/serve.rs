@@ -81,6 +81,7 @@ struct BrokerSection {
     max_connections_per_ip: Option<usize>,
     fetch_max_bytes: Option<usize>,
     connections_max_idle_ms: Option<u64>,
+    offsets_retention_minutes: Option<u64>,
     group_initial_rebalance_delay_ms: Option<u64>,
     group_consumer_session_timeout_ms: Option<i32>,
     group_consumer_heartbeat_interval_ms: Option<i32>,
@@ -193,6 +194,9 @@ fn resolve(args: &ServeArgs) -> Result<BrokerConfig> {
         .max_connections_per_ip
         .unwrap_or(config.max_connections_per_ip);
     config.fetch_max_bytes = b.fetch_max_bytes.unwrap_or(config.fetch_max_bytes);
+    config.offsets_retention_minutes = b
+        .offsets_retention_minutes
+        .unwrap_or(config.offsets_retention_minutes);
     config.connections_max_idle_ms = b
         .connections_max_idle_ms
         .unwrap_or(config.connections_max_idle_ms);

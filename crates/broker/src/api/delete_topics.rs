@@ -52,6 +52,15 @@ pub fn handle(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> Delete
             }
             r
         })
-        .collect();
+        .collect::<Vec<DeletableTopicResult>>();
+    // Committed offsets go with their topic (a topic created later under
+    // the same name starts with none).
+    if responses.iter().any(|r| r.error_code == 0) {
+        broker
+            .groups
+            .expire_offsets(crate::server::now_ms(), i64::MAX, &|topic| {
+                broker.topics.get(topic).is_some()
+            });
+    }
     DeleteTopicsResponse::default().with_responses(responses)
 }

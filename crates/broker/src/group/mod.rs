@@ -11,6 +11,7 @@
 //!   record layout, and its replay on start;
 //! - `txn_offsets`: offsets committed inside a producer's transaction,
 //!   applied by its COMMIT marker;
+//! - `expiry`: offsets of long-empty groups and of deleted topics removed;
 //! - `consumer_protocol`: the KIP-848 consumer protocol
 //!   (ConsumerGroupHeartbeat, broker-side assignors); such a group is the
 //!   same `Group` with its `consumer` part set.
@@ -25,6 +26,7 @@
 
 pub mod consumer_protocol;
 mod coordinator;
+mod expiry;
 mod offsets;
 pub mod records;
 mod state;
