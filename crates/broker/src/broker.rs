@@ -81,6 +81,7 @@ impl Broker {
                 max_timeout_ms: config.transaction_max_timeout_ms,
                 abort_check_interval_ms: config.transaction_abort_check_interval_ms,
                 state_partitions: config.transaction_state_num_partitions,
+                id_expiration_ms: config.transactional_id_expiration_ms,
             },
         )?;
         let advertised = config

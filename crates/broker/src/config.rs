@@ -83,6 +83,9 @@ pub struct BrokerConfig {
     /// created (Kafka's transaction.state.log.num.partitions; one suffices
     /// for a single node).
     pub transaction_state_num_partitions: i32,
+    /// A transactional id idle this long is forgotten (Kafka's
+    /// transactional.id.expiration.ms, 7 days).
+    pub transactional_id_expiration_ms: i64,
 }
 
 impl BrokerConfig {
@@ -114,6 +117,7 @@ impl BrokerConfig {
             transaction_max_timeout_ms: 900_000,
             transaction_abort_check_interval_ms: 10_000,
             transaction_state_num_partitions: 1,
+            transactional_id_expiration_ms: 604_800_000,
         }
     }
 }

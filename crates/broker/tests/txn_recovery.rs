@@ -356,3 +356,58 @@ async fn init_retrying(c: &mut Client, id: &str) -> Pid {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+// transactional.id.expiration.ms: an id with no transaction under way and
+// no request for that long is forgotten (and stays forgotten after a
+// restart); its next InitProducerId starts afresh with a new producer id.
+// An id with a transaction under way is kept.
+#[tokio::test]
+async fn idle_transactional_ids_expire_and_busy_ones_stay() {
+    let mut b = TestBroker::start_with(|c| {
+        c.transactional_id_expiration_ms = 300;
+        c.transaction_abort_check_interval_ms = 50;
+    })
+    .await;
+    let mut c = b.client().await;
+    c.create_topic("t", 1).await;
+    let idle = init(&mut c, "idle").await;
+    let busy = init(&mut c, "busy").await;
+    assert_eq!(add(&mut c, "busy", busy, &[("t", 0)]).await, vec![0]);
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    loop {
+        let r = c
+            .send(
+                0,
+                kafka_protocol::messages::DescribeTransactionsRequest::default()
+                    .with_transactional_ids(vec![tid("idle")]),
+            )
+            .await;
+        if r.transaction_states[0].error_code == code(ResponseError::TransactionalIdNotFound) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "'idle' never expired");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        state_of(&mut c, "busy").await,
+        "Ongoing",
+        "a transaction under way is kept"
+    );
+    b.restart().await;
+    let mut c = b.client().await;
+    let r = c
+        .send(
+            0,
+            kafka_protocol::messages::DescribeTransactionsRequest::default()
+                .with_transactional_ids(vec![tid("idle")]),
+        )
+        .await;
+    assert_eq!(
+        r.transaction_states[0].error_code,
+        code(ResponseError::TransactionalIdNotFound),
+        "still gone after a restart"
+    );
+    let again = init(&mut c, "idle").await;
+    assert_ne!(again.id, idle.id, "a new producer id");
+    assert_eq!(again.epoch, 0);
+}

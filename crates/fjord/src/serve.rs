@@ -87,6 +87,7 @@ struct BrokerSection {
     group_consumer_heartbeat_interval_ms: Option<i32>,
     transaction_max_timeout_ms: Option<i32>,
     transaction_abort_check_interval_ms: Option<u64>,
+    transactional_id_expiration_ms: Option<i64>,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
@@ -224,6 +225,9 @@ fn resolve(args: &ServeArgs) -> Result<BrokerConfig> {
     config.transaction_abort_check_interval_ms = b
         .transaction_abort_check_interval_ms
         .unwrap_or(config.transaction_abort_check_interval_ms);
+    config.transactional_id_expiration_ms = b
+        .transactional_id_expiration_ms
+        .unwrap_or(config.transactional_id_expiration_ms);
     if config.transaction_max_timeout_ms < 1 || config.transaction_abort_check_interval_ms < 1 {
         bail!(
             "transaction_max_timeout_ms ({}) and transaction_abort_check_interval_ms ({}) must be at least 1",

@@ -251,8 +251,14 @@ pub(super) fn spawn_fence_and_abort(broker: Arc<Broker>, entry: Entry) {
 }
 
 /// One pass: abort every transaction past its timeout, finish every one
-/// left preparing (after a restart, or a failed marker write).
+/// left preparing (after a restart, or a failed marker write), forget ids
+/// idle past transactional.id.expiration.ms.
 pub async fn check_transactions(broker: &Arc<Broker>) {
+    finish_or_abort(broker).await;
+    broker.txn.expire_ids().await;
+}
+
+async fn finish_or_abort(broker: &Arc<Broker>) {
     let now = now_ms();
     for entry in broker.txn.entries() {
         let (expired, preparing) = {

@@ -9,6 +9,8 @@
 //!   DescribeTransactions, ListTransactions;
 //! - `end`: EndTxn, the markers, the expiry of timed-out transactions and
 //!   the completion of transactions found half-done after a restart;
+//! - `expiry`: transactional ids idle past transactional.id.expiration.ms
+//!   are forgotten;
 //! - `produce_guard`: what a Produce must show before a transactional
 //!   batch is appended (KIP-890 part 1).
 //!
@@ -24,6 +26,7 @@
 
 pub mod coordinator;
 mod end;
+mod expiry;
 pub mod produce_guard;
 pub mod records;
 pub mod state;
@@ -48,6 +51,11 @@ pub struct TxnConfig {
     /// Partitions of `__transaction_state` when it is created
     /// (transaction.state.log.num.partitions).
     pub state_partitions: i32,
+    /// A transactional id with no transaction under way and no request for
+    /// this long is forgotten (transactional.id.expiration.ms, 7 days): its
+    /// producer id is not reused, and an InitProducerId with the id later
+    /// starts afresh.
+    pub id_expiration_ms: i64,
 }
 
 /// Why a transaction operation was refused. `code` is the one mapping to

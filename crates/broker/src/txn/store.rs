@@ -63,6 +63,22 @@ impl TxnLog {
             .map_err(|e| TxnError::Storage(e.to_string()))
     }
 
+    /// Removes a transactional id: a tombstone, which replay applies and
+    /// compaction then drops. Blocking (a write): call from the blocking
+    /// pool.
+    pub fn remove(&self, transactional_id: &str) -> Result<(), TxnError> {
+        let partition = self
+            .topic
+            .partition_of(transactional_id)
+            .map_err(TxnError::CoordinatorNotAvailable)?;
+        let record = (records::encode_key(transactional_id), None);
+        let now = now_ms();
+        partition
+            .append(&batch(&[record], now), now)
+            .map(|_| ())
+            .map_err(|e| TxnError::Storage(e.to_string()))
+    }
+
     /// The last stored state of every transactional id.
     pub fn replay(&self) -> Result<HashMap<String, TxnValue>> {
         let mut out = HashMap::new();
