@@ -406,8 +406,22 @@ impl Partition {
         max_bytes: usize,
         min_one_batch: bool,
     ) -> Result<ReadSlice> {
+        self.read_below(offset, max_bytes, min_one_batch, |s| s.high_watermark)
+    }
+
+    /// [`Partition::read`], keeping only the whole batches below the bound
+    /// `visible_end` picks from the slice (the high watermark, or the last
+    /// stable offset). Both were read with the data and only grow, so
+    /// cutting there never hides a batch that was already readable.
+    pub(crate) fn read_below(
+        &self,
+        offset: Offset,
+        max_bytes: usize,
+        min_one_batch: bool,
+        visible_end: fn(&ReadSlice) -> Offset,
+    ) -> Result<ReadSlice> {
         let mut slice = self.read(offset, max_bytes, min_one_batch)?;
-        slice.bytes = crate::txn::cut_at(&slice.bytes, slice.high_watermark);
+        slice.bytes = crate::txn::cut_at(&slice.bytes, visible_end(&slice));
         Ok(slice)
     }
 

@@ -116,13 +116,7 @@ impl Partition {
         max_bytes: usize,
         min_one_batch: bool,
     ) -> Result<ReadSlice> {
-        let mut slice = self.read(offset, max_bytes, min_one_batch)?;
-        // The LSO read with the data: it only grows (markers end
-        // transactions; a new one starts past it), so cutting there never
-        // hides a decided batch that was already readable.
-        let lso = slice.last_stable_offset;
-        slice.bytes = cut_at(&slice.bytes, lso);
-        Ok(slice)
+        self.read_below(offset, max_bytes, min_one_batch, |s| s.last_stable_offset)
     }
 
     /// The aborted transactions that may have batches in `[from, to)`,
