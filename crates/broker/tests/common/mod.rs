@@ -60,6 +60,24 @@ impl TestBroker {
         Self::start_on(None, tweak).await
     }
 
+    /// Starts on a copy of the data directory `from` (a fixture written by
+    /// an earlier release), with the default config.
+    pub async fn start_from_copy_of(from: &std::path::Path) -> TestBroker {
+        let dir = tempfile::tempdir().expect("temp dir");
+        copy_tree(from, dir.path());
+        let mut b = TestBroker {
+            dir,
+            fs: None,
+            tweak: Arc::new(|_| {}),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            broker: None,
+            shutdown: None,
+            task: None,
+        };
+        b.boot().await;
+        b
+    }
+
     /// Starts with partition data on `fs` (e.g. a `FaultFs` that fails
     /// writes or slows fsyncs); topic metadata stays on the real disk.
     pub async fn start_on(
@@ -644,5 +662,19 @@ impl Rng {
 
     pub fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
         from[self.below(from.len())]
+    }
+}
+
+/// Copies the directory tree `from` into `to` (which exists).
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).expect("read fixture dir") {
+        let entry = entry.expect("fixture entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            std::fs::create_dir_all(&target).expect("create dir");
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
     }
 }
