@@ -664,17 +664,7 @@ async fn clients_cannot_write_delete_grow_or_uncompact_internal_topics() {
             r.responses[0].error_message
         );
 
-        let r = c
-            .send(
-                6,
-                DeleteTopicsRequest::default()
-                    .with_topics(vec![
-                        DeleteTopicState::default().with_name(Some(topic_name(topic)))
-                    ])
-                    .with_timeout_ms(5000),
-            )
-            .await;
-        assert_eq!(r.responses[0].error_code, INVALID_TOPIC_EXCEPTION);
+        assert_eq!(c.delete_topic(topic).await, INVALID_TOPIC_EXCEPTION);
         let r = describe_topic(&mut c, topic).await;
         let policy = r
             .configs

@@ -514,16 +514,7 @@ async fn committed_offsets_go_with_their_topic() {
     c.create_topic("kept", 1).await;
     let req = commit_req("g", -1, "", &[("gone", 0, 5, ""), ("kept", 0, 7, "")]);
     assert_eq!(commit(&mut c, req).await, vec![0, 0]);
-    let r = c
-        .send(
-            6,
-            DeleteTopicsRequest::default()
-                .with_topics(vec![delete_topics_request::DeleteTopicState::default()
-                    .with_name(Some(topic_name("gone")))])
-                .with_timeout_ms(5000),
-        )
-        .await;
-    assert_eq!(r.responses[0].error_code, 0);
+    assert_eq!(c.delete_topic("gone").await, 0);
     assert_eq!(
         all_offsets(&fetch_offsets(&mut c, "g", None).await),
         vec![("kept".to_string(), 7)]

@@ -263,18 +263,7 @@ async fn an_interrupted_topic_deletion_never_resurrects_data() {
         );
     }
     // A normal deletion leaves nothing behind either.
-    let r = c
-        .send(
-            6,
-            kafka_protocol::messages::DeleteTopicsRequest::default()
-                .with_topics(vec![
-                    kafka_protocol::messages::delete_topics_request::DeleteTopicState::default()
-                        .with_name(Some(topic_name("grown"))),
-                ])
-                .with_timeout_ms(5000),
-        )
-        .await;
-    assert_eq!(r.responses[0].error_code, 0);
+    assert_eq!(c.delete_topic("grown").await, 0);
     let left: Vec<String> = std::fs::read_dir(&data)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

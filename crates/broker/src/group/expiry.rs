@@ -47,17 +47,7 @@ impl GroupCoordinator {
             if doomed.is_empty() {
                 continue;
             }
-            let mut records: Vec<(Key, Option<Bytes>)> = doomed
-                .iter()
-                .map(|(topic, partition)| {
-                    let key = Key::Offset {
-                        group: id.clone(),
-                        topic: topic.clone(),
-                        partition: *partition,
-                    };
-                    (key, None)
-                })
-                .collect();
+            let mut records = offset_tombstones(&id, doomed.iter().cloned());
             if whole_group {
                 records.push((Key::Group { group: id.clone() }, None));
             }
@@ -78,6 +68,23 @@ impl GroupCoordinator {
         }
         expired
     }
+}
+
+/// Tombstones for `group`'s committed offsets of `partitions`.
+pub(super) fn offset_tombstones(
+    group: &str,
+    partitions: impl Iterator<Item = (String, i32)>,
+) -> Vec<(Key, Option<Bytes>)> {
+    partitions
+        .map(|(topic, partition)| {
+            let key = Key::Offset {
+                group: group.to_string(),
+                topic,
+                partition,
+            };
+            (key, None)
+        })
+        .collect()
 }
 
 /// No members, classic or KIP-848, and none on the way in.

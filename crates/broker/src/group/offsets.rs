@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::consumer_protocol::{self, ConsumerGroup};
 use super::coordinator::{drop_if_unused, validate_member, GroupCoordinator};
+use super::expiry::offset_tombstones;
 use super::records::{Key, OffsetValue};
 use super::state::{Group, GroupState};
 use super::store::{Pending, TxnProducer};
@@ -317,18 +318,7 @@ impl GroupCoordinator {
                         Err(GroupError::NonEmptyGroup)
                     }
                     Some(g) => {
-                        let mut records: Vec<(Key, Option<Bytes>)> = g
-                            .offsets
-                            .keys()
-                            .map(|(t, p)| {
-                                let key = Key::Offset {
-                                    group: id.clone(),
-                                    topic: t.clone(),
-                                    partition: *p,
-                                };
-                                (key, None)
-                            })
-                            .collect();
+                        let mut records = offset_tombstones(&id, g.offsets.keys().cloned());
                         records.push((Key::Group { group: id.clone() }, None));
                         self.log.append(&id, &records).inspect(|_| {
                             groups.remove(&id);

@@ -295,6 +295,17 @@ impl Client {
 
     // ---- convenience wrappers for the common requests ----
 
+    /// DeleteTopics v6 of one topic by name; its error code.
+    pub async fn delete_topic(&mut self, name: &str) -> i16 {
+        use delete_topics_request::DeleteTopicState;
+        let req = DeleteTopicsRequest::default()
+            .with_topics(vec![
+                DeleteTopicState::default().with_name(Some(topic_name(name)))
+            ])
+            .with_timeout_ms(5000);
+        self.send(6, req).await.responses[0].error_code
+    }
+
     pub async fn create_topic(&mut self, name: &str, partitions: i32) {
         self.create_topic_with(name, partitions, &[]).await;
     }
