@@ -71,8 +71,8 @@ struct Read {
     response: FetchResponse,
     bytes: usize,
     errors: bool,
-    /// Partitions with records past their high watermark, waiting for an
-    /// fsync (acks=0/1 appends).
+    /// Partitions read up to their high watermark with records past it,
+    /// waiting for an fsync (acks=0/1 appends).
     undurable: Vec<Arc<Partition>>,
 }
 
@@ -134,9 +134,6 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> Read {
                 partitions.push(unknown(data, ResponseError::UnknownTopicOrPartition));
                 continue;
             };
-            if part.has_undurable_tail() {
-                undurable.push(part.clone());
-            }
             let limit = (rp.partition_max_bytes.max(0) as usize).min(remaining);
             // KIP-74: only the first partition that returns data may exceed
             // the limits, and only by its first batch.
@@ -149,6 +146,12 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> Read {
             let data = match read {
                 Ok(slice) => {
                     let n = slice.bytes.len();
+                    // Short of its limit, the read reached the high
+                    // watermark: records past it wait for an fsync. A
+                    // consumer catching up (its read full) does not wait.
+                    if n < limit && part.has_undurable_tail() {
+                        undurable.push(part.clone());
+                    }
                     total += n;
                     remaining = remaining.saturating_sub(n);
                     // Only a read_committed reader drops aborted batches;
@@ -176,6 +179,10 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> Read {
                 }
                 Err(e) => {
                     errors = true;
+                    // The answer carries the high watermark: up to date.
+                    if part.has_undurable_tail() {
+                        undurable.push(part.clone());
+                    }
                     if !matches!(e, LogError::OffsetOutOfRange { .. }) {
                         tracing::error!(topic = %topic.name, partition = rp.partition, error = %e, "fetch read failed");
                     }

@@ -42,12 +42,16 @@ pub fn handle(
         .topics
         .iter()
         .flat_map(|t| {
-            t.partitions.iter().filter_map(|p| {
-                broker
-                    .topics
-                    .partition(t.name.as_str(), p.partition_index)
-                    .ok()
-            })
+            // The earliest offset does not depend on what is durable.
+            t.partitions
+                .iter()
+                .filter(|p| !matches!(p.timestamp, EARLIEST | EARLIEST_LOCAL))
+                .filter_map(|p| {
+                    broker
+                        .topics
+                        .partition(t.name.as_str(), p.partition_index)
+                        .ok()
+                })
         })
         .filter(|part| part.has_undurable_tail())
         .collect();
