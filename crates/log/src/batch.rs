@@ -31,6 +31,8 @@ pub const LOG_OVERHEAD: usize = 12;
 /// First byte covered by the CRC (attributes).
 pub(crate) const CRC_START: usize = 21;
 const MAGIC_POS: usize = 16;
+/// Attributes bit 6: baseTimestamp holds the delete horizon (KIP-534).
+pub(crate) const DELETE_HORIZON_FLAG: i16 = 0x40;
 
 /// How a batch's timestamps were assigned (attributes bit 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +167,15 @@ impl BatchHeader {
         self.attributes & 0x20 != 0
     }
 
+    /// The time after which the cleaner may drop this batch's tombstones
+    /// (KIP-534): set by the cleaner the first time it keeps a tombstone
+    /// of the batch, stored in baseTimestamp under attributes bit 6. The
+    /// records' timestamp deltas are then relative to it, so their
+    /// timestamps read as before.
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        (self.attributes & DELETE_HORIZON_FLAG != 0).then_some(self.base_timestamp)
+    }
+
     /// Compression codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
     pub fn compression(&self) -> u8 {
         (self.attributes & 0x07) as u8
@@ -251,6 +262,16 @@ pub fn stamp_log_append_time(batch: &mut [u8], now_ms: i64) {
     batch[35..43].copy_from_slice(&now_ms.to_be_bytes());
     let crc = crc32c::crc32c(&batch[CRC_START..]);
     batch[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Appends `v` as a zigzag varint (Kafka's varint/varlong).
+pub(crate) fn put_varlong(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8 & 0x7f) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
 }
 
 /// Reads a zigzag varint (Kafka's varint/varlong) at `*pos`.

@@ -61,31 +61,46 @@ pub(crate) fn write_log_start(fs: &dyn FileSystem, dir: &Path, log_start: Offset
     write_atomic(fs, &path, &bytes).map_err(io_err("writing", &path))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct CleanerCheckpoint {
+/// The cleaner's checkpoint.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub(crate) struct CleanerCheckpoint {
     /// On-disk format version; bump (never reuse) on change.
     version: u32,
     /// Everything below this offset has been compacted at least once.
-    clean_end: Offset,
+    pub clean_end: Offset,
+    /// The earliest delete horizon among the batches the cleaner kept a
+    /// tombstone in (KIP-534): when a pass is next due whatever the dirty
+    /// ratio. Absent in checkpoints written before horizons existed, whose
+    /// logs hold no horizon.
+    #[serde(default)]
+    pub delete_horizon: Option<i64>,
 }
 
-/// The cleaner's checkpoint: the offset below which the log is clean.
-/// Missing or unreadable means "nothing is clean" (the next pass cleans
-/// everything, which is only slower).
-pub(crate) fn read_clean_end(fs: &dyn FileSystem, dir: &Path) -> Option<Offset> {
+/// The cleaner's checkpoint. Missing or unreadable means "nothing is
+/// clean" (the next pass cleans everything, which is only slower).
+pub(crate) fn read_cleaner_checkpoint(
+    fs: &dyn FileSystem,
+    dir: &Path,
+) -> Option<CleanerCheckpoint> {
     let path = dir.join(CLEANER_CHECKPOINT_FILE);
     let bytes = fs.open(&path, false).and_then(|f| f.read_all()).ok()?;
     match serde_json::from_slice::<CleanerCheckpoint>(&bytes) {
-        Ok(c) if c.version == 1 => Some(c.clean_end),
+        Ok(c) if c.version == 1 => Some(c),
         _ => None,
     }
 }
 
-pub(crate) fn write_clean_end(fs: &dyn FileSystem, dir: &Path, clean_end: Offset) -> Result<()> {
+pub(crate) fn write_cleaner_checkpoint(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    clean_end: Offset,
+    delete_horizon: Option<i64>,
+) -> Result<()> {
     let path = dir.join(CLEANER_CHECKPOINT_FILE);
     let c = CleanerCheckpoint {
         version: 1,
         clean_end,
+        delete_horizon,
     };
     let bytes = serde_json::to_vec(&c).unwrap_or_default();
     write_atomic(fs, &path, &bytes).map_err(io_err("writing", &path))
@@ -175,4 +190,26 @@ pub(crate) fn load_snapshot(
         }
     }
     (None, offsets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault_fs::FaultFs;
+    use crate::fs::FileSystem;
+
+    #[test]
+    fn a_checkpoint_written_before_delete_horizons_reads_as_none() {
+        let fs = FaultFs::new();
+        let dir = Path::new("/p");
+        fs.create_dir_all(dir).unwrap();
+        let path = dir.join(CLEANER_CHECKPOINT_FILE);
+        // What releases before KIP-534 horizons wrote.
+        write_atomic(&fs, &path, br#"{"version":1,"clean_end":42}"#).unwrap();
+        let c = read_cleaner_checkpoint(&fs, dir).unwrap();
+        assert_eq!((c.clean_end, c.delete_horizon), (42, None));
+        write_cleaner_checkpoint(&fs, dir, 50, Some(7)).unwrap();
+        let c = read_cleaner_checkpoint(&fs, dir).unwrap();
+        assert_eq!((c.clean_end, c.delete_horizon), (50, Some(7)));
+    }
 }

@@ -113,7 +113,7 @@ pub struct Partition {
     pub(crate) log: Mutex<LogState>,
     pub(crate) group: GroupCommit,
     /// Held by the one compaction pass allowed at a time.
-    pub(crate) cleaner: Mutex<()>,
+    pub(crate) cleaner: Mutex<crate::cleaner::CleanerState>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -137,13 +137,14 @@ impl Partition {
     pub fn open(dir: PathBuf, config: LogConfig, fs: Arc<dyn FileSystem>) -> Result<Partition> {
         let state = crate::recovery::recover(&dir, &config, &fs)?;
         let durable_end = state.log_end;
+        let cleaner = crate::cleaner::CleanerState::load(&*fs, &dir);
         Ok(Partition {
             dir,
             fs,
             config: RwLock::new(Arc::new(config)),
             log: Mutex::new(state),
             group: GroupCommit::new(durable_end),
-            cleaner: Mutex::new(()),
+            cleaner: Mutex::new(cleaner),
         })
     }
 

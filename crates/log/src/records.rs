@@ -18,11 +18,13 @@
 //! Every header is kept, duplicates included, in order; and every record
 //! keeps its raw bytes, so the cleaner copies the records it keeps
 //! verbatim (their deltas stay valid because a rewritten batch keeps its
-//! baseOffset and baseTimestamp).
+//! baseOffset and baseTimestamp), except when it sets or clears a batch's
+//! delete horizon, which moves baseTimestamp: then [`rebase_record`]
+//! rewrites each record's timestamp delta.
 
 use std::borrow::Cow;
 
-use crate::batch::{read_varlong, BatchHeader, BATCH_HEADER_LEN, CRC_START};
+use crate::batch::{put_varlong, read_varlong, BatchHeader, BATCH_HEADER_LEN, CRC_START};
 use crate::compression::{compress, decompress, Codec};
 use crate::error::{LogError, Result};
 use crate::Offset;
@@ -200,6 +202,26 @@ pub fn null_key_records(records: &[u8]) -> Vec<i32> {
         }
     }
     out
+}
+
+/// Appends `record` to `out` with its timestamp delta changed to `delta`
+/// (every other field as it was), for a batch whose baseTimestamp moved.
+pub fn rebase_record(record: &Record<'_>, delta: i64, out: &mut Vec<u8>) -> Result<()> {
+    let raw = record.raw;
+    let mut pos = 0;
+    read_varlong(raw, &mut pos)?; // length
+    pos += 1; // attributes
+    read_varlong(raw, &mut pos)?; // the old delta
+    let rest = raw
+        .get(pos..)
+        .ok_or_else(|| corrupt("record ends in its header"))?;
+    let mut body = Vec::with_capacity(rest.len() + 11);
+    body.push(record.attributes as u8);
+    put_varlong(&mut body, delta);
+    body.extend_from_slice(rest);
+    put_varlong(out, body.len() as i64);
+    out.extend_from_slice(&body);
+    Ok(())
 }
 
 /// A batch like `template` holding only `records` (raw record bytes, in

@@ -122,7 +122,7 @@ pub(crate) fn recover(
         closed_bytes,
         closed: false,
         snapshots: Vec::new(),
-        clean_end: meta::read_clean_end(&**fs, dir).unwrap_or(log_start),
+        clean_end: meta::read_cleaner_checkpoint(&**fs, dir).map_or(log_start, |c| c.clean_end),
         aborted: TxnIndex::load(&**fs, &files, log_start),
     };
     let (producers, snapshots, aborted) = recover_producers(fs, dir, &files, &state)?;

@@ -3,7 +3,7 @@
 //! records, zigzag varints, CRC-32C over attributes..end. And `Garbage`,
 //! the invalid input that decoders must refuse without panicking.
 
-use crate::batch::{BatchHeader, BATCH_HEADER_LEN};
+use crate::batch::{put_varlong, BatchHeader, BATCH_HEADER_LEN};
 
 use crate::compression::Codec;
 
@@ -48,15 +48,6 @@ impl Default for BatchBuilder {
     fn default() -> Self {
         BatchBuilder::new()
     }
-}
-
-fn put_varlong(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8 & 0x7f) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
 }
 
 fn put_bytes(out: &mut Vec<u8>, b: &Option<Vec<u8>>) {

@@ -120,12 +120,12 @@ fn latest_value_per_key_is_kept_at_its_offset() {
 }
 
 #[test]
-fn tombstones_go_after_delete_retention_ms_and_not_before() {
+fn tombstones_go_delete_retention_ms_after_the_cleaner_first_kept_them() {
     let fs = FaultFs::new();
     let config = compact_config(300)
         .with("delete.retention.ms", &(60 * SEC).to_string())
         .unwrap();
-    let p = open(&fs, config);
+    let p = open(&fs, config.clone());
     put_kv(&p, "gone", Some("old"), 1000);
     put_kv(&p, "kept", Some("v"), 1000);
     let tomb = put_kv(&p, "gone", None, 2000);
@@ -133,30 +133,109 @@ fn tombstones_go_after_delete_retention_ms_and_not_before() {
         put_kv(&p, &format!("filler{}", i % 3), Some("x"), 3000 + i);
     }
     p.flush().unwrap();
+    let gone = |p: &Partition| -> Vec<KeyedRecord> {
+        all_records(p)
+            .into_iter()
+            .filter(|r| r.1.as_deref() == Some(&b"gone"[..]))
+            .collect()
+    };
 
-    // 30 s after the tombstone: the old value goes, the tombstone stays.
-    let r = p.compact(2000 + 30 * SEC).unwrap();
-    assert_eq!(r.tombstones_removed, 0);
-    let recs = all_records(&p);
-    let gone: Vec<_> = recs
-        .iter()
-        .filter(|r| r.1.as_deref() == Some(&b"gone"[..]))
-        .collect();
-    assert_eq!(gone, vec![&(tomb, Some(b"gone".to_vec()), None)]);
+    // The tombstone's own timestamp is ten days old, yet the first pass
+    // that sees it keeps it (KIP-534): consumers get delete.retention.ms
+    // from now to read it. The old value goes.
+    let first = 2000 + 10 * DAY;
+    let r = p.compact(first).unwrap();
+    assert_eq!(r.tombstones_removed, 0, "{r:?}");
+    assert_eq!(gone(&p), vec![(tomb, Some(b"gone".to_vec()), None)]);
 
-    // More data arrives, making the log dirty again; past the retention
-    // the tombstone goes too, the rest stays.
-    for i in 0..20 {
-        put_kv(&p, &format!("filler{}", i % 3), Some("y"), 4000 + i);
-    }
-    p.flush().unwrap();
-    let r = p.compact(2000 + 61 * SEC).unwrap();
+    // The horizon is in the batch; the tombstone's timestamp reads as
+    // it was written.
+    let slice = p.read(tomb, 1 << 20, true).unwrap();
+    let (h, batch) = &fjord_log::testing::split_batches(&slice.bytes)[0];
+    assert_eq!(h.delete_horizon_ms(), Some(first + 60 * SEC));
+    let stamps = fjord_log::batch::record_timestamps(batch).unwrap().unwrap();
+    assert_eq!(stamps, vec![(tomb, 2000)]);
+
+    // Before the horizon, with nothing dirty, no pass runs.
+    let r = p.compact(first + 30 * SEC).unwrap();
+    assert_eq!((r.segments_cleaned, r.tombstones_removed), (0, 0), "{r:?}");
+    assert_eq!(gone(&p).len(), 1);
+
+    // The horizon survives a restart (in the batch and the cleaner's
+    // checkpoint) and, once passed, makes a pass due although nothing
+    // new was written: the tombstone goes, the rest stays.
+    p.close().unwrap();
+    drop(p);
+    let p = open(&fs, config);
+    let r = p.compact(first + 61 * SEC).unwrap();
     assert_eq!(r.tombstones_removed, 1, "{r:?}");
-    let recs = all_records(&p);
-    assert!(recs.iter().all(|r| r.1.as_deref() != Some(&b"gone"[..])));
-    let last = last_values(&recs);
+    assert!(gone(&p).is_empty());
+    let last = last_values(&all_records(&p));
     assert_eq!(last[&b"kept".to_vec()], Some(b"v".to_vec()));
-    assert_eq!(last[&b"filler0".to_vec()], Some(b"y".to_vec()));
+    assert_eq!(last[&b"filler0".to_vec()], Some(b"x".to_vec()));
+    // No tombstone left: nothing more is due.
+    let r = p.compact(first + 2 * DAY).unwrap();
+    assert_eq!(r.segments_cleaned, 0, "{r:?}");
+}
+
+#[test]
+fn a_batch_keeping_a_tombstone_keeps_its_records_and_timestamps() {
+    for codec in [Codec::None, Codec::Zstd] {
+        let fs = FaultFs::new();
+        let config = compact_config(400)
+            .with("delete.retention.ms", &(60 * SEC).to_string())
+            .unwrap();
+        let p = open(&fs, config);
+        // One batch: a value, a tombstone and a value, timestamps apart.
+        let mixed = BatchBuilder::new()
+            .keyed(Some(b"a"), Some(b"1"), 1000)
+            .keyed(Some(b"b"), None, 1500)
+            .keyed(Some(b"c"), Some(b"3"), 1700)
+            .compressed(codec)
+            .build();
+        let base = p.append(&mixed, 1700).unwrap().base_offset;
+        for i in 0..20 {
+            put_kv(&p, &format!("filler{}", i % 3), Some("x"), 3000 + i);
+        }
+        p.flush().unwrap();
+
+        let now = 10 * DAY;
+        p.compact(now).unwrap();
+        let slice = p.read(base, 1 << 20, true).unwrap();
+        let (h, batch) = &fjord_log::testing::split_batches(&slice.bytes)[0];
+        assert_eq!(h.delete_horizon_ms(), Some(now + 60 * SEC), "{codec:?}");
+        assert_eq!(
+            decode_records(batch),
+            vec![
+                (base, Some(b"a".to_vec()), Some(b"1".to_vec())),
+                (base + 1, Some(b"b".to_vec()), None),
+                (base + 2, Some(b"c".to_vec()), Some(b"3".to_vec())),
+            ]
+        );
+        if codec == Codec::None {
+            let stamps = fjord_log::batch::record_timestamps(batch).unwrap().unwrap();
+            assert_eq!(
+                stamps,
+                vec![(base, 1000), (base + 1, 1500), (base + 2, 1700)]
+            );
+        }
+
+        // Past the horizon the tombstone goes, and with it the horizon:
+        // the batch's first timestamp is a record's again.
+        let r = p.compact(now + 61 * SEC).unwrap();
+        assert_eq!(r.tombstones_removed, 1, "{codec:?} {r:?}");
+        let slice = p.read(base, 1 << 20, true).unwrap();
+        let (h, batch) = &fjord_log::testing::split_batches(&slice.bytes)[0];
+        assert_eq!(h.delete_horizon_ms(), None);
+        assert_eq!((h.base_timestamp, h.max_timestamp), (1000, 1700));
+        assert_eq!(
+            decode_records(batch),
+            vec![
+                (base, Some(b"a".to_vec()), Some(b"1".to_vec())),
+                (base + 2, Some(b"c".to_vec()), Some(b"3".to_vec())),
+            ]
+        );
+    }
 }
 
 #[test]

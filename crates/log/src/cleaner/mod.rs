@@ -29,6 +29,17 @@
 //!    segments' indexes are loaded before the swap so such a reader never
 //!    opens the new segment's index files by name.
 //!
+//! Tombstones (KIP-534): a tombstone stays delete.retention.ms after the
+//! pass that first kept it, not after its own timestamp, so a consumer
+//! that read an older value of its key and is behind by less than that
+//! still sees the delete. That pass stamps the delete horizon (now +
+//! delete.retention.ms) into the batch (attributes bit 6, baseTimestamp,
+//! the records' timestamp deltas rebased so their timestamps read as
+//! before); a later pass after the horizon drops the tombstone, and a
+//! batch left with no tombstone loses its horizon. The earliest horizon
+//! kept is checkpointed beside `clean_end`: when it passes, a pass is due
+//! whatever the dirty ratio.
+//!
 //! Crash safety: recovery ([`complete_interrupted_swaps`]) deletes every
 //! `.cleaned` file (not committed) and completes every `.swap`: it
 //! removes the index files of the swap's base and every segment whose
@@ -127,12 +138,45 @@ struct Plan {
     aborted: AbortedRanges,
 }
 
+/// What the cleaner remembers between passes (the lock held by a pass).
+#[derive(Debug, Default)]
+pub(crate) struct CleanerState {
+    /// When the earliest kept tombstone's delete horizon passes, if any
+    /// tombstone is kept (persisted in the cleaner checkpoint).
+    delete_horizon: Option<i64>,
+}
+
+impl CleanerState {
+    pub(crate) fn load(fs: &dyn FileSystem, dir: &Path) -> CleanerState {
+        CleanerState {
+            delete_horizon: meta::read_cleaner_checkpoint(fs, dir).and_then(|c| c.delete_horizon),
+        }
+    }
+}
+
+/// The earliest of the horizons seen.
+#[derive(Debug, Default)]
+struct Horizon(Option<i64>);
+
+impl Horizon {
+    fn see(&mut self, horizon: Option<i64>) {
+        self.0 = self.earliest(horizon);
+    }
+
+    fn earliest(&self, other: Option<i64>) -> Option<i64> {
+        match (self.0, other) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 /// How one group went.
 enum Cleaned {
     /// Replaced by one cleaned segment of this many bytes.
     Swapped(rewrite::Filtered, u64),
     /// A lone segment with nothing to drop: left as it is.
-    Unchanged,
+    Unchanged(rewrite::Filtered),
     /// The inputs changed under the cleaner (retention, DeleteRecords,
     /// close): nothing done.
     Abandoned,
@@ -153,7 +197,7 @@ impl Partition {
         if !config.cleanup_policy().compacts() {
             return Ok(report);
         }
-        let _running = match self.cleaner.try_lock() {
+        let mut state = match self.cleaner.try_lock() {
             Ok(g) => g,
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
             Err(TryLockError::WouldBlock) => return Ok(report),
@@ -177,25 +221,16 @@ impl Partition {
         {
             cleanable_end += 1;
         }
-        let dirty: u64 = plan.segments[first_dirty..cleanable_end]
-            .iter()
-            .map(|s| s.size)
-            .sum();
-        let clean: u64 = plan.segments[..first_dirty].iter().map(|s| s.size).sum();
-        if dirty == 0 {
-            return Ok(report);
-        }
-        let ratio = dirty as f64 / (clean + dirty) as f64;
-        let overdue = plan.segments[first_dirty]
-            .max_timestamp()
-            .is_some_and(|(ts, _)| ts < now_ms.saturating_sub(config.max_compaction_lag_ms()));
-        if ratio < config.min_cleanable_dirty_ratio() && !overdue {
+        // Kept tombstones whose horizon has passed make a pass due over the
+        // clean part too, however little of the log is dirty.
+        let horizon_due = state.delete_horizon.is_some_and(|hz| hz <= now_ms);
+        if !horizon_due && !self.dirty_enough(&plan, first_dirty, cleanable_end, now_ms, &config) {
             return Ok(report);
         }
 
         let (map, mapped) = self.build_map(&plan, first_dirty)?;
         let cleanable_end = cleanable_end.min(mapped);
-        if cleanable_end <= first_dirty {
+        if cleanable_end == 0 || (cleanable_end <= first_dirty && !horizon_due) {
             return Ok(report);
         }
         let groups = group_segments(&plan.segments[..cleanable_end], first_dirty, &map, &config);
@@ -205,10 +240,14 @@ impl Partition {
             delete_retention_ms: config.delete_retention_ms(),
         };
         let interval = config.index_interval_bytes();
+        // Every cleanable segment is rewritten below, so the pass learns
+        // every horizon there is (dirty segments carry none yet).
+        let mut horizon = Horizon::default();
         for group in groups {
             let inputs = &plan.segments[group];
             match self.clean_group(inputs, &rules, interval)? {
                 Cleaned::Swapped(stats, size) => {
+                    horizon.see(stats.earliest_horizon);
                     report.segments_cleaned += inputs.len();
                     report.segments_written += 1;
                     report.bytes_before += inputs.iter().map(|s| s.size).sum::<u64>();
@@ -216,18 +255,25 @@ impl Partition {
                     report.records_removed += stats.records_removed;
                     report.tombstones_removed += stats.tombstones_removed;
                 }
-                Cleaned::Unchanged => {}
+                Cleaned::Unchanged(stats) => horizon.see(stats.earliest_horizon),
                 // Later groups may hold tombstones whose older values are
-                // in this one: stop here.
-                Cleaned::Abandoned => return Ok(report),
+                // in this one: stop here, keeping the horizon known before
+                // for the groups not seen.
+                Cleaned::Abandoned => {
+                    state.delete_horizon = horizon.earliest(state.delete_horizon);
+                    return Ok(report);
+                }
             }
         }
-        let clean_end = plan.segments[cleanable_end - 1].end_offset;
-        {
+        state.delete_horizon = horizon.0;
+        let clean_end = {
             let mut log = self.lock();
-            log.clean_end = log.clean_end.max(clean_end);
-        }
-        meta::write_clean_end(&*self.fs, &self.dir, clean_end)?;
+            log.clean_end = log
+                .clean_end
+                .max(plan.segments[cleanable_end - 1].end_offset);
+            log.clean_end
+        };
+        meta::write_cleaner_checkpoint(&*self.fs, &self.dir, clean_end, state.delete_horizon)?;
         report.clean_end = clean_end;
         if report.segments_cleaned > 0 {
             tracing::info!(
@@ -242,6 +288,32 @@ impl Partition {
             );
         }
         Ok(report)
+    }
+
+    /// Whether enough of the log is dirty for a pass: min.cleanable.dirty.ratio
+    /// of the cleanable range, or a dirty segment older than
+    /// max.compaction.lag.ms.
+    fn dirty_enough(
+        &self,
+        plan: &Plan,
+        first_dirty: usize,
+        cleanable_end: usize,
+        now_ms: i64,
+        config: &LogConfig,
+    ) -> bool {
+        let dirty: u64 = plan.segments[first_dirty..cleanable_end]
+            .iter()
+            .map(|s| s.size)
+            .sum();
+        let clean: u64 = plan.segments[..first_dirty].iter().map(|s| s.size).sum();
+        if dirty == 0 {
+            return false;
+        }
+        let ratio = dirty as f64 / (clean + dirty) as f64;
+        let overdue = plan.segments[first_dirty]
+            .max_timestamp()
+            .is_some_and(|(ts, _)| ts < now_ms.saturating_sub(config.max_compaction_lag_ms()));
+        ratio >= config.min_cleanable_dirty_ratio() || overdue
     }
 
     fn plan(&self) -> Result<Plan> {
@@ -336,7 +408,7 @@ impl Partition {
         };
         if !stats.changed && inputs.len() == 1 {
             discard();
-            return Ok(Cleaned::Unchanged);
+            return Ok(Cleaned::Unchanged(stats));
         }
         // Readers still holding an old segment must find its indexes in
         // memory, never load the new files that will carry its name.

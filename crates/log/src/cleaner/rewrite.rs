@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use crate::batch::BatchHeader;
+use crate::batch::{BatchHeader, DELETE_HORIZON_FLAG};
 use crate::error::{LogError, Result};
 use crate::fs::LogFile;
-use crate::records::{encode_batch, parse_records, records_section};
+use crate::records::{encode_batch, parse_records, rebase_record, records_section, Record};
 use crate::segment::{IndexBuilder, Segment};
 use crate::TimestampType;
 
@@ -25,6 +25,9 @@ pub(super) struct Filtered {
     pub tombstones_removed: u64,
     /// Some batch was dropped or re-encoded: the output differs.
     pub changed: bool,
+    /// The earliest delete horizon of the batches written that still hold
+    /// a tombstone: when a pass is next due to drop some.
+    pub earliest_horizon: Option<i64>,
 }
 
 /// Buffers output and writes it in large positional writes.
@@ -118,51 +121,77 @@ fn filter_batch(
     let Ok(records) = parse_records(&section, h.records_count) else {
         return Ok(Kept::All);
     };
-    let mut kept = Vec::with_capacity(section.len());
-    let mut count = 0;
-    let mut max_ts = None::<i64>;
+    let horizon = h.delete_horizon_ms();
+    let mut kept = Vec::with_capacity(records.len());
+    let mut tombstones_kept = false;
     for r in &records {
         let keep = match r.key {
             // Only data written before the topic was compacted has these.
             None => true,
             Some(key) => {
                 let latest = rules.map.is_latest(key, r.offset(h));
-                if !latest {
+                // A tombstone stays until delete.retention.ms after the
+                // cleaner first kept it (KIP-534), so a consumer that read
+                // its key's older value and is behind by less sees it.
+                let expired = r.value.is_none() && horizon.is_some_and(|hz| rules.now_ms >= hz);
+                if !latest || expired {
                     stats.records_removed += 1;
                 }
-                // A tombstone stays delete.retention.ms after its
-                // timestamp, so consumers behind by less still see it.
-                let expired = r.value.is_none()
-                    && rules.now_ms.saturating_sub(r.timestamp(h)) > rules.delete_retention_ms;
                 if latest && expired {
-                    stats.records_removed += 1;
                     stats.tombstones_removed += 1;
                 }
+                tombstones_kept |= latest && !expired && r.value.is_none();
                 latest && !expired
             }
         };
         if keep {
-            kept.extend_from_slice(r.raw);
-            count += 1;
-            let ts = r.timestamp(h);
-            max_ts = Some(max_ts.map_or(ts, |m| m.max(ts)));
+            kept.push(r);
         }
     }
-    if count == records.len() {
+    // A batch keeping a tombstone carries a horizon; one keeping none
+    // drops its horizon, so later passes need not revisit it.
+    let new_horizon = tombstones_kept
+        .then(|| horizon.unwrap_or_else(|| rules.now_ms.saturating_add(rules.delete_retention_ms)));
+    if let Some(hz) = new_horizon {
+        stats.earliest_horizon = Some(stats.earliest_horizon.map_or(hz, |e| e.min(hz)));
+    }
+    if kept.len() == records.len() && new_horizon == horizon {
         return Ok(Kept::All);
     }
-    if count == 0 {
+    if kept.is_empty() {
         return Ok(Kept::None);
     }
+    let timestamp = |r: &&Record<'_>| h.base_timestamp.saturating_add(r.timestamp_delta);
     let max_ts = match h.timestamp_type() {
         TimestampType::LogAppendTime => h.max_timestamp,
-        TimestampType::CreateTime => max_ts.unwrap_or(h.max_timestamp),
+        TimestampType::CreateTime => kept.iter().map(timestamp).max().unwrap_or(h.max_timestamp),
     };
+    let mut template = *h;
+    let mut raw = Vec::with_capacity(section.len());
+    if new_horizon == horizon {
+        // baseTimestamp stays: the records' bytes stay valid as they are.
+        for r in &kept {
+            raw.extend_from_slice(r.raw);
+        }
+    } else {
+        template.base_timestamp = match new_horizon {
+            Some(hz) => hz,
+            None => kept.iter().map(timestamp).min().unwrap_or(h.base_timestamp),
+        };
+        template.attributes = match new_horizon {
+            Some(_) => h.attributes | DELETE_HORIZON_FLAG,
+            None => h.attributes & !DELETE_HORIZON_FLAG,
+        };
+        for r in &kept {
+            let delta = timestamp(r).saturating_sub(template.base_timestamp);
+            rebase_record(r, delta, &mut raw)?;
+        }
+    }
     Ok(Kept::Some(encode_batch(
-        h,
+        &template,
         codec,
-        &kept,
-        count as i32,
+        &raw,
+        kept.len() as i32,
         max_ts,
     )?))
 }

@@ -9,7 +9,7 @@
 //!
 //! as the Kafka protocol guide's "Control Batches" section describes.
 
-use crate::batch::{read_varlong, BatchHeader, BATCH_HEADER_LEN, CRC_START};
+use crate::batch::{put_varlong, read_varlong, BatchHeader, BATCH_HEADER_LEN, CRC_START};
 use crate::error::{LogError, Result};
 
 /// Attributes of a marker batch: transactional and control.
@@ -73,15 +73,6 @@ pub fn encode_marker(
     let crc = crc32c::crc32c(&b[CRC_START..]);
     b[17..21].copy_from_slice(&crc.to_be_bytes());
     b
-}
-
-fn put_varlong(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8 & 0x7f) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
 }
 
 /// Decodes the marker of a control batch (`batch` is the whole batch).
