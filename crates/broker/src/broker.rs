@@ -62,7 +62,13 @@ impl Broker {
             .map_err(|e| BrokerError::io(format!("creating data dir {}", data_dir.display()), e))?;
         let cluster_id = load_or_create_cluster_id(&data_dir)?;
         let producer_ids = ProducerIds::open(&data_dir.join("meta").join("producer_ids.json"))?;
-        let topics = Topics::open(&data_dir, config.log_defaults.clone(), fs)?;
+        // Every partition's config derives from these defaults, so each
+        // carries the broker-wide producer expiry.
+        let log_defaults = config
+            .log_defaults
+            .clone()
+            .with_producer_id_expiration_ms(config.producer_id_expiration_ms);
+        let topics = Topics::open(&data_dir, log_defaults, fs)?;
         let groups = GroupCoordinator::open(
             &topics,
             GroupConfig {

@@ -86,6 +86,14 @@ pub struct BrokerConfig {
     /// A transactional id idle this long is forgotten (Kafka's
     /// transactional.id.expiration.ms, 7 days).
     pub transactional_id_expiration_ms: i64,
+    /// An idempotent producer whose last batch is this old, with no
+    /// transaction open, loses its sequence state in each partition
+    /// (Kafka's producer.id.expiration.ms, 1 day); its next batch is taken
+    /// at any sequence.
+    pub producer_id_expiration_ms: i64,
+    /// How often partitions are swept for expired producers (Kafka's
+    /// producer.id.expiration.check.interval.ms, 10 minutes).
+    pub producer_id_expiration_check_interval_ms: u64,
 }
 
 impl BrokerConfig {
@@ -118,6 +126,8 @@ impl BrokerConfig {
             transaction_abort_check_interval_ms: 10_000,
             transaction_state_num_partitions: 1,
             transactional_id_expiration_ms: 604_800_000,
+            producer_id_expiration_ms: 86_400_000,
+            producer_id_expiration_check_interval_ms: 600_000,
         }
     }
 }

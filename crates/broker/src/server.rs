@@ -1,6 +1,6 @@
 //! The TCP server: accepts connections (capped by a semaphore), runs one
 //! connection loop per client, and runs the broker's background work (the
-//! acks=0/1 flusher and retention) until shutdown.
+//! acks=0/1 flusher, retention and producer-id expiry) until shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -83,6 +83,12 @@ fn spawn_background(
 ) -> tokio::task::JoinHandle<()> {
     let flush_every = Duration::from_millis(broker.config.flush_interval_ms.max(1));
     let maintain_every = Duration::from_millis(broker.config.retention_check_interval_ms.max(1));
+    let expire_every = Duration::from_millis(
+        broker
+            .config
+            .producer_id_expiration_check_interval_ms
+            .max(1),
+    );
     let flusher = every(
         flush_every,
         broker.clone(),
@@ -90,9 +96,15 @@ fn spawn_background(
         flush_all,
     );
     let transactions = crate::txn::spawn_timeout_loop(broker.clone(), shutdown.resubscribe());
+    let producers = every(
+        expire_every,
+        broker.clone(),
+        shutdown.resubscribe(),
+        expire_producers_all,
+    );
     let maintainer = every(maintain_every, broker, shutdown, maintain_all);
     tokio::spawn(async move {
-        let _ = tokio::join!(flusher, maintainer, transactions);
+        let _ = tokio::join!(flusher, maintainer, transactions, producers);
     })
 }
 
@@ -152,6 +164,22 @@ fn maintain_all(broker: &Broker) {
             // Compacted topics only; logs what it did itself.
             if let Err(e) = p.compact(now) {
                 tracing::error!(topic = %topic.name, partition = i, error = %e, "compaction failed");
+            }
+        }
+    }
+}
+
+/// Forgets, partition by partition, the idempotence state of producers idle
+/// past producer_id_expiration_ms with no open transaction (Kafka's
+/// removeExpiredProducers), so one that comes back may start at any
+/// sequence instead of being refused for ever.
+fn expire_producers_all(broker: &Broker) {
+    let now = now_ms();
+    for topic in broker.topics.list() {
+        for (i, p) in topic.partitions.iter().enumerate() {
+            let expired = p.expire_producers(now);
+            if expired > 0 {
+                tracing::debug!(topic = %topic.name, partition = i, expired, "expired producer ids");
             }
         }
     }

@@ -138,18 +138,16 @@ async fn sequence_gap_is_out_of_order() {
         )
         .await;
     assert_eq!((err, base), (OUT_OF_ORDER_SEQUENCE_NUMBER, -1));
-    // A new producer must start at 0.
-    let (pid2, _) = c.init_producer_id().await;
-    let (err, _) = c
-        .produce(
-            "gaps",
-            0,
-            1,
-            Batch::of(&["y"]).idempotent(pid2, 0, 7).encode(),
-        )
-        .await;
-    assert_eq!(err, OUT_OF_ORDER_SEQUENCE_NUMBER);
     assert_eq!(c.list_offset("gaps", 0, -1).await.1, 2, "nothing stored");
+    // A producer the partition has no state for (new, or expired) may start
+    // anywhere, as in Kafka >= 2.5 (KIP-360); then it is checked too.
+    let (pid2, _) = c.init_producer_id().await;
+    let y = |seq| Batch::of(&["y"]).idempotent(pid2, 0, seq).encode();
+    assert_eq!(c.produce("gaps", 0, 1, y(7)).await, (0, 2));
+    assert_eq!(
+        c.produce("gaps", 0, 1, y(9)).await.0,
+        OUT_OF_ORDER_SEQUENCE_NUMBER
+    );
     // The expected sequence is still accepted.
     let (err, base) = c
         .produce(
@@ -159,7 +157,60 @@ async fn sequence_gap_is_out_of_order() {
             Batch::of(&["z"]).idempotent(pid, epoch, 2).encode(),
         )
         .await;
-    assert_eq!((err, base), (0, 2));
+    assert_eq!((err, base), (0, 3));
+}
+
+/// Kafka's producer.id.expiration.ms: a producer whose last batch is older
+/// than the expiration loses its sequence state, so after a pause its next
+/// batch is taken at any sequence; before that, a gap is still refused.
+#[tokio::test]
+async fn an_idle_producer_expires_and_may_then_start_at_any_sequence() {
+    const EXPIRATION_MS: i64 = 2_000;
+    let b = TestBroker::start_with(|c| {
+        c.producer_id_expiration_ms = EXPIRATION_MS;
+        c.producer_id_expiration_check_interval_ms = 50;
+    })
+    .await;
+    let mut c = b.client().await;
+    c.create_topic("idle", 1).await;
+    let (pid, epoch) = c.init_producer_id().await;
+    let t0 = fjord_broker::server::now_ms();
+    let first = Batch::of(&["a", "b"])
+        .idempotent(pid, epoch, 0)
+        .timestamps_from(t0)
+        .encode();
+    assert_eq!(c.produce("idle", 0, -1, first).await, (0, 0));
+    let gap = |seq| Batch::of(&["x"]).idempotent(pid, epoch, seq).encode();
+    assert_eq!(
+        c.produce("idle", 0, -1, gap(40)).await,
+        (OUT_OF_ORDER_SEQUENCE_NUMBER, -1),
+        "before the expiration a gap is refused"
+    );
+    // The sweep runs every 50 ms; the same gap goes through once the last
+    // batch (max timestamp t0 + 1) is EXPIRATION_MS old.
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    loop {
+        let (err, base) = c.produce("idle", 0, -1, gap(40)).await;
+        if err == 0 {
+            assert_eq!(base, 2);
+            break;
+        }
+        assert_eq!(err, OUT_OF_ORDER_SEQUENCE_NUMBER);
+        assert!(std::time::Instant::now() < deadline, "never expired");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        fjord_broker::server::now_ms() - (t0 + 1) >= EXPIRATION_MS,
+        "accepted only after the expiration"
+    );
+    // Known again from that batch on: gaps refused, retries deduplicated.
+    assert_eq!(
+        c.produce("idle", 0, -1, gap(42)).await.0,
+        OUT_OF_ORDER_SEQUENCE_NUMBER
+    );
+    assert_eq!(c.produce("idle", 0, -1, gap(40)).await, (0, 2), "a retry");
+    assert_eq!(c.produce("idle", 0, -1, gap(41)).await, (0, 3));
+    assert_eq!(c.list_offset("idle", 0, -1).await.1, 4);
 }
 
 #[tokio::test]

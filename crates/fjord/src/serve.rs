@@ -88,6 +88,7 @@ struct BrokerSection {
     transaction_max_timeout_ms: Option<i32>,
     transaction_abort_check_interval_ms: Option<u64>,
     transactional_id_expiration_ms: Option<i64>,
+    producer_id_expiration_ms: Option<i64>,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
@@ -228,6 +229,17 @@ fn resolve(args: &ServeArgs) -> Result<BrokerConfig> {
     config.transactional_id_expiration_ms = b
         .transactional_id_expiration_ms
         .unwrap_or(config.transactional_id_expiration_ms);
+    config.producer_id_expiration_ms = b
+        .producer_id_expiration_ms
+        .unwrap_or(config.producer_id_expiration_ms);
+    if config.producer_id_expiration_ms < 1 {
+        // Kafka's lower bound: at 0 every idle producer would lose its
+        // deduplication state on each sweep.
+        bail!(
+            "producer_id_expiration_ms must be at least 1, got {}",
+            config.producer_id_expiration_ms
+        );
+    }
     if config.transaction_max_timeout_ms < 1 || config.transaction_abort_check_interval_ms < 1 {
         bail!(
             "transaction_max_timeout_ms ({}) and transaction_abort_check_interval_ms ({}) must be at least 1",

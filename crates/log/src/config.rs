@@ -250,7 +250,15 @@ pub struct LogConfig {
     delete_retention_ms: i64,
     min_compaction_lag_ms: i64,
     min_cleanable_dirty_ratio: f64,
+    /// Not a topic config: the broker's producer.id.expiration.ms, carried
+    /// here because recovery and expiry both need it and every partition's
+    /// config derives from the broker's defaults. Never described, never
+    /// set by a topic override.
+    producer_id_expiration_ms: i64,
 }
+
+/// Kafka's producer.id.expiration.ms default: one day.
+pub const DEFAULT_PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
 
 impl Default for LogConfig {
     /// Kafka's defaults for every key.
@@ -270,6 +278,7 @@ impl Default for LogConfig {
             delete_retention_ms: 0,
             min_compaction_lag_ms: 0,
             min_cleanable_dirty_ratio: 0.5,
+            producer_id_expiration_ms: DEFAULT_PRODUCER_ID_EXPIRATION_MS,
         };
         for def in KEYS {
             config.apply(def, def.default.to_string());
@@ -308,6 +317,14 @@ impl LogConfig {
         let mut map = BTreeMap::new();
         map.insert(key.to_string(), value.to_string());
         LogConfig::with_overrides(self, &map)
+    }
+
+    /// This config with idle producers forgotten after `ms` (Kafka's
+    /// broker setting producer.id.expiration.ms; see
+    /// [`LogConfig::producer_id_expiration_ms`]).
+    pub fn with_producer_id_expiration_ms(mut self, ms: i64) -> LogConfig {
+        self.producer_id_expiration_ms = ms;
+        self
     }
 
     /// The keys set on this topic (not defaults), canonical spelling.
@@ -428,6 +445,12 @@ impl LogConfig {
     pub fn min_cleanable_dirty_ratio(&self) -> f64 {
         self.min_cleanable_dirty_ratio
     }
+    /// How long a producer with no open transaction keeps its idempotence
+    /// state after its last batch's timestamp (a broker-wide setting, kept
+    /// by every config layered on the broker's defaults).
+    pub fn producer_id_expiration_ms(&self) -> i64 {
+        self.producer_id_expiration_ms
+    }
     /// Longest a record may stay uncompacted (i64::MAX: no limit).
     pub fn max_compaction_lag_ms(&self) -> i64 {
         self.get("max.compaction.lag.ms")
@@ -458,6 +481,23 @@ mod tests {
         assert_eq!(c.message_timestamp_type(), TimestampType::CreateTime);
         assert_eq!(c.get("flush.ms"), Some("9223372036854775807"));
         assert!(c.overrides().is_empty());
+        assert_eq!(c.producer_id_expiration_ms(), 86_400_000);
+    }
+
+    #[test]
+    fn producer_id_expiration_is_kept_by_topic_overrides_and_not_described() {
+        let broker = LogConfig::default().with_producer_id_expiration_ms(5_000);
+        let topic = broker.with("retention.ms", "1000").unwrap();
+        assert_eq!(topic.producer_id_expiration_ms(), 5_000);
+        let json = topic.overrides_json();
+        let back = LogConfig::from_overrides_json(&broker, &json).unwrap();
+        assert_eq!(back.producer_id_expiration_ms(), 5_000);
+        assert!(!json.contains("producer"), "not a topic override: {json}");
+        assert!(topic
+            .describe()
+            .iter()
+            .all(|e| !e.name.contains("producer.id")));
+        assert!(!LogConfig::is_known_key("producer.id.expiration.ms"));
     }
 
     #[test]

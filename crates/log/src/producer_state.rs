@@ -1,7 +1,7 @@
 //! Idempotent-producer state: per producer id, the current epoch and the
 //! last few batches, so retries are recognised and gaps refused.
 //!
-//! Rules (Kafka's, with one documented choice):
+//! Rules (Kafka's):
 //! - producer_id < 0: no checks, no state.
 //! - epoch below the current one: InvalidProducerEpoch (a fenced producer).
 //! - epoch above the current one: a fresh session; its first batch must
@@ -10,11 +10,23 @@
 //!   [`CACHED_BATCHES`] is a duplicate, answered with its original offsets
 //!   and not written; otherwise it must start at last sequence + 1
 //!   (wrapping from i32::MAX to 0).
-//! - an unknown producer must start at sequence 0. Choice: Kafka >= 2.5
-//!   accepts any first sequence from an unknown producer (its state may
-//!   have been lost to retention); Fjord never drops producer state on
-//!   retention (snapshots keep it), so a non-zero start means lost batches
-//!   and is refused with OutOfOrderSequence.
+//! - an unknown producer may start at any sequence (Kafka >= 2.5, KIP-360):
+//!   its state may have expired (below), and refusing it would answer an
+//!   idle producer that comes back with OutOfOrderSequence for ever. From
+//!   its first batch on, the rules above apply.
+//!
+//! Expiry (Kafka's producer.id.expiration.ms, [`ProducerStates::remove_expired`]):
+//! a producer whose last batch's max timestamp is at least the expiration
+//! older than now, and that has no open transaction, is forgotten. Like
+//! Kafka, the timestamp is the batch's own: under CreateTime that is the
+//! client's clock, so a producer whose clock lags (or that sends no
+//! timestamps, -1) is forgotten early and one whose clock runs ahead late.
+//! Forgetting costs the checks on the producer's next batch only: a retry
+//! of a batch from before the expiry would be written again, a gap would
+//! pass unnoticed.
+//! The removal lasts: the next snapshot leaves the producer out, and
+//! recovery drops what is already expired when it loads a snapshot and
+//! replays the log, as Kafka does on load.
 //!
 //! Transactions (a producer with a transactional.id):
 //! - a batch with the transactional attribute opens the producer's
@@ -34,10 +46,10 @@
 //! else the log end.
 //!
 //! The state is a pure function of the batches in the log (headers, plus
-//! the marker record of control batches), so it can always be rebuilt by
-//! replaying them ([`ProducerStates::apply`] and
-//! [`ProducerStates::apply_marker`] in log order); the snapshot written at
-//! roll and close only saves the replay.
+//! the marker record of control batches) and of the clock expiry reads, so
+//! it can always be rebuilt by replaying them ([`ProducerStates::apply`]
+//! and [`ProducerStates::apply_marker`] in log order) and expiring what is
+//! idle; the snapshot written at roll and close only saves the replay.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -67,7 +79,8 @@ pub struct ProducerEntry {
     pub epoch: i16,
     /// Oldest first.
     pub batches: VecDeque<BatchMeta>,
-    /// Max timestamp of the producer's last batch (for future expiry).
+    /// Max timestamp of the producer's last batch or marker: what expiry
+    /// measures idleness by.
     pub last_timestamp: i64,
     /// First offset of the producer's open transaction in this partition.
     #[serde(default)]
@@ -105,6 +118,14 @@ impl ProducerEntry {
             txn_first_offset: None,
             coordinator_epoch: -1,
         }
+    }
+
+    /// Idle for at least `expiration_ms` at `now_ms`, with no transaction
+    /// open (an open one still holds back the last stable offset, and its
+    /// marker must find the producer).
+    pub fn is_expired(&self, now_ms: i64, expiration_ms: i64) -> bool {
+        self.txn_first_offset.is_none()
+            && now_ms.saturating_sub(self.last_timestamp) >= expiration_ms
     }
 }
 
@@ -172,13 +193,7 @@ impl ProducerStates {
             .get(&pid)
             .or_else(|| self.producers.get(&pid));
         let Some(entry) = entry else {
-            if h.base_sequence != 0 {
-                return Err(LogError::OutOfOrderSequence {
-                    producer_id: pid,
-                    expected: 0,
-                    got: h.base_sequence,
-                });
-            }
+            // Any first sequence: the producer's state may have expired.
             return Ok(Check::Append);
         };
         if h.producer_epoch < entry.epoch {
@@ -370,6 +385,17 @@ impl ProducerStates {
         self.apply(h);
     }
 
+    /// Forgets every producer expired at `now_ms` (see
+    /// [`ProducerEntry::is_expired`]); returns how many.
+    pub fn remove_expired(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        let before = self.producers.len();
+        // Entries with an open transaction never expire, so `ongoing`
+        // (which lists only those) stays as it is.
+        self.producers
+            .retain(|_, e| !e.is_expired(now_ms, expiration_ms));
+        before - self.producers.len()
+    }
+
     /// (producer id, epoch, last sequence) of every producer.
     pub fn summary(&self) -> Vec<(i64, i16, i32)> {
         self.producers
@@ -423,7 +449,12 @@ mod tests {
     use crate::testing::idempotent_batch;
 
     fn header(pid: i64, epoch: i16, seq: i32, count: usize, base: Offset) -> BatchHeader {
-        let mut h = BatchHeader::parse(&idempotent_batch(pid, epoch, seq, count, 0)).unwrap();
+        stamped(pid, epoch, seq, count, base, 0)
+    }
+
+    /// `header` with every record at timestamp `ts`.
+    fn stamped(pid: i64, epoch: i16, seq: i32, count: usize, base: Offset, ts: i64) -> BatchHeader {
+        let mut h = BatchHeader::parse(&idempotent_batch(pid, epoch, seq, count, ts)).unwrap();
         h.base_offset = base;
         h
     }
@@ -439,14 +470,6 @@ mod tests {
     #[test]
     fn sequences_duplicates_and_epochs() {
         let mut s = ProducerStates::new();
-        assert!(matches!(
-            append(&mut s, &header(1, 0, 5, 1, 0)),
-            Err(LogError::OutOfOrderSequence {
-                expected: 0,
-                got: 5,
-                ..
-            })
-        ));
         assert_eq!(
             append(&mut s, &header(1, 0, 0, 3, 0)).unwrap(),
             Check::Append
@@ -489,6 +512,104 @@ mod tests {
         assert_eq!(s.summary(), vec![(1, 1, 0)]);
         assert_eq!(
             append(&mut s, &header(-1, -1, -1, 1, 7)).unwrap(),
+            Check::Append
+        );
+    }
+
+    #[test]
+    fn an_unknown_producer_may_start_at_any_sequence() {
+        let mut s = ProducerStates::new();
+        assert_eq!(
+            append(&mut s, &header(1, 3, 41, 2, 0)).unwrap(),
+            Check::Append,
+            "its state may have expired"
+        );
+        assert_eq!(s.summary(), vec![(1, 3, 42)]);
+        // From then on it is a known producer like any other.
+        assert!(matches!(
+            append(&mut s, &header(1, 3, 44, 1, 2)),
+            Err(LogError::OutOfOrderSequence {
+                expected: 43,
+                got: 44,
+                ..
+            })
+        ));
+        assert!(matches!(
+            append(&mut s, &header(1, 4, 7, 1, 2)),
+            Err(LogError::OutOfOrderSequence { expected: 0, .. })
+        ));
+        // Within one append too: the second batch follows the first.
+        let pending_first = header(2, 0, 100, 1, 2);
+        let mut pending = ProducerStates::new();
+        assert_eq!(s.check(&pending_first, &pending).unwrap(), Check::Append);
+        pending.stage(&s, &pending_first);
+        assert!(matches!(
+            s.check(&header(2, 0, 102, 1, 3), &pending),
+            Err(LogError::OutOfOrderSequence { expected: 101, .. })
+        ));
+    }
+
+    #[test]
+    fn producers_expire_when_idle_long_enough_without_an_open_transaction() {
+        const EXPIRY: i64 = 1_000;
+        let mut s = ProducerStates::new();
+        s.apply(&stamped(1, 0, 0, 1, 0, 5_000));
+        s.apply(&stamped(2, 0, 0, 1, 1, 5_500));
+        let mut t = BatchHeader::parse(&crate::testing::txn_batch(3, 0, 0, 1, 5_000)).unwrap();
+        t.base_offset = 2;
+        s.apply(&t);
+        assert_eq!(
+            s.remove_expired(5_999, EXPIRY),
+            0,
+            "nobody idle long enough"
+        );
+        assert_eq!(s.remove_expired(6_000, EXPIRY), 1, "exactly the expiration");
+        assert_eq!(
+            s.summary(),
+            vec![(2, 0, 0), (3, 0, 0)],
+            "producer 1 went; 3 is as idle but its transaction is open"
+        );
+        assert_eq!(s.remove_expired(i64::MAX, EXPIRY), 1);
+        assert_eq!(s.summary(), vec![(3, 0, 0)]);
+        assert_eq!(s.first_unstable(), Some(2));
+        // Once its transaction ends, it may go too.
+        let marker = ControlMarker {
+            commit: true,
+            coordinator_epoch: 0,
+        };
+        let mut m = BatchHeader::parse(&crate::txn::encode_marker(3, 0, marker, 5_000)).unwrap();
+        m.base_offset = 3;
+        s.apply_marker(&m, &marker);
+        assert_eq!(s.remove_expired(6_000, EXPIRY), 1);
+        assert_eq!(s.summary(), vec![]);
+        // A timestamp from far in the past does not overflow.
+        s.apply(&stamped(4, 0, 0, 1, 4, i64::MIN));
+        assert_eq!(s.remove_expired(i64::MAX, EXPIRY), 1);
+    }
+
+    #[test]
+    fn a_known_producer_is_still_checked_for_gaps_and_duplicates() {
+        let mut s = ProducerStates::new();
+        append(&mut s, &stamped(5, 0, 0, 2, 0, 100)).unwrap();
+        append(&mut s, &stamped(5, 0, 2, 1, 2, 200)).unwrap();
+        assert_eq!(s.remove_expired(300, 1_000), 0);
+        assert!(matches!(
+            append(&mut s, &header(5, 0, 4, 1, 3)),
+            Err(LogError::OutOfOrderSequence {
+                expected: 3,
+                got: 4,
+                ..
+            })
+        ));
+        assert_eq!(
+            append(&mut s, &header(5, 0, 0, 2, 3)).unwrap(),
+            Check::Duplicate {
+                base_offset: 0,
+                last_offset: 1
+            }
+        );
+        assert_eq!(
+            append(&mut s, &header(5, 0, 3, 1, 3)).unwrap(),
             Check::Append
         );
     }

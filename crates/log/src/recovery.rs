@@ -127,6 +127,12 @@ pub(crate) fn recover(
     };
     let (producers, snapshots, aborted) = recover_producers(fs, dir, &files, &state)?;
     (state.producers, state.snapshots, state.aborted) = (producers, snapshots, aborted);
+    // As Kafka does on load: a producer already idle past the expiration
+    // is not brought back by an old snapshot or the replay.
+    let expiration_ms = config.producer_id_expiration_ms();
+    state
+        .producers
+        .remove_expired(wall_clock_ms(), expiration_ms);
     if truncated {
         // The rebuilt indexes replace any that described the lost tail.
         state.active.persist_indexes()?;
@@ -211,11 +217,8 @@ fn recover_active(
     if valid_end > 0 {
         // segment.ms counts from the first batch; its max timestamp is the
         // best clock reading the log kept, capped at now against skew.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
         if let Ok(Some(h)) = header_at(&*active.file, 0, valid_end) {
-            active.first_batch_ms = Some(h.max_timestamp.min(now));
+            active.first_batch_ms = Some(h.max_timestamp.min(wall_clock_ms()));
         }
     }
     Ok((active, truncated, log_end))
@@ -318,4 +321,11 @@ fn recover_producers(
     visit(&*state.active.file, hint, state.active.size)?;
     tracing::debug!(from, batches = replayed, "replayed producer state");
     Ok((producers, on_disk, aborted))
+}
+
+/// Milliseconds since the Unix epoch, the clock batch timestamps use.
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -1,5 +1,7 @@
 //! Deleting old data: `maintain` (segment.ms rolls, retention.ms and
-//! retention.bytes) and `delete_records_before` (DeleteRecords).
+//! retention.bytes), `delete_records_before` (DeleteRecords), and
+//! `expire_producers` (producer.id.expiration.ms), which forgets idle
+//! producers' state rather than data.
 //!
 //! Order of operations, so a crash at any point is harmless: pick the
 //! victims and raise the log start under the log lock; persist the new log
@@ -103,6 +105,21 @@ impl Partition {
         };
         self.remove_files(&victims.0, &victims.1);
         Ok(self.log_start_offset())
+    }
+
+    /// Forgets the idempotence state of producers idle for the config's
+    /// producer_id_expiration_ms at `now_ms` with no open transaction (see
+    /// `producer_state`); returns how many. Nothing is written now: the
+    /// next snapshot (roll or close) leaves them out, and recovery drops
+    /// whatever a crash would bring back from an older snapshot or the
+    /// replay, as it is expired then too. A closed partition is left alone.
+    pub fn expire_producers(&self, now_ms: i64) -> usize {
+        let expiration_ms = self.config_arc().producer_id_expiration_ms();
+        let mut log = self.lock();
+        if log.closed {
+            return 0;
+        }
+        log.producers.remove_expired(now_ms, expiration_ms)
     }
 
     /// Raises the log start past deleted segments and persists it.

@@ -72,3 +72,12 @@ pub fn segment_files(fs: &FaultFs, suffix: &str) -> Vec<PathBuf> {
 pub fn shared(fs: &FaultFs) -> Arc<dyn fjord_log::FileSystem> {
     fs.shared()
 }
+
+/// Milliseconds since the Unix epoch: the clock recovery expires idle
+/// producers by, so batches whose producer state must survive a reopen
+/// carry timestamps near it.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
