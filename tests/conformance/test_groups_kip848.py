@@ -257,6 +257,35 @@ def test_join_leave_and_kill(kip848_broker, topic, members):
     check_no_redelivery_past_commit([m1, m2, m3])
 
 
+def test_members_keep_their_partitions_across_a_broker_kill(kip848_broker, topic, members):
+    """The broker stores consumer-protocol members and their assignments as
+    Kafka does: after a kill -9 and restart of the broker, librdkafka's
+    members go on heartbeating with their epochs. No partition is revoked,
+    lost or reassigned, and records flow to both again."""
+    b = kip848_broker
+    create_topic(b.bootstrap, topic, 4)
+    m1, m2 = members(b.bootstrap, topic, "g", "m1"), members(b.bootstrap, topic, "g", "m2")
+    wait_until(lambda: split_evenly([m1, m2], 4), 30, "two members splitting 4 partitions", [m1, m2])
+    held = (m1.assignment(), m2.assignment())
+    produce(b.bootstrap, topic, 40)
+    wait_until(lambda: m1.records() and m2.records(), 20, "records flowing to both", [m1, m2])
+    events_before = (len(m1.snapshot()), len(m2.snapshot()))
+
+    b.kill9()
+    b.start()
+    acks = set(produce(b.bootstrap, topic, 40, start=40))
+    wait_until(lambda: set(m1.records()) | set(m2.records()) >= acks, 30,
+               "records written after the restart reaching the members", [m1, m2])
+    # Several heartbeat intervals after the restart: still no rebalance.
+    time.sleep(3 * HEARTBEAT_MS / 1000)
+    for m, before in zip((m1, m2), events_before):
+        moves = [e for e in m.snapshot()[before:] if e["ev"] in ("assign", "revoke")]
+        assert not moves, f"{m.name} rebalanced across the restart: {moves}; {m.describe()}"
+    assert (m1.assignment(), m2.assignment()) == held
+    m1.stop()
+    m2.stop()
+
+
 def test_classic_join_to_a_consumer_group_is_refused(kip848_broker, topic, members):
     """A group id is one protocol or the other: a classic member joining a
     live consumer-protocol group is refused (INCONSISTENT_GROUP_PROTOCOL)

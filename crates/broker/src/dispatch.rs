@@ -191,7 +191,11 @@ pub async fn dispatch_from(
                 client_id,
                 host: peer.map(|p| format!("/{}", p.ip())).unwrap_or_default(),
             };
-            now(reply(&api::consumer_group_heartbeat::handle(b, r, &client)))
+            later(
+                cid,
+                version,
+                api::consumer_group_heartbeat::handle(b, r, &client),
+            )
         }
         Request::ConsumerGroupDescribe(r) => {
             now(reply(&api::consumer_group_describe::handle(b, r)))

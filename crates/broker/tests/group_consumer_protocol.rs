@@ -304,13 +304,18 @@ async fn commits_carry_the_member_epoch_and_protocols_do_not_mix() {
     let r = c.send(1, join("classic", "m9", &["t"])).await;
     assert_eq!(r.error_code, GROUP_ID_NOT_FOUND);
 
-    // Offsets survive a restart; the member rejoins after UNKNOWN_MEMBER_ID.
+    // Offsets and the member survive a restart: it goes on at its epoch.
     let mut b = b;
     b.restart().await;
     let mut c = b.client().await;
     let t = topic_id(&b, "t");
     let r = c.send(1, beat("g", "m1", 1, &[0], t)).await;
-    assert_eq!(r.error_code, UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        (r.error_code, r.member_epoch),
+        (0, 1),
+        "{:?}",
+        r.error_message
+    );
     let f = c
         .send(
             8,
@@ -322,7 +327,138 @@ async fn commits_carry_the_member_epoch_and_protocols_do_not_mix() {
         )
         .await;
     assert_eq!(f.groups[0].topics[0].partitions[0].committed_offset, 5);
-    let r = c.send(1, join("g", "m1", &["t"])).await;
-    assert_eq!(r.error_code, 0);
-    assert_eq!(parts(&r), Some(BTreeSet::from([0])));
+}
+
+async fn describe(c: &mut Client, group: &str) -> ConsumerGroupDescribeResponseData {
+    let d = c
+        .send(
+            1,
+            ConsumerGroupDescribeRequest::default().with_group_ids(vec![gid(group)]),
+        )
+        .await;
+    d.groups.into_iter().next().expect("one group")
+}
+
+type ConsumerGroupDescribeResponseData = consumer_group_describe_response::DescribedGroup;
+
+/// Members' epochs and partitions, by member id.
+async fn members(c: &mut Client, group: &str) -> Vec<(String, i32, BTreeSet<i32>)> {
+    let mut out: Vec<_> = describe(c, group)
+        .await
+        .members
+        .iter()
+        .map(|m| {
+            let owned = m
+                .assignment
+                .topic_partitions
+                .iter()
+                .flat_map(|tp| tp.partitions.iter().copied())
+                .collect();
+            (m.member_id.to_string(), m.member_epoch, owned)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn members_and_assignments_survive_a_broker_restart() {
+    let mut b = kip848_broker(30_000).await;
+    let mut c = b.client().await;
+    c.create_topic("t", 4).await;
+    let t = topic_id(&b, "t");
+    // Two members settle on two partitions each at epoch 2.
+    c.send(1, join("g", "m1", &["t"])).await;
+    c.send(1, join("g", "m2", &["t"])).await;
+    let r = c.send(1, beat("g", "m1", 1, &[0, 1, 2, 3], t)).await;
+    let kept: Vec<i32> = parts(&r).unwrap().into_iter().collect();
+    let r = c.send(1, beat("g", "m1", 1, &kept, t)).await;
+    assert_eq!(r.member_epoch, 2);
+    let r2 = c.send(1, beat("g", "m2", 2, &[], t)).await;
+    let other: Vec<i32> = parts(&r2).unwrap().into_iter().collect();
+    assert_eq!(other.len(), 2);
+    c.send(1, beat("g", "m2", 2, &other, t)).await;
+    // A third member joins and leaves: it must stay gone.
+    c.send(1, join("g", "m3", &["t"])).await;
+    let r3 = c
+        .send(
+            1,
+            beat("g", "m3", 3, &[], t)
+                .with_topic_partitions(None)
+                .with_member_epoch(-1),
+        )
+        .await;
+    assert_eq!(r3.error_code, 0);
+    let before = members(&mut c, "g").await;
+    let epoch_before = describe(&mut c, "g").await.group_epoch;
+
+    b.restart().await;
+    let mut c = b.client().await;
+    let t = topic_id(&b, "t");
+    let g = describe(&mut c, "g").await;
+    assert_eq!(g.error_code, 0);
+    assert_eq!(g.group_epoch, epoch_before);
+    assert_eq!(
+        members(&mut c, "g").await,
+        before,
+        "members come back as they were"
+    );
+    // Both go on heartbeating with their epochs, no rejoin; the group
+    // settles without anyone giving a partition up.
+    let e1 = before[0].1;
+    let r = c.send(1, beat("g", "m1", e1, &kept, t)).await;
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    let r2 = c.send(1, beat("g", "m2", before[1].1, &other, t)).await;
+    assert_eq!(r2.error_code, 0, "{:?}", r2.error_message);
+    for _ in 0..3 {
+        let r = c.send(1, beat("g", "m1", r.member_epoch, &kept, t)).await;
+        assert_eq!(r.error_code, 0);
+        let owned = parts(&r).map(|p| p.into_iter().collect::<Vec<_>>());
+        assert!(
+            owned.as_ref().is_none_or(|o| *o == kept),
+            "m1 keeps {kept:?}: {owned:?}"
+        );
+        let r2 = c.send(1, beat("g", "m2", r2.member_epoch, &other, t)).await;
+        assert_eq!(r2.error_code, 0);
+    }
+    assert_eq!(describe(&mut c, "g").await.group_state.as_str(), "Stable");
+    // The member that left is unknown.
+    let r3 = c.send(1, beat("g", "m3", 3, &[], t)).await;
+    assert_eq!(r3.error_code, UNKNOWN_MEMBER_ID);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restored_member_that_never_returns_times_out() {
+    let mut b = kip848_broker(1_000).await;
+    let mut c = b.client().await;
+    c.create_topic("t", 2).await;
+    let t = topic_id(&b, "t");
+    c.send(1, join("g", "m1", &["t"])).await;
+    c.send(1, join("g", "m2", &["t"])).await;
+    let r = c.send(1, beat("g", "m1", 1, &[0, 1], t)).await;
+    let kept: Vec<i32> = parts(&r).unwrap().into_iter().collect();
+    c.send(1, beat("g", "m1", 1, &kept, t)).await;
+    let r2 = c.send(1, beat("g", "m2", 2, &[], t)).await;
+    let other: Vec<i32> = parts(&r2).unwrap().into_iter().collect();
+
+    b.restart().await;
+    let mut c = b.client().await;
+    let t = topic_id(&b, "t");
+    // Only m2 comes back; m1's restored session runs out and m2 gets both.
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let r2 = c.send(1, beat("g", "m2", 2, &other, t)).await;
+        if r2.member_epoch == 3 {
+            assert_eq!(parts(&r2), Some(BTreeSet::from([0, 1])));
+            // The removal was stored: after another restart m1 is unknown.
+            b.restart().await;
+            let mut c = b.client().await;
+            let t = topic_id(&b, "t");
+            let r = c.send(1, beat("g", "m1", 2, &kept, t)).await;
+            assert_eq!(r.error_code, UNKNOWN_MEMBER_ID);
+            return;
+        }
+        assert_eq!(r2.error_code, 0, "{:?}", r2.error_message);
+    }
+    panic!("the restored m1 was not removed after its session timeout");
 }

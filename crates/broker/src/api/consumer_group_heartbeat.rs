@@ -1,6 +1,9 @@
 //! ConsumerGroupHeartbeat (KIP-848): join, stay in, and leave a
 //! consumer-protocol group, and learn the assignment the broker computed.
 //! Topics travel by id on the wire and by name inside the coordinator.
+//! What a heartbeat changed is answered once it is durable.
+
+use std::future::Future;
 
 use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
@@ -8,13 +11,14 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::dispatch::ClientInfo;
-use crate::group::consumer_protocol::{self, HeartbeatRequest};
+use crate::group::consumer_protocol::{self, HeartbeatAnswer, HeartbeatRequest};
+use crate::group::GroupError;
 
 pub fn handle(
     broker: &Broker,
     req: ConsumerGroupHeartbeatRequest,
     client: &ClientInfo,
-) -> ConsumerGroupHeartbeatResponse {
+) -> impl Future<Output = ConsumerGroupHeartbeatResponse> + Send + 'static {
     let owned = req.topic_partitions.map(|tps| {
         let mut a = consumer_protocol::Assignment::new();
         for tp in tps {
@@ -49,11 +53,35 @@ pub fn handle(
                 broker.topics.get(name).map(|t| t.partitions.len() as i32)
             })
         });
-    match result {
-        Err(e) => ConsumerGroupHeartbeatResponse::default()
-            .with_error_code(e.wire())
-            .with_error_message(Some(StrBytes::from_string(e.to_string())))
-            .with_member_epoch(-1),
+    let (answer, pending) = match result {
+        Ok((answer, pending)) => (Ok(answer), pending),
+        Err(e) => (Err(e), None),
+    };
+    let response = respond(broker, answer);
+    async move {
+        match pending {
+            Some(p) => match p.durable().await {
+                Ok(()) => response,
+                Err(e) => error(e),
+            },
+            None => response,
+        }
+    }
+}
+
+fn error(e: GroupError) -> ConsumerGroupHeartbeatResponse {
+    ConsumerGroupHeartbeatResponse::default()
+        .with_error_code(e.wire())
+        .with_error_message(Some(StrBytes::from_string(e.to_string())))
+        .with_member_epoch(-1)
+}
+
+fn respond(
+    broker: &Broker,
+    answer: Result<HeartbeatAnswer, GroupError>,
+) -> ConsumerGroupHeartbeatResponse {
+    match answer {
+        Err(e) => error(e),
         Ok(a) => {
             let assignment = a.assignment.map(|parts| {
                 let topic_partitions = parts

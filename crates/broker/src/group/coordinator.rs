@@ -15,6 +15,8 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::consumer_protocol::ConsumerGroup;
+use super::consumer_records::{ConsumerGroupValue, ConsumerMemberValue};
 use super::records::{GroupValue, Key, MemberValue, OffsetValue};
 use super::state::{Group, GroupState, Member, Rebalance};
 use super::store::{OffsetsLog, Pending};
@@ -107,24 +109,31 @@ pub struct GroupCoordinator {
 
 impl GroupCoordinator {
     /// Rebuilds the groups and their committed offsets from
-    /// `__consumer_offsets`, if it exists. Members are not restored: every
-    /// group comes back Empty.
+    /// `__consumer_offsets`, if it exists. Classic groups come back Empty
+    /// (their members rejoin, as with Kafka); consumer-protocol groups
+    /// come back with their members, whose sessions start now.
     pub fn open(topics: &Topics, config: GroupConfig, partitions: i32) -> Result<Arc<Self>> {
         let log = OffsetsLog::open(topics, partitions);
         let mut groups: HashMap<String, Group> = HashMap::new();
-        let now = now_ms();
-        log.replay(|key, value| replay_one(&mut groups, key, value, now))?;
+        let restore = Restore {
+            now_ms: now_ms(),
+            now: Instant::now(),
+            session: Duration::from_millis(config.consumer_session_timeout_ms.max(1) as u64),
+        };
+        log.replay(|key, value| replay_one(&mut groups, key, value, &restore))?;
         if !groups.is_empty() {
             tracing::info!(groups = groups.len(), "restored consumer groups");
         }
-        Ok(Arc::new_cyclic(|me| GroupCoordinator {
+        let coordinator = Arc::new_cyclic(|me| GroupCoordinator {
             config,
             log,
             groups: Mutex::new(groups),
             me: me.clone(),
             next_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
-        }))
+        });
+        coordinator.start_restored_members();
+        Ok(coordinator)
     }
 
     /// Answers every waiting JoinGroup and SyncGroup (clients look for the
@@ -703,7 +712,15 @@ fn rebalance_ms(rebalance: i32, session: i32) -> Duration {
     Duration::from_millis(if rebalance > 0 { rebalance } else { session }.max(0) as u64)
 }
 
-fn replay_one(groups: &mut HashMap<String, Group>, key: Key, value: Option<Bytes>, now: i64) {
+/// The clock a replay restores groups against.
+struct Restore {
+    now_ms: i64,
+    now: Instant,
+    session: Duration,
+}
+
+fn replay_one(groups: &mut HashMap<String, Group>, key: Key, value: Option<Bytes>, at: &Restore) {
+    let now = at.now_ms;
     match key {
         Key::Offset {
             group,
@@ -740,5 +757,43 @@ fn replay_one(groups: &mut HashMap<String, Group>, key: Key, value: Option<Bytes
                 groups.remove(&group);
             }
         },
+        Key::ConsumerGroup { group } => match value {
+            Some(raw) => match ConsumerGroupValue::decode(&raw) {
+                Ok(v) => consumer_part(groups, &group, now).restore_group(v, raw),
+                Err(e) => tracing::warn!(%group, error = %e, "skipping consumer group record"),
+            },
+            None => {
+                if let Some(g) = groups.get_mut(&group) {
+                    g.consumer = None;
+                }
+            }
+        },
+        Key::ConsumerMember { group, member } => match value {
+            Some(raw) => match ConsumerMemberValue::decode(&raw) {
+                Ok(v) => consumer_part(groups, &group, now)
+                    .restore_member(member, v, raw, at.now, at.session),
+                Err(e) => {
+                    tracing::warn!(%group, %member, error = %e, "skipping consumer member record")
+                }
+            },
+            None => {
+                if let Some(cg) = groups.get_mut(&group).and_then(|g| g.consumer.as_mut()) {
+                    cg.forget_member(&member);
+                }
+            }
+        },
     }
+}
+
+/// The consumer-protocol part of a group being replayed, made if new.
+fn consumer_part<'a>(
+    groups: &'a mut HashMap<String, Group>,
+    id: &str,
+    now_ms: i64,
+) -> &'a mut ConsumerGroup {
+    let g = groups
+        .entry(id.to_string())
+        .or_insert_with(|| Group::new(id, now_ms));
+    g.protocol_type = Some("consumer".to_string());
+    g.consumer.get_or_insert_with(ConsumerGroup::default)
 }

@@ -6,6 +6,7 @@
 
 use bytes::Bytes;
 
+use super::consumer_protocol::group_tombstones;
 use super::coordinator::GroupCoordinator;
 use super::records::Key;
 use super::state::{Group, GroupState};
@@ -49,7 +50,7 @@ impl GroupCoordinator {
             }
             let mut records = offset_tombstones(&id, doomed.iter().cloned());
             if whole_group {
-                records.push((Key::Group { group: id.clone() }, None));
+                records.extend(group_tombstones(&id, group));
             }
             if let Err(e) = self.log.append(&id, &records) {
                 tracing::warn!(group = %id, error = %e, "could not expire committed offsets; will try again");

@@ -14,7 +14,8 @@
 //! - `expiry`: offsets of long-empty groups and of deleted topics removed;
 //! - `consumer_protocol`: the KIP-848 consumer protocol
 //!   (ConsumerGroupHeartbeat, broker-side assignors); such a group is the
-//!   same `Group` with its `consumer` part set.
+//!   same `Group` with its `consumer` part set; `consumer_records` keeps
+//!   its members and assignments across restarts.
 //!
 //! Invariants a reader must keep: every group lives in one map under one
 //! mutex, and nothing awaits while holding it; waiting requests (JoinGroup,
@@ -25,6 +26,7 @@
 //! rebalance) before acting.
 
 pub mod consumer_protocol;
+mod consumer_records;
 mod coordinator;
 mod expiry;
 mod offsets;

@@ -11,7 +11,7 @@ use std::future::Future;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::consumer_protocol::{self, ConsumerGroup};
+use super::consumer_protocol::{self, group_tombstones, ConsumerGroup};
 use super::coordinator::{drop_if_unused, validate_member, GroupCoordinator};
 use super::expiry::offset_tombstones;
 use super::records::{Key, OffsetValue};
@@ -319,7 +319,7 @@ impl GroupCoordinator {
                     }
                     Some(g) => {
                         let mut records = offset_tombstones(&id, g.offsets.keys().cloned());
-                        records.push((Key::Group { group: id.clone() }, None));
+                        records.extend(group_tombstones(&id, g));
                         self.log.append(&id, &records).inspect(|_| {
                             groups.remove(&id);
                             tracing::info!(group = %id, "deleted group");

@@ -3,7 +3,9 @@
 //!
 //! Keys (big-endian, non-flexible, strings as int16 length + UTF-8):
 //! - offset commit, key version 0 or 1: group, topic, partition (int32);
-//! - group metadata, key version 2: group.
+//! - group metadata, key version 2: group;
+//! - a KIP-848 consumer group and its members, key versions 1000 and 1001
+//!   (Fjord's own: see `consumer_records`).
 //!
 //! Values (a null value is a tombstone: the offset or group is deleted):
 //! - offset commit value version 3 (written): offset int64, leader epoch
@@ -23,6 +25,7 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
+use super::consumer_records::{CONSUMER_GROUP_KEY_VERSION, CONSUMER_MEMBER_KEY_VERSION};
 use crate::record_fields::{
     get_bytes, get_i16, get_i32, get_i64, get_nullable_str, get_str, put_bytes, put_nullable_str,
     put_str, FieldError,
@@ -39,6 +42,12 @@ const GROUP_VALUE_VERSION: i16 = 3;
 #[error("unreadable __consumer_offsets record: {0}")]
 pub struct RecordError(String);
 
+impl RecordError {
+    pub(crate) fn new(why: String) -> RecordError {
+        RecordError(why)
+    }
+}
+
 impl From<FieldError> for RecordError {
     fn from(e: FieldError) -> Self {
         RecordError(e.0.to_string())
@@ -54,6 +63,15 @@ pub enum Key {
     },
     Group {
         group: String,
+    },
+    /// A KIP-848 consumer group's own record (`consumer_records`).
+    ConsumerGroup {
+        group: String,
+    },
+    /// One member of a KIP-848 consumer group (`consumer_records`).
+    ConsumerMember {
+        group: String,
+        member: String,
     },
 }
 
@@ -107,6 +125,15 @@ impl Key {
                 b.put_i16(GROUP_KEY_VERSION);
                 put_str(&mut b, group);
             }
+            Key::ConsumerGroup { group } => {
+                b.put_i16(CONSUMER_GROUP_KEY_VERSION);
+                put_str(&mut b, group);
+            }
+            Key::ConsumerMember { group, member } => {
+                b.put_i16(CONSUMER_MEMBER_KEY_VERSION);
+                put_str(&mut b, group);
+                put_str(&mut b, member);
+            }
         }
         b.freeze()
     }
@@ -121,6 +148,13 @@ impl Key {
             }),
             2 => Ok(Key::Group {
                 group: get_str(&mut b)?,
+            }),
+            CONSUMER_GROUP_KEY_VERSION => Ok(Key::ConsumerGroup {
+                group: get_str(&mut b)?,
+            }),
+            CONSUMER_MEMBER_KEY_VERSION => Ok(Key::ConsumerMember {
+                group: get_str(&mut b)?,
+                member: get_str(&mut b)?,
             }),
             v => Err(RecordError(format!("unknown key version {v}"))),
         }

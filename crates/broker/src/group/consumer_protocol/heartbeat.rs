@@ -14,9 +14,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{assignors, is_subset, same, Assignment, ConsumerGroup, ConsumerMember, MemberState};
+use super::{
+    assignors, is_subset, same, Assignment, ConsumerGroup, ConsumerMember, MemberState, Touched,
+};
 use crate::group::coordinator::GroupCoordinator;
 use crate::group::state::{Group, GroupState};
+use crate::group::store::Pending;
 use crate::group::GroupError;
 use crate::lock::lock;
 use crate::server::now_ms;
@@ -30,7 +33,7 @@ const STATIC_LEAVE_EPOCH: i32 = -2;
 
 /// Timer tokens of consumer-protocol members (distinct per member
 /// incarnation, so a timer outlived by a rejoin stops).
-static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+pub(super) static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
 
 /// A ConsumerGroupHeartbeat, in the coordinator's terms. `None` fields are
 /// "unchanged since the last heartbeat".
@@ -129,12 +132,13 @@ fn validate(req: &HeartbeatRequest) -> GroupResult<()> {
 
 impl GroupCoordinator {
     /// One ConsumerGroupHeartbeat. `partitions_of` gives the partition
-    /// count of an existing topic.
+    /// count of an existing topic. What the heartbeat changed is written to
+    /// `__consumer_offsets`: answer once the `Pending` write is durable.
     pub fn consumer_heartbeat(
         &self,
         req: HeartbeatRequest,
         partitions_of: &dyn Fn(&str) -> Option<i32>,
-    ) -> GroupResult<HeartbeatAnswer> {
+    ) -> GroupResult<(HeartbeatAnswer, Option<Pending>)> {
         validate(&req)?;
         let now = Instant::now();
         let mut groups = lock(&self.groups);
@@ -171,7 +175,10 @@ impl GroupCoordinator {
         let interval = self.config.consumer_heartbeat_interval_ms;
 
         if req.member_epoch == LEAVE_EPOCH || req.member_epoch == STATIC_LEAVE_EPOCH {
-            return leave(cg, &group_id, req, session, now);
+            let answer = leave(cg, &group_id, req, session, now)?;
+            let pending =
+                self.persist_consumer(&group_id, cg, Touched::Member(&answer.member_id))?;
+            return Ok((answer, pending));
         }
         // Whether the target assignment must be recomputed: one epoch bump
         // per heartbeat, however many things changed.
@@ -248,12 +255,14 @@ impl GroupCoordinator {
         let full =
             req.rebalance_timeout_ms >= 0 && req.subscribed_topics.is_some() && req.owned.is_some();
         let send = joining || full || !same(&before, &m.assigned);
-        Ok(HeartbeatAnswer {
+        let answer = HeartbeatAnswer {
             member_id: member_id.clone(),
             member_epoch: m.epoch,
             heartbeat_interval_ms: interval,
             assignment: send.then(|| m.assigned.clone()),
-        })
+        };
+        let pending = self.persist_consumer(&group_id, cg, Touched::Member(&member_id))?;
+        Ok((answer, pending))
     }
 
     /// A member joining with epoch 0: a new member, a dynamic member
@@ -396,7 +405,13 @@ impl GroupCoordinator {
     /// heartbeat, or when it has not revoked partitions within its
     /// rebalance timeout. It wakes at the session deadline it last saw, so
     /// a revocation deadline is acted on at most one session late.
-    fn spawn_consumer_timer(&self, group: &str, member: &str, token: u64, first: Instant) {
+    pub(crate) fn spawn_consumer_timer(
+        &self,
+        group: &str,
+        member: &str,
+        token: u64,
+        first: Instant,
+    ) {
         let (group, member) = (group.to_string(), member.to_string());
         self.spawn_deadline_timer(first, move |c| {
             c.check_consumer_member(&group, &member, token)
@@ -430,6 +445,20 @@ impl GroupCoordinator {
         };
         tracing::info!(group = %group_id, member = %member_id, "removing consumer-protocol member: {why}");
         cg.remove_member(member_id);
+        match self.persist_consumer(group_id, cg, Touched::Removed) {
+            Ok(Some(pending)) => {
+                let group = group_id.to_string();
+                tokio::spawn(async move {
+                    if let Err(e) = pending.durable().await {
+                        tracing::warn!(%group, error = %e, "could not store a member's removal");
+                    }
+                });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(group = %group_id, error = %e, "could not store a member's removal")
+            }
+        }
         None
     }
 }

@@ -18,9 +18,10 @@
 //! still held elsewhere on later heartbeats. So a partition is never owned
 //! by two members at once.
 //!
-//! Membership is kept in memory only: after a broker restart members get
-//! UNKNOWN_MEMBER_ID and rejoin with epoch 0, as clients do. Committed
-//! offsets are persisted as for classic groups.
+//! Membership and assignments are written to `__consumer_offsets` as they
+//! change (`persist`), as Kafka does: after a broker restart members go on
+//! with their epochs and partitions. Committed offsets are persisted as
+//! for classic groups.
 //!
 //! The group lives inside the classic `Group` (its `consumer` field), in
 //! the coordinator's one map under one mutex, so a group id is either a
@@ -28,6 +29,7 @@
 
 pub mod assignors;
 mod heartbeat;
+mod persist;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -38,6 +40,7 @@ use tokio::time::Instant;
 pub use heartbeat::{
     ConsumerDescription, ConsumerMemberDescription, HeartbeatAnswer, HeartbeatRequest,
 };
+pub(crate) use persist::{group_tombstones, Touched};
 
 /// Partitions per topic name.
 pub type Assignment = BTreeMap<String, BTreeSet<i32>>;
@@ -99,6 +102,8 @@ pub(crate) struct ConsumerGroup {
     pub static_members: HashMap<String, String>,
     /// The assignor the last target was computed with.
     pub assignor: String,
+    /// What was last written to `__consumer_offsets` (`persist`).
+    pub(crate) persisted: persist::Persisted,
 }
 
 impl ConsumerGroup {
