@@ -5,8 +5,14 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use common::*;
 use fjord_log::FaultFs;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
 
 const KAFKA_STORAGE_ERROR: i16 = 56;
 
@@ -51,12 +57,6 @@ async fn a_full_disk_refuses_produces_keeps_reads_and_recovers_by_itself() {
 // answered promptly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_disk_does_not_delay_other_groups_heartbeats() {
-    use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, GroupId};
-    use kafka_protocol::protocol::StrBytes;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-    use std::time::{Duration, Instant};
-
     let fs = FaultFs::new();
     let b = TestBroker::start_on(Some(fs.shared()), |c| {
         c.group_initial_rebalance_delay_ms = 0;
@@ -89,7 +89,31 @@ async fn a_slow_disk_does_not_delay_other_groups_heartbeats() {
         }));
     }
 
-    let s = |v: &str| StrBytes::from_string(v.to_string());
+    let slowest = slowest_heartbeat_for(&b, Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut sent = 0;
+    for p in producers {
+        sent += p.await.unwrap();
+    }
+    eprintln!("slow disk: {sent} produces, slowest heartbeat {slowest:?}");
+    assert!(
+        sent > 8,
+        "the producers rolled segments ({sent} produces of 1 KB, 8 KB segments)"
+    );
+    assert!(
+        slowest < Duration::from_millis(500),
+        "slowest heartbeat {slowest:?}"
+    );
+}
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+/// A KIP-848 member of group "elsewhere" on topic "other" heartbeats every
+/// 100 ms for `span`; returns its slowest answer. Fails if it loses its
+/// session.
+async fn slowest_heartbeat_for(b: &TestBroker, span: Duration) -> Duration {
     let heartbeat = |epoch: i32| {
         ConsumerGroupHeartbeatRequest::default()
             .with_group_id(GroupId(s("elsewhere")))
@@ -105,7 +129,7 @@ async fn a_slow_disk_does_not_delay_other_groups_heartbeats() {
     let mut epoch = joined.member_epoch;
     let mut slowest = Duration::ZERO;
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(3) {
+    while started.elapsed() < span {
         let sent = Instant::now();
         let r = member.send(1, heartbeat(epoch)).await;
         slowest = slowest.max(sent.elapsed());
@@ -117,15 +141,94 @@ async fn a_slow_disk_does_not_delay_other_groups_heartbeats() {
         epoch = r.member_epoch;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    stop.store(true, Ordering::Relaxed);
-    let mut sent = 0;
-    for p in producers {
-        sent += p.await.unwrap();
+    slowest
+}
+
+// Offset commits of one group roll `__consumer_offsets` segments (2 KB
+// here) on a disk whose every fsync takes 200 ms: the appends and their
+// rolls run off the coordinator's groups lock, so a member of another
+// group keeps its session and its heartbeats are answered promptly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_offsets_topic_rolls_do_not_delay_other_groups_heartbeats() {
+    let fs = FaultFs::new();
+    let b = TestBroker::start_on(Some(fs.shared()), |c| {
+        c.group_initial_rebalance_delay_ms = 0;
+        c.group_consumer_session_timeout_ms = 1500;
+        c.group_consumer_heartbeat_interval_ms = 100;
+    })
+    .await;
+    let mut admin = b.client().await;
+    admin.create_topic("other", 1).await;
+    let commit = |group: &str, offset: i64| {
+        use offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+        OffsetCommitRequest::default()
+            .with_group_id(GroupId(s(group)))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(topic_name("other"))
+                .with_partitions(vec![OffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(offset)])])
+    };
+    // The first commit makes the topic; then its segments get small.
+    let r = admin.send(2, commit("busy-0", 0)).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    use alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let config = |k: &str, v: &str| {
+        AlterableConfig::default()
+            .with_name(s(k))
+            .with_value(Some(s(v)))
+    };
+    let r = admin
+        .send(
+            2,
+            AlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(s("__consumer_offsets"))
+                .with_configs(vec![
+                    config("cleanup.policy", "compact"),
+                    config("segment.bytes", "2048"),
+                ])]),
+        )
+        .await;
+    assert_eq!(
+        r.responses[0].error_code, 0,
+        "{:?}",
+        r.responses[0].error_message
+    );
+    let offsets = b.broker().topics.get("__consumer_offsets").unwrap();
+    let segments_before: usize = offsets.partitions.iter().map(|p| p.segment_count()).sum();
+    fs.set_sync_delay(Duration::from_millis(200));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut committers = Vec::new();
+    for i in 0..16 {
+        let (addr, stop) = (b.addr, stop.clone());
+        committers.push(tokio::spawn(async move {
+            let mut c = Client::connect(addr).await;
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let r = c.send(2, commit(&format!("busy-{i}"), n)).await;
+                assert_eq!(r.topics[0].partitions[0].error_code, 0);
+                n += 1;
+            }
+            n
+        }));
     }
-    eprintln!("slow disk: {sent} produces, slowest heartbeat {slowest:?}");
+    let slowest = slowest_heartbeat_for(&b, Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut commits = 0;
+    for c in committers {
+        commits += c.await.unwrap();
+    }
+    let segments_after: usize = offsets.partitions.iter().map(|p| p.segment_count()).sum();
+    eprintln!(
+        "slow disk: {commits} commits, {} rolls of __consumer_offsets, slowest heartbeat {slowest:?}",
+        segments_after - segments_before
+    );
     assert!(
-        sent > 8,
-        "the producers rolled segments ({sent} produces of 1 KB, 8 KB segments)"
+        segments_after > segments_before,
+        "the commits rolled __consumer_offsets ({commits} commits)"
     );
     assert!(
         slowest < Duration::from_millis(500),

@@ -29,6 +29,7 @@ pub fn handle(
         }
         a
     });
+    let group_id = req.group_id.to_string();
     let hb = HeartbeatRequest {
         group_id: req.group_id.to_string(),
         member_id: req.member_id.to_string(),
@@ -58,11 +59,15 @@ pub fn handle(
         Err(e) => (Err(e), None),
     };
     let response = respond(broker, answer);
+    let groups = broker.groups.clone();
     async move {
         match pending {
             Some(p) => match p.durable().await {
                 Ok(()) => response,
-                Err(e) => error(e),
+                Err(e) => {
+                    groups.consumer_write_failed(&group_id);
+                    error(e)
+                }
             },
             None => response,
         }

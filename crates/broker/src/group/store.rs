@@ -10,6 +10,16 @@
 //! fsynced it (acks=all semantics). On start the topic is read from its
 //! start and replayed; the last record per key wins, a tombstone deletes.
 //!
+//! Callers ask for writes while holding the coordinator's groups lock,
+//! which fixes their order (a later commit of an offset must land after
+//! an earlier one), but the append itself runs on a thread of its own
+//! (`Appender`, on the blocking pool), in that order: a slow disk (a segment roll's fsyncs,
+//! page-cache writeback throttling) then delays the answers of the
+//! requests that wrote, never the groups lock, so heartbeats of unrelated
+//! groups go on. The coordinator's memory is updated when the write is
+//! asked for; a write that then fails is answered with its error (as a
+//! failed fsync always was).
+//!
 //! Transactional offsets (TxnOffsetCommit) are written as a transactional
 //! batch with the producer's id and epoch and held aside per producer
 //! (`txn_pending`); the COMMIT marker for that producer applies them, an
@@ -41,7 +51,77 @@ pub struct OffsetsLog {
     topic: InternalTopic,
     /// Transactional offset records awaiting their producer's marker, per
     /// producer id, in log order.
-    txn_pending: Mutex<HashMap<i64, Vec<KeyValue>>>,
+    txn_pending: Arc<Mutex<HashMap<i64, Vec<KeyValue>>>>,
+    appender: Appender,
+}
+
+/// One append, run by the `Appender`: the partition appended to and the
+/// last offset written.
+type AppendJob = Box<dyn FnOnce() -> std::result::Result<(Arc<Partition>, i64), GroupError> + Send>;
+
+/// Runs appends one at a time, in the order they were asked for, on the
+/// blocking pool: one drainer task at a time empties the queue.
+struct Appender {
+    queue: Arc<Mutex<AppendQueue>>,
+}
+
+#[derive(Default)]
+struct AppendQueue {
+    jobs: std::collections::VecDeque<(AppendJob, AppendReply)>,
+    /// A drainer is running (it takes every job queued before it stops).
+    draining: bool,
+}
+
+type AppendReply =
+    tokio::sync::oneshot::Sender<std::result::Result<(Arc<Partition>, i64), GroupError>>;
+
+impl Appender {
+    fn new() -> Appender {
+        Appender {
+            queue: Arc::new(Mutex::new(AppendQueue::default())),
+        }
+    }
+
+    /// Queues `job`; its result reaches the returned `Pending`.
+    fn submit(&self, job: AppendJob) -> Pending {
+        let (reply, appended) = tokio::sync::oneshot::channel();
+        let mut queue = lock(&self.queue);
+        queue.jobs.push_back((job, reply));
+        if !queue.draining {
+            queue.draining = true;
+            let shared = self.queue.clone();
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn_blocking(move || drain(&shared));
+                }
+                // No runtime (a caller outside tokio): append right here.
+                Err(_) => {
+                    drop(queue);
+                    drain(&shared);
+                }
+            }
+        }
+        Pending { appended }
+    }
+}
+
+/// Runs queued appends in order until the queue is empty. The asker may
+/// have gone (its connection closed): its write still happens, in order.
+fn drain(queue: &Mutex<AppendQueue>) {
+    loop {
+        let next = {
+            let mut q = lock(queue);
+            match q.jobs.pop_front() {
+                Some(next) => next,
+                None => {
+                    q.draining = false;
+                    return;
+                }
+            }
+        };
+        let (job, reply) = next;
+        let _ = reply.send(job());
+    }
 }
 
 /// A record of the topic: a key and its value, None for a tombstone.
@@ -55,19 +135,24 @@ pub struct TxnProducer {
     pub producer_epoch: i16,
 }
 
-/// A write that is in the log but maybe not yet on disk.
+/// A write asked for: maybe not yet in the log, maybe not yet on disk.
 pub struct Pending {
-    partition: Arc<Partition>,
-    last_offset: i64,
+    appended:
+        tokio::sync::oneshot::Receiver<std::result::Result<(Arc<Partition>, i64), GroupError>>,
 }
 
 impl Pending {
-    /// Waits until the write is fsynced.
+    /// Waits until the write is appended and fsynced.
     pub async fn durable(self) -> std::result::Result<(), GroupError> {
-        let Pending {
-            partition,
-            last_offset,
-        } = self;
+        let (partition, last_offset) = match self.appended.await {
+            Ok(appended) => appended?,
+            Err(_) => {
+                return Err(GroupError::Storage(
+                    "the __consumer_offsets append was dropped (the runtime is shutting down)"
+                        .into(),
+                ))
+            }
+        };
         match tokio::task::spawn_blocking(move || partition.sync_to(last_offset)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(GroupError::Storage(e.to_string())),
@@ -81,7 +166,8 @@ impl OffsetsLog {
     pub fn open(topics: &Topics, create_partitions: i32) -> OffsetsLog {
         OffsetsLog {
             topic: InternalTopic::open(topics, OFFSETS_TOPIC, create_partitions),
-            txn_pending: Mutex::new(HashMap::new()),
+            txn_pending: Arc::new(Mutex::new(HashMap::new())),
+            appender: Appender::new(),
         }
     }
 
@@ -90,35 +176,33 @@ impl OffsetsLog {
         self.topic.ensure(topics)
     }
 
-    /// Appends one batch of (key, value-or-tombstone) records for `group`.
+    /// Appends one batch of (key, value-or-tombstone) records for `group`,
+    /// after every write asked for before it.
     pub fn append(
         &self,
         group: &str,
         records: &[(Key, Option<Bytes>)],
     ) -> std::result::Result<Pending, GroupError> {
-        let encoded: Vec<(Bytes, Option<Bytes>)> = records
-            .iter()
-            .map(|(k, v)| (k.encode(), v.clone()))
-            .collect();
-        let batch = records::batch(&encoded, now_ms());
+        let encoded = encode(records);
         let partition = self
             .topic
             .partition_of(group)
             .map_err(GroupError::CoordinatorNotAvailable)?
             .clone();
-        let outcome = partition
-            .append(&batch, now_ms())
-            .map_err(|e| GroupError::Storage(e.to_string()))?;
-        Ok(Pending {
-            partition,
-            last_offset: outcome.last_offset,
-        })
+        Ok(self.appender.submit(Box::new(move || {
+            let batch = records::batch(&encoded, now_ms());
+            let outcome = partition
+                .append(&batch, now_ms())
+                .map_err(|e| GroupError::Storage(e.to_string()))?;
+            Ok((partition, outcome.last_offset))
+        })))
     }
 
     /// Appends `records` for `group` as one transactional batch of
-    /// `producer` and holds them until its marker. The batch gets the
-    /// sequence the partition expects next from this producer, as the
-    /// log checks transactional batches like any idempotent ones.
+    /// `producer` and, once written, holds them until its marker. The batch
+    /// gets the sequence the partition expects next from this producer
+    /// (read when the append runs, after every earlier write), as the log
+    /// checks transactional batches like any idempotent ones.
     pub fn append_txn(
         &self,
         group: &str,
@@ -130,30 +214,30 @@ impl OffsetsLog {
             .partition_of(group)
             .map_err(GroupError::CoordinatorNotAvailable)?
             .clone();
-        let base_sequence = partition
-            .producer_ids()
-            .into_iter()
-            .find(|(id, epoch, _)| *id == producer.producer_id && *epoch == producer.producer_epoch)
-            .map_or(
-                0,
-                |(_, _, last)| if last == i32::MAX { 0 } else { last + 1 },
-            );
-        let encoded: Vec<(Bytes, Option<Bytes>)> = records
-            .iter()
-            .map(|(k, v)| (k.encode(), v.clone()))
-            .collect();
-        let batch = records::txn_batch(&encoded, now_ms(), producer, base_sequence);
-        let outcome = partition
-            .append(&batch, now_ms())
-            .map_err(|e| GroupError::Storage(e.to_string()))?;
-        lock(&self.txn_pending)
-            .entry(producer.producer_id)
-            .or_default()
-            .extend(records.iter().cloned());
-        Ok(Pending {
-            partition,
-            last_offset: outcome.last_offset,
-        })
+        let encoded = encode(records);
+        let records = records.to_vec();
+        let txn_pending = self.txn_pending.clone();
+        Ok(self.appender.submit(Box::new(move || {
+            let base_sequence = partition
+                .producer_ids()
+                .into_iter()
+                .find(|(id, epoch, _)| {
+                    *id == producer.producer_id && *epoch == producer.producer_epoch
+                })
+                .map_or(
+                    0,
+                    |(_, _, last)| if last == i32::MAX { 0 } else { last + 1 },
+                );
+            let batch = records::txn_batch(&encoded, now_ms(), producer, base_sequence);
+            let outcome = partition
+                .append(&batch, now_ms())
+                .map_err(|e| GroupError::Storage(e.to_string()))?;
+            lock(&txn_pending)
+                .entry(producer.producer_id)
+                .or_default()
+                .extend(records);
+            Ok((partition, outcome.last_offset))
+        })))
     }
 
     /// The records a producer's transaction wrote, removed from the
@@ -215,6 +299,13 @@ impl OffsetsLog {
         }
         Ok(())
     }
+}
+
+fn encode(records: &[(Key, Option<Bytes>)]) -> Vec<(Bytes, Option<Bytes>)> {
+    records
+        .iter()
+        .map(|(k, v)| (k.encode(), v.clone()))
+        .collect()
 }
 
 /// Every record of one partition of an internal topic (`topic`-`index`),

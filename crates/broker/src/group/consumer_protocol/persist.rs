@@ -245,6 +245,16 @@ impl GroupCoordinator {
         }
     }
 
+    /// A write `persist_consumer` asked for failed after it returned (the
+    /// append or its fsync): the next write of the group compares every
+    /// record again.
+    pub fn consumer_write_failed(&self, group_id: &str) {
+        let mut groups = crate::lock::lock(&self.groups);
+        if let Some(cg) = groups.get_mut(group_id).and_then(|g| g.consumer.as_mut()) {
+            cg.write_failed();
+        }
+    }
+
     /// After replay: the restored members' session timers (a member that
     /// does not come back is removed when its session ends). Needs a
     /// tokio runtime; without one the members are dropped instead, since
