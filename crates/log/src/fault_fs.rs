@@ -14,7 +14,14 @@
 //! not mix old and new bytes within the durable prefix.
 //!
 //! Faults can also be injected: fsyncs that fail, writes that fail (a full
-//! disk), and a delay per fsync so group commit has something to amortise.
+//! disk), directory fsyncs that fail with EIO or ENOSPC ([`DirSyncFault`]),
+//! and a delay per fsync so group commit has something to amortise. A
+//! failed directory sync makes nothing durable: the names it would have
+//! committed wait for the next one that succeeds.
+//!
+//! Directories are durable once created, unless [`FaultFs::track_new_dirs`]
+//! is on: then a directory created from that point survives a crash only
+//! once its parent has been synced, as on a real file system.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io;
@@ -52,6 +59,76 @@ struct MemFile {
     data: Mutex<FileData>,
 }
 
+/// The error an injected directory-fsync failure reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirSyncError {
+    /// EIO: the directory could not be written back.
+    Eio,
+    /// ENOSPC: no room for the directory's metadata.
+    Enospc,
+}
+
+impl DirSyncError {
+    /// The errno, the same on Linux and macOS.
+    pub fn errno(self) -> i32 {
+        match self {
+            DirSyncError::Eio => 5,
+            DirSyncError::Enospc => 28,
+        }
+    }
+
+    fn to_io(self) -> io::Error {
+        io::Error::from_raw_os_error(self.errno())
+    }
+}
+
+/// Which directory syncs fail, and how ([`FaultFs::fail_dir_syncs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirSyncFault {
+    pub error: DirSyncError,
+    /// Only syncs of this directory fail; None: of every directory.
+    pub dir: Option<PathBuf>,
+    /// This many of the syncs that would fail succeed first, so a test can
+    /// fail the n-th directory sync of an operation.
+    pub after: u64,
+}
+
+impl DirSyncFault {
+    /// Every directory sync fails with `error`.
+    pub fn every(error: DirSyncError) -> DirSyncFault {
+        DirSyncFault {
+            error,
+            dir: None,
+            after: 0,
+        }
+    }
+
+    /// Syncs of `dir` fail with `error`; others succeed.
+    pub fn of(dir: &Path, error: DirSyncError) -> DirSyncFault {
+        DirSyncFault {
+            dir: Some(dir.to_path_buf()),
+            ..DirSyncFault::every(error)
+        }
+    }
+
+    /// The first `n` matching syncs succeed.
+    pub fn after(self, n: u64) -> DirSyncFault {
+        DirSyncFault { after: n, ..self }
+    }
+
+    /// Whether this sync of `path` fails; counts down `after`.
+    fn strikes(&mut self, path: &Path) -> bool {
+        if self.dir.as_deref().is_some_and(|d| d != path) {
+            return false;
+        }
+        if self.after > 0 {
+            self.after -= 1;
+            return false;
+        }
+        true
+    }
+}
+
 #[derive(Debug)]
 struct State {
     /// Names visible now.
@@ -63,6 +140,10 @@ struct State {
     /// not grow with the number of files.
     dirty: HashMap<PathBuf, HashSet<PathBuf>>,
     dirs: BTreeSet<PathBuf>,
+    /// Directories created while `track_dirs` was on whose entry in their
+    /// parent no `sync_dir` of the parent has made durable yet.
+    pending_dirs: BTreeSet<PathBuf>,
+    track_dirs: bool,
     torn: TornWrite,
 }
 
@@ -73,6 +154,7 @@ struct Shared {
     dir_syncs: AtomicU64,
     fail_syncs: AtomicBool,
     fail_writes: AtomicBool,
+    dir_fault: Mutex<Option<DirSyncFault>>,
     sync_delay_us: AtomicU64,
     /// When set, the crash image after every fsync and directory sync.
     images: Mutex<Option<Vec<FaultFs>>>,
@@ -114,6 +196,8 @@ impl FaultFs {
             durable: BTreeMap::new(),
             dirty: HashMap::new(),
             dirs: BTreeSet::new(),
+            pending_dirs: BTreeSet::new(),
+            track_dirs: false,
             torn: TornWrite::KeepHalf,
         })
     }
@@ -126,6 +210,7 @@ impl FaultFs {
                 dir_syncs: AtomicU64::new(0),
                 fail_syncs: AtomicBool::new(false),
                 fail_writes: AtomicBool::new(false),
+                dir_fault: Mutex::new(None),
                 sync_delay_us: AtomicU64::new(0),
                 images: Mutex::new(None),
             }),
@@ -147,7 +232,7 @@ impl FaultFs {
         self.shared.fsyncs.load(Ordering::SeqCst)
     }
 
-    /// Number of `sync_dir` calls.
+    /// Number of `sync_dir` calls that succeeded.
     pub fn dir_sync_count(&self) -> u64 {
         self.shared.dir_syncs.load(Ordering::SeqCst)
     }
@@ -160,6 +245,19 @@ impl FaultFs {
     /// Makes every later write fail as on a full disk (or stop failing).
     pub fn fail_writes(&self, fail: bool) {
         self.shared.fail_writes.store(fail, Ordering::SeqCst);
+    }
+
+    /// Makes later `sync_dir` calls fail as `fault` says (None: stop
+    /// failing). A failed sync makes no name durable.
+    pub fn fail_dir_syncs(&self, fault: Option<DirSyncFault>) {
+        *lock(&self.shared.dir_fault) = fault;
+    }
+
+    /// From now on (or no longer), a directory `create_dir_all` makes
+    /// survives a crash only once its parent is synced. Off by default, so
+    /// tests can build their roots without syncing `/`.
+    pub fn track_new_dirs(&self, on: bool) {
+        lock(&self.shared.state).track_dirs = on;
     }
 
     /// Sleeps this long in every `sync_data`, like a real disk flush.
@@ -216,6 +314,9 @@ fn image_of(state: &State) -> FaultFs {
     };
     let mut image = BTreeMap::new();
     for (path, file) in &state.durable {
+        if state.lost_in_crash(&parent(path)) {
+            continue;
+        }
         let data = lock(&file.data);
         let synced = &data.synced;
         let intact =
@@ -252,12 +353,25 @@ fn image_of(state: &State) -> FaultFs {
         live: image.clone(),
         durable: image,
         dirty: HashMap::new(),
-        dirs: state.dirs.clone(),
+        dirs: state
+            .dirs
+            .iter()
+            .filter(|d| !state.lost_in_crash(d))
+            .cloned()
+            .collect(),
+        pending_dirs: BTreeSet::new(),
+        track_dirs: state.track_dirs,
         torn: state.torn,
     })
 }
 
 impl State {
+    /// Whether directory `dir` would be gone after a crash: it, or a
+    /// directory above it, was created and its parent not synced since.
+    fn lost_in_crash(&self, dir: &Path) -> bool {
+        !self.pending_dirs.is_empty() && dir.ancestors().any(|d| self.pending_dirs.contains(d))
+    }
+
     /// Notes that `path`'s directory entry changed since the last dir sync.
     fn touch(&mut self, path: &Path) {
         self.dirty
@@ -331,8 +445,11 @@ impl FileSystem for FaultFs {
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         let mut state = lock(&self.shared.state);
         for dir in path.ancestors() {
-            if !dir.as_os_str().is_empty() {
-                state.dirs.insert(dir.to_path_buf());
+            if !dir.as_os_str().is_empty()
+                && state.dirs.insert(dir.to_path_buf())
+                && state.track_dirs
+            {
+                state.pending_dirs.insert(dir.to_path_buf());
             }
         }
         Ok(())
@@ -391,11 +508,17 @@ impl FileSystem for FaultFs {
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        if let Some(fault) = lock(&self.shared.dir_fault).as_mut() {
+            if fault.strikes(path) {
+                return Err(fault.error.to_io());
+            }
+        }
         let mut state = lock(&self.shared.state);
         let State {
             live,
             durable,
             dirty,
+            pending_dirs,
             ..
         } = &mut *state;
         for p in dirty.remove(path).unwrap_or_default() {
@@ -404,6 +527,7 @@ impl FileSystem for FaultFs {
                 None => durable.remove(&p),
             };
         }
+        pending_dirs.retain(|d| d.parent() != Some(path));
         self.shared.dir_syncs.fetch_add(1, Ordering::SeqCst);
         drop(state);
         capture(&self.shared);
@@ -476,5 +600,53 @@ mod tests {
         assert!(f.sync_data().is_err());
         assert_eq!(fs.fsync_count(), 0);
         assert!(fs.open(&PathBuf::from("/nodir/f"), true).is_err());
+    }
+
+    #[test]
+    fn failed_directory_syncs_make_nothing_durable() {
+        let (fs, dir) = setup();
+        let a = dir.join("a");
+        fs.open(&a, true).unwrap();
+        for error in [DirSyncError::Eio, DirSyncError::Enospc] {
+            fs.fail_dir_syncs(Some(DirSyncFault::every(error)));
+            let e = fs.sync_dir(&dir).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(error.errno()));
+            assert!(fs.crash().contents(&a).is_none());
+        }
+        assert_eq!(
+            fs.sync_dir(&dir).unwrap_err().kind(),
+            io::ErrorKind::StorageFull
+        );
+        // Only the second sync of /d fails; /other is not concerned.
+        fs.create_dir_all(Path::new("/other")).unwrap();
+        let fault = DirSyncFault::of(&dir, DirSyncError::Eio).after(1);
+        fs.fail_dir_syncs(Some(fault));
+        fs.sync_dir(Path::new("/other")).unwrap();
+        fs.sync_dir(&dir).unwrap();
+        assert!(fs.crash().contents(&a).is_some());
+        assert!(fs.sync_dir(&dir).is_err());
+        fs.fail_dir_syncs(None);
+        fs.sync_dir(&dir).unwrap();
+        assert_eq!(fs.dir_sync_count(), 3, "successes only");
+    }
+
+    #[test]
+    fn tracked_new_directories_need_their_parent_synced() {
+        let (fs, _) = setup();
+        fs.track_new_dirs(true);
+        let leaf = PathBuf::from("/d/p/q");
+        fs.create_dir_all(&leaf).unwrap();
+        let f = leaf.join("f");
+        fs.open(&f, true).unwrap().write_at(b"x", 0).unwrap();
+        fs.open(&f, true).unwrap().sync_data().unwrap();
+        fs.sync_dir(&leaf).unwrap();
+        let img = fs.crash();
+        assert!(img.contents(&f).is_none() && !img.exists(&leaf));
+        fs.sync_dir(Path::new("/d/p")).unwrap();
+        assert!(fs.crash().contents(&f).is_none(), "/d/p still pending");
+        fs.sync_dir(Path::new("/d")).unwrap();
+        let img = fs.crash();
+        assert_eq!(img.contents(&f).unwrap(), b"x");
+        assert!(img.exists(&leaf));
     }
 }

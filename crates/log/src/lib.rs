@@ -62,7 +62,7 @@ pub use cleaner::CompactionReport;
 pub use compression::Codec;
 pub use config::{CleanupPolicy, ConfigEntry, ConfigSource, LogConfig};
 pub use error::{LogError, Result};
-pub use fault_fs::{FaultFs, TornWrite};
+pub use fault_fs::{DirSyncError, DirSyncFault, FaultFs, TornWrite};
 pub use fs::{FileSystem, LogFile, RealFs};
 pub use partition::{AppendOutcome, MaintenanceReport, Partition, ReadSlice};
 pub use txn::{AbortedTxn, ControlMarker};

@@ -49,11 +49,6 @@ pub(crate) fn recover(
     if !fs.exists(dir) {
         fs.create_dir_all(dir)
             .map_err(io_err(format!("creating {}", dir.display())))?;
-        // A new partition directory must itself survive a power loss.
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs.sync_dir(parent)
-                .map_err(io_err(format!("syncing {}", parent.display())))?;
-        }
     }
     let clean = fs.exists(&meta::clean_marker_path(dir));
     let mut files = fs
@@ -80,6 +75,11 @@ pub(crate) fn recover(
 
     let persisted_start = meta::read_log_start(&**fs, dir);
     if bases.is_empty() {
+        // A new partition, or one whose creation stopped before its first
+        // segment (a failed sync below leaves the directory in place, so
+        // its existence proves nothing): the directory must itself
+        // survive a power loss before anything is written in it.
+        sync_parent(&**fs, dir)?;
         let base = persisted_start.unwrap_or(0).max(0);
         bases.push(base);
         ActiveSegment::create(fs.clone(), dir, base, interval)?;
@@ -138,8 +138,13 @@ pub(crate) fn recover(
         state.active.persist_indexes()?;
     }
     // Whatever survived is now the log; make it durable before anyone is
-    // told an offset in it is.
+    // told an offset in it is: the data, and the names. A segment created
+    // by an earlier open or roll whose directory sync failed is in the
+    // directory but not yet durably, and nothing else would sync it
+    // before the next roll.
     state.active.sync()?;
+    fs.sync_dir(dir)
+        .map_err(io_err(format!("syncing {}", dir.display())))?;
     meta::remove_clean_marker(&**fs, dir)?;
     tracing::info!(
         dir = %dir.display(),
@@ -151,6 +156,16 @@ pub(crate) fn recover(
         "opened partition"
     );
     Ok(state)
+}
+
+/// Makes `dir`'s entry in its parent durable.
+fn sync_parent(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
+    match dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => fs
+            .sync_dir(parent)
+            .map_err(io_err(format!("syncing {}", parent.display()))),
+        None => Ok(()),
+    }
 }
 
 /// Loads the active segment's persisted indexes (if valid), then scans and

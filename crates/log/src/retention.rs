@@ -9,6 +9,15 @@
 //! `Arc` to a segment keep reading the unlinked file). Recovery deletes any
 //! segment that lies wholly below the persisted log start, finishing an
 //! interrupted deletion. The active segment is never deleted.
+//!
+//! If the new start cannot be persisted (its write or directory sync
+//! fails), nothing is deleted: the victims go back and the pass fails, so
+//! the next one tries again rather than leaving their files on disk until
+//! a restart. (The new start's rename may still become durable with a
+//! later directory sync; recovery then completes the deletion this pass
+//! chose.) If only the directory sync after the removals fails, the
+//! pass succeeds: the removed files may come back after a power cut, but
+//! wholly below the durable start, where recovery deletes them again.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,6 +51,7 @@ impl Partition {
                 self.roll(&mut log)?;
                 report.segments_rolled = 1;
             }
+            let start_before = log.log_start;
             let mut victims = Vec::new();
             if config.cleanup_policy().deletes() {
                 let retention_ms = config.retention_ms();
@@ -59,7 +69,10 @@ impl Partition {
                     }));
                 }
             }
-            self.advance_start_past(&mut log, &victims)?;
+            if let Err(e) = self.advance_start_past(&mut log, &victims) {
+                put_back(&mut log, victims, start_before);
+                return Err(e);
+            }
             let txn_files = drop_txn_entries(&mut log, &self.dir, &victims);
             (victims, txn_files)
         };
@@ -97,9 +110,13 @@ impl Partition {
             // The new start must never outlive the data it points past: a
             // crash must not leave the start beyond the recovered end.
             self.sync_active(&log)?;
+            let start_before = log.log_start;
             log.log_start = target;
             let victims = take_while_front(&mut log, |seg, _| seg.end_offset <= target);
-            meta::write_log_start(&*self.fs, &self.dir, log.log_start)?;
+            if let Err(e) = meta::write_log_start(&*self.fs, &self.dir, log.log_start) {
+                put_back(&mut log, victims, start_before);
+                return Err(e);
+            }
             let txn_files = drop_txn_entries(&mut log, &self.dir, &victims);
             (victims, txn_files)
         };
@@ -152,8 +169,12 @@ impl Partition {
             tracing::info!(dir = %self.dir.display(), base = seg.base_offset, "deleted segment");
         }
         if !victims.is_empty() {
-            // Not fatal: recovery re-deletes segments below the log start.
-            let _ = self.fs.sync_dir(&self.dir);
+            // Not fatal: the new start is durable, so files that come back
+            // after a power cut lie wholly below it and recovery deletes
+            // them again.
+            if let Err(e) = self.fs.sync_dir(&self.dir) {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "could not sync the directory after deleting segments");
+            }
         }
     }
 }
@@ -165,6 +186,16 @@ fn drop_txn_entries(log: &mut LogState, dir: &Path, victims: &[Arc<Segment>]) ->
         Some(last) => log.aborted.drop_below(dir, last.end_offset),
         None => Vec::new(),
     }
+}
+
+/// Undoes `take_while_front` and the raised start of a pass that could
+/// not persist the new start.
+fn put_back(log: &mut LogState, victims: Vec<Arc<Segment>>, start: Offset) {
+    for seg in victims {
+        log.closed_bytes += seg.size;
+        log.segments.insert(seg.base_offset, seg);
+    }
+    log.log_start = start;
 }
 
 /// Removes closed segments from the front while `doomed(segment, total
