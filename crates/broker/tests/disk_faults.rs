@@ -235,3 +235,66 @@ async fn slow_offsets_topic_rolls_do_not_delay_other_groups_heartbeats() {
         "slowest heartbeat {slowest:?}"
     );
 }
+
+// Consumers catching up read closed segments from a disk whose every read
+// takes 200 ms (the page cache no longer holds them): those reads run on
+// the blocking pool, so a member of another group keeps its session and
+// its heartbeats are answered promptly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_catch_up_reads_do_not_delay_other_groups_heartbeats() {
+    let fs = FaultFs::new();
+    let b = TestBroker::start_on(Some(fs.shared()), |c| {
+        c.group_initial_rebalance_delay_ms = 0;
+        c.group_consumer_session_timeout_ms = 1500;
+        c.group_consumer_heartbeat_interval_ms = 100;
+    })
+    .await;
+    let mut admin = b.client().await;
+    admin
+        .create_topic_with("cold", 1, &[("segment.bytes", "8192")])
+        .await;
+    admin.create_topic("other", 1).await;
+    for _ in 0..40 {
+        let (err, _) = admin
+            .produce("cold", 0, -1, Batch::sized(1, 1000).encode())
+            .await;
+        assert_eq!(err, 0);
+    }
+    let cold = b.broker().topics.partition("cold", 0).unwrap();
+    assert!(
+        cold.active_segment_base() > 0,
+        "closed segments to catch up on"
+    );
+    fs.set_read_delay(Duration::from_millis(200));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..8 {
+        let (addr, stop) = (b.addr, stop.clone());
+        readers.push(tokio::spawn(async move {
+            let mut c = Client::connect(addr).await;
+            let mut fetches = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let got = c.fetch("cold", 0, 0, 1 << 20).await;
+                assert_eq!(got.error_code, 0);
+                assert!(!got.records.unwrap_or_default().is_empty());
+                fetches += 1;
+            }
+            fetches
+        }));
+    }
+    let slowest = slowest_heartbeat_for(&b, Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut fetches = 0;
+    for r in readers {
+        fetches += r.await.unwrap();
+    }
+    eprintln!("slow reads: {fetches} catch-up fetches, slowest heartbeat {slowest:?}");
+    assert!(fetches >= 4, "the readers fetched ({fetches})");
+    // Read inline, a heartbeat waits for the reads on both workers: 0.4 s
+    // and more.
+    assert!(
+        slowest < Duration::from_millis(250),
+        "slowest heartbeat {slowest:?}"
+    );
+}

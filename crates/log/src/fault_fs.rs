@@ -156,6 +156,7 @@ struct Shared {
     fail_writes: AtomicBool,
     dir_fault: Mutex<Option<DirSyncFault>>,
     sync_delay_us: AtomicU64,
+    read_delay_us: AtomicU64,
     /// When set, the crash image after every fsync and directory sync.
     images: Mutex<Option<Vec<FaultFs>>>,
 }
@@ -212,6 +213,7 @@ impl FaultFs {
                 fail_writes: AtomicBool::new(false),
                 dir_fault: Mutex::new(None),
                 sync_delay_us: AtomicU64::new(0),
+                read_delay_us: AtomicU64::new(0),
                 images: Mutex::new(None),
             }),
         }
@@ -264,6 +266,14 @@ impl FaultFs {
     pub fn set_sync_delay(&self, delay: Duration) {
         self.shared
             .sync_delay_us
+            .store(delay.as_micros() as u64, Ordering::SeqCst);
+    }
+
+    /// Sleeps this long in every read, like a disk read that misses the
+    /// page cache.
+    pub fn set_read_delay(&self, delay: Duration) {
+        self.shared
+            .read_delay_us
             .store(delay.as_micros() as u64, Ordering::SeqCst);
     }
 
@@ -388,6 +398,10 @@ struct Handle {
 
 impl LogFile for Handle {
     fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+        let delay = self.shared.read_delay_us.load(Ordering::SeqCst);
+        if delay > 0 {
+            std::thread::sleep(Duration::from_micros(delay));
+        }
         let data = lock(&self.file.data);
         let pos = pos as usize;
         if pos >= data.current.len() {

@@ -534,6 +534,12 @@ impl Partition {
     }
 
     /// Number of segments, the active one included.
+    /// First offset of the active segment: a read from below it goes to
+    /// closed segments, which the page cache may no longer hold.
+    pub fn active_segment_base(&self) -> Offset {
+        self.lock().active.base_offset
+    }
+
     pub fn segment_count(&self) -> usize {
         self.lock().segments.len() + 1
     }

@@ -41,15 +41,16 @@ pub async fn handle(broker: Arc<Broker>, req: FetchRequest, version: i16) -> Fet
     let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let deadline = Instant::now() + max_wait;
     let min_bytes = req.min_bytes.max(0) as usize;
+    let req = Arc::new(req);
     let mut arrived = broker.subscribe_data_arrived();
     loop {
         arrived.borrow_and_update();
-        let mut read = read_once(&broker, &req, version);
+        let mut read = read_off_worker(&broker, &req, version).await;
         if !read.undurable.is_empty() {
             // Records are there but not fsynced yet: make them durable
             // (and so visible) now, then read again.
             reader_sync::make_durable(std::mem::take(&mut read.undurable)).await;
-            read = read_once(&broker, &req, version);
+            read = read_off_worker(&broker, &req, version).await;
         }
         if read.bytes >= min_bytes
             || read.errors
@@ -62,9 +63,49 @@ pub async fn handle(broker: Arc<Broker>, req: FetchRequest, version: i16) -> Fet
             Ok(Ok(())) => continue,
             // Deadline passed (or the broker is shutting down): answer with
             // whatever there is now.
-            _ => return read_once(&broker, &req, version).response,
+            _ => return read_off_worker(&broker, &req, version).await.response,
         }
     }
+}
+
+/// `read_once`, on the blocking pool when some partition is read from a
+/// closed segment: such preads (up to fetch_max_bytes, from disk when the
+/// page cache no longer holds them, as for a consumer catching up) must
+/// not hold up the async workers, which serve every other connection's
+/// heartbeats and produces. Reads at the tail (the active segment, just
+/// written, in the page cache) stay inline: there the hand-off only adds
+/// latency (end-to-end p50 1.45 -> 1.82 ms in `fjord bench e2e`).
+async fn read_off_worker(broker: &Arc<Broker>, req: &Arc<FetchRequest>, version: i16) -> Read {
+    if !reads_closed_segments(broker, req, version) {
+        return read_once(broker, req, version);
+    }
+    let (b, r) = (broker.clone(), req.clone());
+    match tokio::task::spawn_blocking(move || read_once(&b, &r, version)).await {
+        Ok(read) => read,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Cancelled: the runtime is shutting down; answer from here.
+        Err(_) => read_once(broker, req, version),
+    }
+}
+
+/// Whether any partition of the request is read from below its active
+/// segment.
+fn reads_closed_segments(broker: &Broker, req: &FetchRequest, version: i16) -> bool {
+    req.topics.iter().any(|rt| {
+        let topic = if version >= 13 {
+            broker.topics.get_by_id(rt.topic_id)
+        } else {
+            broker.topics.get(rt.topic.as_str())
+        };
+        topic.is_some_and(|t| {
+            rt.partitions.iter().any(|rp| {
+                usize::try_from(rp.partition)
+                    .ok()
+                    .and_then(|i| t.partitions.get(i))
+                    .is_some_and(|p| rp.fetch_offset < p.active_segment_base())
+            })
+        })
+    })
 }
 
 struct Read {
