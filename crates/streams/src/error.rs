@@ -1,0 +1,19 @@
+//! The engine's errors.
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// A record's key or value does not decode in its stream's format.
+    #[error("cannot decode: {0}")]
+    Decode(String),
+    /// A computed key or value does not fit the output's format.
+    #[error("cannot encode: {0}")]
+    Encode(String),
+    /// A user function failed on a record.
+    #[error("{0}")]
+    Operator(String),
+    /// The topology is not valid (found when it is built).
+    #[error("invalid topology: {0}")]
+    Topology(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

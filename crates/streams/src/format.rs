@@ -1,0 +1,117 @@
+//! How keys and values are written on topics: Kafka's primitive serdes
+//! (string, long, integer, double, bytes, as the Java client writes them)
+//! and JSON. A null (absent) key or value is `Value::Null`, and a
+//! `Value::Null` value is written as a tombstone.
+//!
+//! Registry formats (Avro, JSON Schema, Protobuf in the Confluent wire
+//! format) come with the runtime, through the registry's serde API.
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::value::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// UTF-8 (StringSerializer).
+    String,
+    /// 8 bytes, big-endian two's complement (LongSerializer).
+    Long,
+    /// 4 bytes, big-endian (IntegerSerializer).
+    Integer,
+    /// 8 bytes, big-endian IEEE 754 (DoubleSerializer).
+    Double,
+    /// As they are (ByteArraySerializer).
+    Bytes,
+    /// A JSON document (UTF-8).
+    Json,
+}
+
+impl Format {
+    pub fn decode(self, bytes: Option<&[u8]>) -> Result<Value> {
+        let Some(b) = bytes else {
+            return Ok(Value::Null);
+        };
+        let fixed = |n: usize| -> Result<&[u8]> {
+            if b.len() == n {
+                Ok(b)
+            } else {
+                Err(Error::Decode(format!(
+                    "{self:?} needs {n} bytes, got {}",
+                    b.len()
+                )))
+            }
+        };
+        Ok(match self {
+            Format::String => Value::String(
+                std::str::from_utf8(b)
+                    .map_err(|e| Error::Decode(format!("not UTF-8: {e}")))?
+                    .to_string(),
+            ),
+            Format::Long => Value::Int(i64::from_be_bytes(fixed(8)?.try_into().expect("8"))),
+            Format::Integer => {
+                Value::Int(i32::from_be_bytes(fixed(4)?.try_into().expect("4")) as i64)
+            }
+            Format::Double => Value::Double(f64::from_be_bytes(fixed(8)?.try_into().expect("8"))),
+            Format::Bytes => Value::Bytes(Bytes::copy_from_slice(b)),
+            Format::Json => Value::from_json(
+                serde_json::from_slice(b).map_err(|e| Error::Decode(format!("not JSON: {e}")))?,
+            ),
+        })
+    }
+
+    pub fn encode(self, v: &Value) -> Result<Option<Bytes>> {
+        if v.is_null() {
+            return Ok(None);
+        }
+        let wrong = || Error::Encode(format!("{self:?} cannot hold {v}"));
+        Ok(Some(match self {
+            Format::String => Bytes::from(v.to_string()),
+            Format::Long => Bytes::copy_from_slice(&v.as_i64().ok_or_else(wrong)?.to_be_bytes()),
+            Format::Integer => {
+                let i = v.as_i64().ok_or_else(wrong)?;
+                let i = i32::try_from(i).map_err(|_| wrong())?;
+                Bytes::copy_from_slice(&i.to_be_bytes())
+            }
+            Format::Double => Bytes::copy_from_slice(&v.as_f64().ok_or_else(wrong)?.to_be_bytes()),
+            Format::Bytes => match v {
+                Value::Bytes(b) => b.clone(),
+                _ => return Err(wrong()),
+            },
+            Format::Json => Bytes::from(v.to_json().to_string()),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn primitives_are_written_as_the_java_client_writes_them() {
+        assert_eq!(
+            Format::Long
+                .encode(&Value::Int(1))
+                .unwrap()
+                .unwrap()
+                .as_ref(),
+            &[0, 0, 0, 0, 0, 0, 0, 1]
+        );
+        assert_eq!(
+            Format::Integer
+                .encode(&Value::Int(-2))
+                .unwrap()
+                .unwrap()
+                .as_ref(),
+            &[0xff, 0xff, 0xff, 0xfe]
+        );
+        assert_eq!(
+            Format::Double.decode(Some(&1.5f64.to_be_bytes())).unwrap(),
+            Value::Double(1.5)
+        );
+        assert!(Format::Long.decode(Some(b"abc")).is_err());
+        assert!(Format::Integer.encode(&Value::Int(1 << 40)).is_err());
+        assert_eq!(Format::Json.decode(None).unwrap(), Value::Null);
+        assert_eq!(Format::Json.encode(&Value::Null).unwrap(), None);
+    }
+}

@@ -1,0 +1,457 @@
+//! Windowed aggregation on event time: the operator behind "bids per item
+//! per minute", with stream time, grace, the two emit modes, and late
+//! records routed to a topic instead of dropped.
+//!
+//! Per record: stream time becomes the largest event time seen; the record
+//! is folded into each of its windows that is still open (see `window` for
+//! exactly when a window closes); each window it missed makes it *late*.
+//!
+//! - `Emit::Changes` (EMIT CHANGES): every update of a window's result is
+//!   emitted at once. Sessions merged away by a record are emitted as
+//!   tombstones (null value), as Kafka Streams does.
+//! - `Emit::Final` (EMIT FINAL, Kafka Streams' suppress until window
+//!   close): a window's result is emitted once, when it closes. Windows
+//!   waiting for that are kept in a second store (`<store>-suppress`, with
+//!   its own changelog), not only in memory, so a restarted task still
+//!   emits them exactly once.
+//!
+//! A late record goes to the late-data topic unchanged (the bytes it was
+//! read with, its headers kept), with headers saying why:
+//!
+//! | header | value |
+//! |---|---|
+//! | `fjord.late.window.start`, `fjord.late.window.end` | the window it missed (the latest, for hopping windows), epoch ms |
+//! | `fjord.late.stream.time` | stream time when it arrived |
+//! | `fjord.late.by.ms` | how long after the window closed it arrived |
+//! | `fjord.late.source.topic`, `.partition`, `.offset` | where it was read |
+//!
+//! A record late for some hopping windows and on time for others is
+//! folded into the open ones and sent to the late topic once. Without a
+//! late topic, late records are counted ([`WindowedAggregate::late`]) and
+//! dropped, which the topology builder only allows when asked explicitly.
+//!
+//! A window's state is removed from the store once stream time passes its
+//! end plus the retention (at least the grace period; by default exactly
+//! that, so a window leaves the store as it closes).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::aggregate::Aggregate;
+use crate::error::{Error, Result};
+use crate::format::Format;
+use crate::record::{Header, Output, Record};
+use crate::store::{ChangeCapture, StoreChanges};
+use crate::value::Value;
+use crate::window::{windowed_key, SessionWindows, TimeWindows, Window};
+
+/// When a windowed aggregation emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emit {
+    /// Every update (EMIT CHANGES).
+    Changes,
+    /// Once, when the window closes (EMIT FINAL).
+    Final,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowKind {
+    Time(TimeWindows),
+    Session(SessionWindows),
+}
+
+impl WindowKind {
+    fn grace(&self) -> i64 {
+        match self {
+            WindowKind::Time(t) => t.grace_ms,
+            WindowKind::Session(s) => s.grace_ms,
+        }
+    }
+
+    fn is_session(&self) -> bool {
+        matches!(self, WindowKind::Session(_))
+    }
+
+    /// Stream time at which window `w`'s result is final.
+    fn final_at(&self, w: &Window) -> i64 {
+        match self {
+            WindowKind::Time(t) => w.end.saturating_add(t.grace_ms),
+            WindowKind::Session(s) => w
+                .end
+                .saturating_add(s.gap_ms)
+                .saturating_add(s.grace_ms)
+                .saturating_add(1),
+        }
+    }
+}
+
+/// The value a record contributes to the aggregate.
+pub type Extract = Arc<dyn Fn(&Record) -> Value + Send + Sync>;
+
+struct Entry {
+    key: Value,
+    end: i64,
+    acc: Value,
+    /// Largest event time folded in: the result's timestamp.
+    max_ts: i64,
+}
+
+pub struct WindowedAggregate {
+    store: String,
+    kind: WindowKind,
+    agg: Aggregate,
+    extract: Extract,
+    emit: Emit,
+    late_topic: Option<String>,
+    retention_ms: i64,
+    key_format: Format,
+    stream_time: i64,
+    /// (encoded key, window start) -> state. Sessions of one key never
+    /// overlap, so their start identifies them too.
+    windows: BTreeMap<(Bytes, i64), Entry>,
+    /// (end, encoded key, start): what retention removes, oldest first.
+    by_end: BTreeSet<(i64, Bytes, i64)>,
+    /// EMIT FINAL: (final at, encoded key, start) not yet emitted.
+    unemitted: BTreeSet<(i64, Bytes, i64)>,
+    changelog: ChangeCapture,
+    suppress_changelog: ChangeCapture,
+    late: u64,
+}
+
+impl WindowedAggregate {
+    pub fn new(
+        store: impl Into<String>,
+        kind: WindowKind,
+        agg: Aggregate,
+        extract: Extract,
+        emit: Emit,
+        key_format: Format,
+    ) -> WindowedAggregate {
+        let grace = kind.grace();
+        WindowedAggregate {
+            store: store.into(),
+            kind,
+            agg,
+            extract,
+            emit,
+            late_topic: None,
+            retention_ms: grace,
+            key_format,
+            stream_time: i64::MIN,
+            windows: BTreeMap::new(),
+            by_end: BTreeSet::new(),
+            unemitted: BTreeSet::new(),
+            changelog: ChangeCapture::default(),
+            suppress_changelog: ChangeCapture::default(),
+            late: 0,
+        }
+    }
+
+    /// Where late records go.
+    pub fn late_to(mut self, topic: impl Into<String>) -> WindowedAggregate {
+        self.late_topic = Some(topic.into());
+        self
+    }
+
+    /// How long after its end a window's result stays in the store (at
+    /// least the grace period).
+    pub fn retention(mut self, ms: i64) -> WindowedAggregate {
+        self.retention_ms = ms.max(self.kind.grace());
+        self
+    }
+
+    pub fn store_name(&self) -> &str {
+        &self.store
+    }
+
+    /// Late records seen so far.
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
+    pub fn stream_time(&self) -> i64 {
+        self.stream_time
+    }
+
+    /// Windows held in the store.
+    pub fn window_count(&self) -> usize {
+        self.windows.len()
+    }
+
+    /// Processes one record: results go to `results` (downstream), late
+    /// records to `outputs`.
+    pub fn process(
+        &mut self,
+        r: &Record,
+        results: &mut Vec<Record>,
+        outputs: &mut Vec<Output>,
+    ) -> Result<()> {
+        self.stream_time = self.stream_time.max(r.timestamp);
+        let key = self
+            .key_format
+            .encode(&r.key)?
+            .ok_or_else(|| Error::Encode("a windowed aggregation needs a key".into()))?;
+        let v = (self.extract)(r);
+        let missed = match self.kind {
+            WindowKind::Time(tw) => self.fold_time(tw, &key, r, &v, results),
+            WindowKind::Session(sw) => self.fold_session(sw, &key, r, &v, results),
+        };
+        if let Some(w) = missed {
+            self.late += 1;
+            if let Some(topic) = &self.late_topic {
+                outputs.push(self.late_output(topic, r, &w)?);
+            }
+        }
+        self.advance(results);
+        Ok(())
+    }
+
+    /// Folds into every open window of `r`; returns the latest it missed.
+    fn fold_time(
+        &mut self,
+        tw: TimeWindows,
+        key: &Bytes,
+        r: &Record,
+        v: &Value,
+        results: &mut Vec<Record>,
+    ) -> Option<Window> {
+        let mut missed = None;
+        for w in tw.windows_for(r.timestamp) {
+            if tw.is_closed(&w, self.stream_time) {
+                missed = Some(w);
+                continue;
+            }
+            let entry = self
+                .windows
+                .entry((key.clone(), w.start))
+                .or_insert_with(|| Entry {
+                    key: r.key.clone(),
+                    end: w.end,
+                    acc: self.agg.init(),
+                    max_ts: r.timestamp,
+                });
+            entry.acc = self
+                .agg
+                .add(std::mem::replace(&mut entry.acc, Value::Null), v);
+            entry.max_ts = entry.max_ts.max(r.timestamp);
+            self.by_end.insert((w.end, key.clone(), w.start));
+            self.updated(key, w, results);
+        }
+        missed
+    }
+
+    /// Joins `r` to the sessions of its key it reaches, merging them;
+    /// returns the session it would have made if that is already closed.
+    fn fold_session(
+        &mut self,
+        sw: SessionWindows,
+        key: &Bytes,
+        r: &Record,
+        v: &Value,
+        results: &mut Vec<Record>,
+    ) -> Option<Window> {
+        let t = r.timestamp;
+        let reached: Vec<(i64, i64)> = self
+            .windows
+            .range((key.clone(), i64::MIN)..=(key.clone(), i64::MAX))
+            .filter(|((_, start), e)| {
+                sw.reaches(
+                    &Window {
+                        start: *start,
+                        end: e.end,
+                    },
+                    t,
+                )
+            })
+            .map(|((_, start), e)| (*start, e.end))
+            .collect();
+        let merged = reached
+            .iter()
+            .fold(Window { start: t, end: t }, |m, &(s, e)| Window {
+                start: m.start.min(s),
+                end: m.end.max(e),
+            });
+        if sw.is_closed(merged.end, self.stream_time) {
+            return Some(merged);
+        }
+        // The reached sessions and the record itself, merged in time order
+        // (a merged accumulator keeps earlier values before later ones).
+        let mut parts: Vec<(i64, Value, i64)> = vec![(t, self.agg.add(self.agg.init(), v), t)];
+        for (start, _) in reached {
+            if let Some(e) = self.remove_window(key, start, results) {
+                parts.push((start, e.acc, e.max_ts));
+            }
+        }
+        parts.sort_by_key(|(start, _, _)| *start);
+        let mut folded = self.agg.init();
+        let mut max_ts = t;
+        for (_, acc, ts) in parts {
+            folded = self.agg.merge(folded, acc);
+            max_ts = max_ts.max(ts);
+        }
+        self.windows.insert(
+            (key.clone(), merged.start),
+            Entry {
+                key: r.key.clone(),
+                end: merged.end,
+                acc: folded,
+                max_ts,
+            },
+        );
+        self.by_end.insert((merged.end, key.clone(), merged.start));
+        self.updated(key, merged, results);
+        None
+    }
+
+    /// A session merged away: out of the store (a changelog tombstone),
+    /// and, under EMIT CHANGES, a tombstone downstream.
+    fn remove_window(
+        &mut self,
+        key: &Bytes,
+        start: i64,
+        results: &mut Vec<Record>,
+    ) -> Option<Entry> {
+        let e = self.windows.remove(&(key.clone(), start))?;
+        let w = Window { start, end: e.end };
+        self.by_end.remove(&(e.end, key.clone(), start));
+        let session = self.kind.is_session();
+        let wk = windowed_key(key, &w, session);
+        self.changelog.record(wk.clone(), None);
+        let final_at = self.kind.final_at(&w);
+        if self.unemitted.remove(&(final_at, key.clone(), start)) {
+            self.suppress_changelog.record(wk, None);
+        }
+        if self.emit == Emit::Changes {
+            results.push(Record {
+                key: e.key.clone(),
+                value: Value::Null,
+                timestamp: e.max_ts,
+                headers: Vec::new(),
+                source: None,
+                window: Some(w),
+                session,
+            });
+        }
+        Some(e)
+    }
+
+    /// After window `w` of `key` changed: its changelog record, and its
+    /// result now (EMIT CHANGES) or a place among those waiting to close.
+    fn updated(&mut self, key: &Bytes, w: Window, results: &mut Vec<Record>) {
+        let session = self.kind.is_session();
+        let wk = windowed_key(key, &w, session);
+        let e = &self.windows[&(key.clone(), w.start)];
+        self.changelog
+            .record(wk.clone(), Some(Bytes::from(e.acc.to_json().to_string())));
+        match self.emit {
+            Emit::Changes => results.push(self.result(e, w)),
+            Emit::Final => {
+                let final_at = self.kind.final_at(&w);
+                if self.unemitted.insert((final_at, key.clone(), w.start)) {
+                    self.suppress_changelog
+                        .record(wk, Some(Bytes::from(final_at.to_string())));
+                }
+            }
+        }
+    }
+
+    fn result(&self, e: &Entry, w: Window) -> Record {
+        Record {
+            key: e.key.clone(),
+            value: self.agg.result(&e.acc),
+            timestamp: e.max_ts,
+            headers: Vec::new(),
+            source: None,
+            window: Some(w),
+            session: self.kind.is_session(),
+        }
+    }
+
+    /// Emits the windows that closed (EMIT FINAL) and removes those past
+    /// retention. Also what an idle task's wall-clock advance calls.
+    fn advance(&mut self, results: &mut Vec<Record>) {
+        let st = self.stream_time;
+        let session = self.kind.is_session();
+        while let Some((final_at, key, start)) = self.unemitted.first().cloned() {
+            if final_at > st {
+                break;
+            }
+            self.unemitted.pop_first();
+            if let Some(e) = self.windows.get(&(key.clone(), start)) {
+                let w = Window { start, end: e.end };
+                results.push(self.result(e, w));
+                self.suppress_changelog
+                    .record(windowed_key(&key, &w, session), None);
+            }
+        }
+        let horizon = st.saturating_sub(self.retention_ms);
+        while let Some((end, key, start)) = self.by_end.first().cloned() {
+            let expired = match self.kind {
+                WindowKind::Time(_) => end <= horizon,
+                // A session leaves once final (it could grow until then).
+                WindowKind::Session(_) => {
+                    self.kind.final_at(&Window { start, end }) <= st && end <= horizon
+                }
+            };
+            // Retention is at least the grace period, so a window past it
+            // has been emitted already (EMIT FINAL pops it above first).
+            if !expired {
+                break;
+            }
+            self.by_end.pop_first();
+            if self.windows.remove(&(key.clone(), start)).is_some() {
+                self.changelog
+                    .record(windowed_key(&key, &Window { start, end }, session), None);
+            }
+        }
+    }
+
+    fn late_output(&self, topic: &str, r: &Record, w: &Window) -> Result<Output> {
+        let (key, value, mut headers): (Option<Bytes>, Option<Bytes>, Vec<Header>) = match &r.source
+        {
+            Some(s) => (s.key.clone(), s.value.clone(), s.headers.clone()),
+            None => (
+                self.key_format.encode(&r.key)?,
+                Format::Json.encode(&r.value)?,
+                r.headers.clone(),
+            ),
+        };
+        let close_time = self.stream_time.saturating_sub(self.kind.grace());
+        let mut h = |k: &str, v: String| headers.push((k.to_string(), Some(Bytes::from(v))));
+        h("fjord.late.window.start", w.start.to_string());
+        h("fjord.late.window.end", w.end.to_string());
+        h("fjord.late.stream.time", self.stream_time.to_string());
+        h(
+            "fjord.late.by.ms",
+            close_time.saturating_sub(w.end).max(0).to_string(),
+        );
+        if let Some(s) = &r.source {
+            h("fjord.late.source.topic", s.topic.clone());
+            h("fjord.late.source.partition", s.partition.to_string());
+            h("fjord.late.source.offset", s.offset.to_string());
+        }
+        Ok(Output {
+            topic: topic.to_string(),
+            partition: None,
+            key,
+            value,
+            timestamp: r.timestamp,
+            headers,
+        })
+    }
+
+    /// The changelog records since the last commit: the window store's
+    /// and the suppress buffer's, by store name.
+    pub fn take_changelog(&mut self) -> Vec<StoreChanges> {
+        let mut out = vec![(self.store.clone(), self.changelog.take())];
+        if self.emit == Emit::Final {
+            out.push((
+                format!("{}-suppress", self.store),
+                self.suppress_changelog.take(),
+            ));
+        }
+        out
+    }
+}
