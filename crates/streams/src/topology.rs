@@ -1,0 +1,638 @@
+//! Building a topology, and running it as tasks.
+//!
+//! A topology is a graph of operators from source topics to sink topics,
+//! built with [`StreamsBuilder`] and [`Stream`]'s methods, Kafka Streams'
+//! DSL in Rust:
+//!
+//! ```
+//! use fjord_streams::{Aggregate, Emit, Format, StreamsBuilder, TimeWindows, Value, WindowKind};
+//!
+//! let b = StreamsBuilder::new("auction-stats");
+//! b.stream("bids", Format::String, Format::Json)
+//!     .filter(|r| Ok(r.value.field("price").and_then(Value::as_f64).unwrap_or(0.0) > 0.0))
+//!     .window_aggregate(
+//!         "max-bid-per-minute",
+//!         WindowKind::Time(TimeWindows::tumbling(60_000)),
+//!         Aggregate::Max,
+//!         |r| r.value.field("price").cloned().unwrap_or(Value::Null),
+//!         Emit::Final,
+//!         Some("bids-late"),
+//!     )
+//!     .to("bid-stats", Format::String, Format::Json);
+//! let topology = b.build().unwrap();
+//!
+//! // One task per partition number of the inputs; the runtime feeds it
+//! // records and writes what it returns.
+//! let mut task = topology.task(0);
+//! let out = task
+//!     .process("bids", 0, 0, Some(b"bike"), Some(br#"{"price": 12}"#), 1_000, vec![])
+//!     .unwrap();
+//! assert!(out.is_empty()); // EMIT FINAL: nothing until the minute closes
+//! let out = task
+//!     .process("bids", 0, 1, Some(b"bike"), Some(br#"{"price": 5}"#), 61_000, vec![])
+//!     .unwrap();
+//! assert_eq!(out[0].topic, "bid-stats");
+//! assert_eq!(out[0].value.as_deref(), Some(&b"12"[..]));
+//! ```
+//!
+//! Per-record errors (an input that does not decode, a user function that
+//! fails, an output that does not encode) never stop the task and are
+//! never dropped silently: the input record goes to the dead-letter topic
+//! (`<application-id>-dlq` unless set) unchanged, with the `fjord.dlq.*`
+//! headers the auction's `bids-dlq` uses (topic, partition, offset, group
+//! — the application id — and error).
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::aggregate::Aggregate;
+use crate::error::{Error, Result};
+use crate::format::Format;
+use crate::record::{Header, Output, Record, Source};
+use crate::value::Value;
+use crate::window::windowed_key;
+use crate::windowed::{Emit, WindowKind, WindowedAggregate};
+
+type Predicate = Arc<dyn Fn(&Record) -> Result<bool> + Send + Sync>;
+type Mapper = Arc<dyn Fn(Record) -> Result<Record> + Send + Sync>;
+type FlatMapper = Arc<dyn Fn(Record) -> Result<Vec<Record>> + Send + Sync>;
+type Peeker = Arc<dyn Fn(&Record) + Send + Sync>;
+
+/// Where a source record's event time comes from.
+#[derive(Clone)]
+pub enum EventTime {
+    /// The record's timestamp.
+    RecordTimestamp,
+    /// A field of the value holding epoch milliseconds (records without
+    /// it go to the dead-letter topic).
+    Field(String),
+}
+
+#[derive(Clone)]
+enum Node {
+    Source {
+        topic: String,
+        key: Format,
+        value: Format,
+        time: EventTime,
+    },
+    Filter(Predicate),
+    Map(Mapper),
+    FlatMap(FlatMapper),
+    Peek(Peeker),
+    /// Child port i takes the records whose first true predicate is i.
+    Branch(Vec<Predicate>),
+    /// Passes everything on (several parents).
+    Merge,
+    Windowed(WindowedSpec),
+    Sink {
+        topic: String,
+        key: Format,
+        value: Format,
+    },
+}
+
+#[derive(Clone)]
+struct WindowedSpec {
+    store: String,
+    kind: WindowKind,
+    agg: Aggregate,
+    extract: crate::windowed::Extract,
+    emit: Emit,
+    late_topic: Option<String>,
+}
+
+#[derive(Default)]
+struct Graph {
+    app_id: String,
+    dead_letter_topic: Option<String>,
+    nodes: Vec<Node>,
+    /// Per node: (child, port) edges.
+    children: Vec<Vec<(usize, usize)>>,
+}
+
+impl Graph {
+    fn add(&mut self, node: Node, parents: &[(usize, usize)]) -> usize {
+        let id = self.nodes.len();
+        self.nodes.push(node);
+        self.children.push(Vec::new());
+        for &(parent, port) in parents {
+            self.children[parent].push((id, port));
+        }
+        id
+    }
+}
+
+/// Builds a topology for one application id.
+#[derive(Clone)]
+pub struct StreamsBuilder {
+    graph: Rc<RefCell<Graph>>,
+}
+
+/// A stream of records inside a topology being built. Cheap to clone; each
+/// method adds an operator and returns the stream after it.
+#[derive(Clone)]
+pub struct Stream {
+    graph: Rc<RefCell<Graph>>,
+    node: usize,
+    port: usize,
+}
+
+impl StreamsBuilder {
+    pub fn new(application_id: impl Into<String>) -> StreamsBuilder {
+        StreamsBuilder {
+            graph: Rc::new(RefCell::new(Graph {
+                app_id: application_id.into(),
+                ..Graph::default()
+            })),
+        }
+    }
+
+    /// Where records that fail go (default `<application-id>-dlq`).
+    pub fn dead_letter_topic(&self, topic: impl Into<String>) -> &StreamsBuilder {
+        self.graph.borrow_mut().dead_letter_topic = Some(topic.into());
+        self
+    }
+
+    /// The records of `topic`, decoded with these formats, event time from
+    /// their timestamps.
+    pub fn stream(&self, topic: impl Into<String>, key: Format, value: Format) -> Stream {
+        self.stream_with_time(topic, key, value, EventTime::RecordTimestamp)
+    }
+
+    /// As [`StreamsBuilder::stream`], event time taken as it says.
+    pub fn stream_with_time(
+        &self,
+        topic: impl Into<String>,
+        key: Format,
+        value: Format,
+        time: EventTime,
+    ) -> Stream {
+        let node = self.graph.borrow_mut().add(
+            Node::Source {
+                topic: topic.into(),
+                key,
+                value,
+                time,
+            },
+            &[],
+        );
+        Stream {
+            graph: self.graph.clone(),
+            node,
+            port: 0,
+        }
+    }
+
+    /// The finished topology, checked: every stream ends in a sink or a
+    /// store, and source topics are read once.
+    pub fn build(&self) -> Result<Topology> {
+        let g = self.graph.borrow();
+        let mut topics = BTreeSet::new();
+        for n in &g.nodes {
+            if let Node::Source { topic, .. } = n {
+                if !topics.insert(topic.clone()) {
+                    return Err(Error::Topology(format!(
+                        "topic '{topic}' is read by two sources: read it once and branch"
+                    )));
+                }
+            }
+        }
+        if topics.is_empty() {
+            return Err(Error::Topology("no source topic".into()));
+        }
+        let mut stores = BTreeSet::new();
+        for n in &g.nodes {
+            if let Node::Windowed(w) = n {
+                if !stores.insert(w.store.clone()) {
+                    return Err(Error::Topology(format!("two stores named '{}'", w.store)));
+                }
+            }
+        }
+        Ok(Topology {
+            app_id: g.app_id.clone(),
+            dead_letter_topic: g
+                .dead_letter_topic
+                .clone()
+                .unwrap_or_else(|| format!("{}-dlq", g.app_id)),
+            nodes: Arc::new(g.nodes.clone()),
+            children: Arc::new(g.children.clone()),
+        })
+    }
+}
+
+impl Stream {
+    fn then(&self, node: Node) -> Stream {
+        let id = self.graph.borrow_mut().add(node, &[(self.node, self.port)]);
+        Stream {
+            graph: self.graph.clone(),
+            node: id,
+            port: 0,
+        }
+    }
+
+    /// Keeps the records for which `f` is true.
+    pub fn filter(&self, f: impl Fn(&Record) -> Result<bool> + Send + Sync + 'static) -> Stream {
+        self.then(Node::Filter(Arc::new(f)))
+    }
+
+    /// Replaces each record (key, value, timestamp or headers).
+    pub fn map(&self, f: impl Fn(Record) -> Result<Record> + Send + Sync + 'static) -> Stream {
+        self.then(Node::Map(Arc::new(f)))
+    }
+
+    /// Replaces each value, keeping the rest.
+    pub fn map_values(
+        &self,
+        f: impl Fn(&Record) -> Result<Value> + Send + Sync + 'static,
+    ) -> Stream {
+        self.map(move |mut r| {
+            r.value = f(&r)?;
+            Ok(r)
+        })
+    }
+
+    /// Gives each record a new key (the next stateful operator then needs
+    /// its input repartitioned by it, which the runtime does).
+    pub fn select_key(
+        &self,
+        f: impl Fn(&Record) -> Result<Value> + Send + Sync + 'static,
+    ) -> Stream {
+        self.map(move |mut r| {
+            r.key = f(&r)?;
+            Ok(r)
+        })
+    }
+
+    /// Zero or more records per record.
+    pub fn flat_map(
+        &self,
+        f: impl Fn(Record) -> Result<Vec<Record>> + Send + Sync + 'static,
+    ) -> Stream {
+        self.then(Node::FlatMap(Arc::new(f)))
+    }
+
+    /// Sees each record (logging, metrics) and passes it on unchanged.
+    pub fn peek(&self, f: impl Fn(&Record) + Send + Sync + 'static) -> Stream {
+        self.then(Node::Peek(Arc::new(f)))
+    }
+
+    /// One stream per predicate: a record goes to the first whose
+    /// predicate is true, and nowhere if none is (add a last `|_| Ok(true)`
+    /// to keep the rest).
+    pub fn branch(&self, predicates: Vec<Predicate>) -> Vec<Stream> {
+        let n = predicates.len();
+        let id = self
+            .graph
+            .borrow_mut()
+            .add(Node::Branch(predicates), &[(self.node, self.port)]);
+        (0..n)
+            .map(|port| Stream {
+                graph: self.graph.clone(),
+                node: id,
+                port,
+            })
+            .collect()
+    }
+
+    /// This stream and `others` as one.
+    pub fn merge(&self, others: &[Stream]) -> Stream {
+        let mut parents = vec![(self.node, self.port)];
+        parents.extend(others.iter().map(|s| (s.node, s.port)));
+        let id = self.graph.borrow_mut().add(Node::Merge, &parents);
+        Stream {
+            graph: self.graph.clone(),
+            node: id,
+            port: 0,
+        }
+    }
+
+    /// Aggregates the records of each key per window (see `windowed`),
+    /// `extract` choosing the value aggregated. The result stream's
+    /// records carry their window; a sink writes windowed keys as Kafka
+    /// Streams does. Late records go to `late_topic` (with None they are
+    /// counted and dropped).
+    pub fn window_aggregate(
+        &self,
+        store: impl Into<String>,
+        kind: WindowKind,
+        agg: Aggregate,
+        extract: impl Fn(&Record) -> Value + Send + Sync + 'static,
+        emit: Emit,
+        late_topic: Option<&str>,
+    ) -> Stream {
+        self.then(Node::Windowed(WindowedSpec {
+            store: store.into(),
+            kind,
+            agg,
+            extract: Arc::new(extract),
+            emit,
+            late_topic: late_topic.map(str::to_string),
+        }))
+    }
+
+    /// Writes the stream to `topic`.
+    pub fn to(&self, topic: impl Into<String>, key: Format, value: Format) {
+        self.then(Node::Sink {
+            topic: topic.into(),
+            key,
+            value,
+        });
+    }
+}
+
+/// A built topology: shareable between tasks and threads.
+#[derive(Clone)]
+pub struct Topology {
+    app_id: String,
+    dead_letter_topic: String,
+    nodes: Arc<Vec<Node>>,
+    children: Arc<Vec<Vec<(usize, usize)>>>,
+}
+
+impl Topology {
+    pub fn application_id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// The topics the topology reads.
+    pub fn source_topics(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter_map(|n| match n {
+                Node::Source { topic, .. } => Some(topic.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every state store's changelog topic (Kafka Streams' naming).
+    pub fn changelog_topics(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for n in self.nodes.iter() {
+            if let Node::Windowed(w) = n {
+                out.push(format!("{}-{}-changelog", self.app_id, w.store));
+                if w.emit == Emit::Final {
+                    out.push(format!("{}-{}-suppress-changelog", self.app_id, w.store));
+                }
+            }
+        }
+        out
+    }
+
+    /// A fresh task for partition number `partition` of the inputs.
+    pub fn task(&self, partition: i32) -> Task {
+        let windowed = self
+            .nodes
+            .iter()
+            .map(|n| match n {
+                Node::Windowed(w) => {
+                    let mut op = WindowedAggregate::new(
+                        w.store.clone(),
+                        w.kind,
+                        w.agg.clone(),
+                        w.extract.clone(),
+                        w.emit,
+                        Format::String,
+                    );
+                    if let Some(t) = &w.late_topic {
+                        op = op.late_to(t.clone());
+                    }
+                    Some(op)
+                }
+                _ => None,
+            })
+            .collect();
+        Task {
+            topology: self.clone(),
+            partition,
+            windowed,
+            dead_letters: 0,
+        }
+    }
+}
+
+/// The operators of one partition number, with their state.
+pub struct Task {
+    topology: Topology,
+    partition: i32,
+    /// Per node: its windowed aggregation's state, if it is one.
+    windowed: Vec<Option<WindowedAggregate>>,
+    dead_letters: u64,
+}
+
+impl Task {
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// Records sent to the dead-letter topic so far.
+    pub fn dead_letters(&self) -> u64 {
+        self.dead_letters
+    }
+
+    /// Late records, over every windowed operator.
+    pub fn late_records(&self) -> u64 {
+        self.windowed
+            .iter()
+            .flatten()
+            .map(WindowedAggregate::late)
+            .sum()
+    }
+
+    /// Runs one input record through the topology; returns what to write.
+    /// A record that fails anywhere comes back as a dead letter instead of
+    /// its outputs (none of them are written). A store it updated before
+    /// the failure keeps the update: put stateful operators after the
+    /// steps that can fail.
+    #[allow(clippy::too_many_arguments)]
+    pub fn process(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        timestamp: i64,
+        headers: Vec<Header>,
+    ) -> Result<Vec<Output>> {
+        let source = Arc::new(Source {
+            topic: topic.to_string(),
+            partition,
+            offset,
+            key: key.map(Bytes::copy_from_slice),
+            value: value.map(Bytes::copy_from_slice),
+            headers,
+        });
+        let Some(node) = self
+            .topology
+            .nodes
+            .iter()
+            .position(|n| matches!(n, Node::Source { topic: t, .. } if t == topic))
+        else {
+            return Err(Error::Topology(format!("topic '{topic}' is not an input")));
+        };
+        let mut out = Vec::new();
+        let result = self
+            .decode(node, &source, timestamp)
+            .and_then(|record| self.push(node, 0, record, &mut out));
+        match result {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                self.dead_letters += 1;
+                Ok(vec![self.dead_letter(&source, timestamp, &e)])
+            }
+        }
+    }
+
+    fn decode(&self, node: usize, source: &Arc<Source>, timestamp: i64) -> Result<Record> {
+        let Node::Source {
+            key, value, time, ..
+        } = &self.topology.nodes[node]
+        else {
+            unreachable!("a source node");
+        };
+        let key = key.decode(source.key.as_deref())?;
+        let value = value.decode(source.value.as_deref())?;
+        let timestamp = match time {
+            EventTime::RecordTimestamp => timestamp,
+            EventTime::Field(f) => value.field(f).and_then(Value::as_i64).ok_or_else(|| {
+                Error::Decode(format!(
+                    "no event time: field '{f}' missing or not an integer"
+                ))
+            })?,
+        };
+        Ok(Record {
+            key,
+            value,
+            timestamp,
+            headers: source.headers.clone(),
+            source: Some(source.clone()),
+            window: None,
+            session: false,
+        })
+    }
+
+    /// Hands `r` to the children of `node` on `port`.
+    fn push(&mut self, node: usize, port: usize, r: Record, out: &mut Vec<Output>) -> Result<()> {
+        let topology = self.topology.clone();
+        let mut targets = topology.children[node]
+            .iter()
+            .filter(|(_, p)| *p == port)
+            .map(|(c, _)| *c)
+            .peekable();
+        while let Some(child) = targets.next() {
+            // The last child takes the record itself; the others a copy.
+            if targets.peek().is_some() {
+                self.apply(child, r.clone(), out)?;
+            } else {
+                return self.apply(child, r, out);
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, node: usize, r: Record, out: &mut Vec<Output>) -> Result<()> {
+        let topology = self.topology.clone();
+        match &topology.nodes[node] {
+            Node::Source { .. } => Err(Error::Topology("a source has no parent".into())),
+            Node::Filter(f) => {
+                if f(&r)? {
+                    self.push(node, 0, r, out)?;
+                }
+                Ok(())
+            }
+            Node::Map(f) => {
+                let r = f(r)?;
+                self.push(node, 0, r, out)
+            }
+            Node::FlatMap(f) => {
+                for r in f(r)? {
+                    self.push(node, 0, r, out)?;
+                }
+                Ok(())
+            }
+            Node::Peek(f) => {
+                f(&r);
+                self.push(node, 0, r, out)
+            }
+            Node::Branch(preds) => {
+                for (port, p) in preds.iter().enumerate() {
+                    if p(&r)? {
+                        return self.push(node, port, r, out);
+                    }
+                }
+                Ok(())
+            }
+            Node::Merge => self.push(node, 0, r, out),
+            Node::Windowed(_) => {
+                let mut results = Vec::new();
+                let op = self.windowed[node].as_mut().expect("made with the task");
+                op.process(&r, &mut results, out)?;
+                for res in results {
+                    self.push(node, 0, res, out)?;
+                }
+                Ok(())
+            }
+            Node::Sink { topic, key, value } => {
+                let k = key.encode(&r.key)?;
+                let k = match (&r.window, k) {
+                    (Some(w), Some(k)) => Some(windowed_key(&k, w, r.session)),
+                    (_, k) => k,
+                };
+                out.push(Output {
+                    topic: topic.clone(),
+                    partition: None,
+                    key: k,
+                    value: value.encode(&r.value)?,
+                    timestamp: r.timestamp,
+                    headers: r.headers,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    fn dead_letter(&self, source: &Source, timestamp: i64, e: &Error) -> Output {
+        let mut headers = source.headers.clone();
+        let mut h = |k: &str, v: String| headers.push((k.to_string(), Some(Bytes::from(v))));
+        h("fjord.dlq.topic", source.topic.clone());
+        h("fjord.dlq.partition", source.partition.to_string());
+        h("fjord.dlq.offset", source.offset.to_string());
+        h("fjord.dlq.group", self.topology.app_id.clone());
+        h("fjord.dlq.error", e.to_string());
+        Output {
+            topic: self.topology.dead_letter_topic.clone(),
+            partition: None,
+            key: source.key.clone(),
+            value: source.value.clone(),
+            timestamp,
+            headers,
+        }
+    }
+
+    /// The changelog records of every store since the last commit, by
+    /// changelog topic.
+    pub fn take_changelogs(&mut self) -> Vec<Output> {
+        let app = self.topology.app_id.clone();
+        let mut out = Vec::new();
+        for op in self.windowed.iter_mut().flatten() {
+            for (store, changes) in op.take_changelog() {
+                let topic = format!("{app}-{store}-changelog");
+                out.extend(changes.into_iter().map(|(key, value)| Output {
+                    topic: topic.clone(),
+                    partition: Some(self.partition),
+                    key: Some(key),
+                    value,
+                    timestamp: 0,
+                    headers: Vec::new(),
+                }));
+            }
+        }
+        out
+    }
+}

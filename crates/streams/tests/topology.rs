@@ -1,0 +1,226 @@
+//! Topologies of stateless operators, dead letters, sinks and the checks
+//! a topology gets when it is built.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use fjord_streams::*;
+
+fn feed(task: &mut Task, topic: &str, records: &[(&str, &str, i64)]) -> Vec<Output> {
+    let mut out = Vec::new();
+    for (i, (k, v, ts)) in records.iter().enumerate() {
+        out.extend(
+            task.process(
+                topic,
+                0,
+                i as i64,
+                Some(k.as_bytes()),
+                Some(v.as_bytes()),
+                *ts,
+                vec![],
+            )
+            .unwrap(),
+        );
+    }
+    out
+}
+
+fn text(b: &Option<bytes::Bytes>) -> String {
+    String::from_utf8(b.as_deref().unwrap_or_default().to_vec()).unwrap()
+}
+
+/// (topic, key, value) of each output, as text.
+fn rows(out: &[Output]) -> Vec<(String, String, String)> {
+    out.iter()
+        .map(|o| (o.topic.clone(), text(&o.key), text(&o.value)))
+        .collect()
+}
+
+fn price(r: &Record) -> i64 {
+    r.value.field("price").and_then(Value::as_i64).unwrap_or(0)
+}
+
+#[test]
+fn filter_map_flat_map_select_key_and_peek() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let b = StreamsBuilder::new("app");
+    let counter = seen.clone();
+    b.stream("bids", Format::String, Format::Json)
+        .peek(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        })
+        .filter(|r| Ok(price(r) >= 10))
+        .map_values(|r| Ok(Value::Int(price(r) * 2)))
+        .flat_map(|r| Ok(vec![r.clone(), r]))
+        .select_key(|r| Ok(Value::from(format!("{}!", r.key))))
+        .to("doubled", Format::String, Format::Long);
+    let mut task = b.build().unwrap().task(0);
+    let out = feed(
+        &mut task,
+        "bids",
+        &[("a", r#"{"price": 5}"#, 1), ("b", r#"{"price": 12}"#, 2)],
+    );
+    assert_eq!(seen.load(Ordering::Relaxed), 2);
+    let long = |v: i64| String::from_utf8_lossy(&v.to_be_bytes()).into_owned();
+    assert_eq!(
+        rows(&out),
+        vec![
+            ("doubled".into(), "b!".into(), long(24)),
+            ("doubled".into(), "b!".into(), long(24)),
+        ]
+    );
+    assert_eq!(out[0].timestamp, 2);
+}
+
+#[test]
+fn branch_sends_each_record_to_its_first_match_and_merge_joins_streams() {
+    let b = StreamsBuilder::new("app");
+    let parts = b.stream("in", Format::String, Format::String).branch(vec![
+        Arc::new(|r: &Record| Ok(r.value.as_str() == Some("x"))),
+        Arc::new(|r: &Record| Ok(r.value.as_str().is_some_and(|v| v.starts_with('x')))),
+    ]);
+    parts[0].to("exact", Format::String, Format::String);
+    parts[1].to("prefix", Format::String, Format::String);
+    let other = b.stream("in2", Format::String, Format::String);
+    parts[0]
+        .merge(&[other])
+        .to("merged", Format::String, Format::String);
+    let mut task = b.build().unwrap().task(0);
+    let mut out = feed(
+        &mut task,
+        "in",
+        &[("1", "x", 1), ("2", "xy", 2), ("3", "z", 3)],
+    );
+    out.extend(feed(&mut task, "in2", &[("4", "w", 4)]));
+    assert_eq!(
+        rows(&out),
+        vec![
+            ("exact".into(), "1".into(), "x".into()),
+            ("merged".into(), "1".into(), "x".into()),
+            ("prefix".into(), "2".into(), "xy".into()),
+            ("merged".into(), "4".into(), "w".into()),
+        ]
+    );
+}
+
+#[test]
+fn failing_records_go_to_the_dead_letter_topic_unchanged_with_where_and_why() {
+    let b = StreamsBuilder::new("stats");
+    b.stream("bids", Format::String, Format::Json)
+        .map_values(|r| match r.value.field("price") {
+            Some(p) => Ok(p.clone()),
+            None => Err(Error::Operator("no price".into())),
+        })
+        .to("prices", Format::String, Format::Long);
+    let mut task = b.build().unwrap().task(0);
+    let out = feed(
+        &mut task,
+        "bids",
+        &[
+            ("a", "not json", 1),          // does not decode
+            ("b", r#"{"item": "x"}"#, 2),  // the function fails
+            ("c", r#"{"price": 1.5}"#, 3), // does not encode as a long
+            ("d", r#"{"price": 7}"#, 4),   // fine
+        ],
+    );
+    assert_eq!(task.dead_letters(), 3);
+    assert_eq!(out.len(), 4);
+    for (o, (offset, value, why)) in out.iter().zip([
+        ("0", "not json", "cannot decode"),
+        ("1", r#"{"item": "x"}"#, "no price"),
+        ("2", r#"{"price": 1.5}"#, "cannot encode"),
+    ]) {
+        assert_eq!(o.topic, "stats-dlq");
+        assert_eq!(text(&o.value), value, "the record as it was read");
+        assert_eq!(o.header("fjord.dlq.topic"), Some("bids"));
+        assert_eq!(o.header("fjord.dlq.partition"), Some("0"));
+        assert_eq!(o.header("fjord.dlq.offset"), Some(offset));
+        assert_eq!(o.header("fjord.dlq.group"), Some("stats"));
+        assert!(o.header("fjord.dlq.error").unwrap().contains(why), "{o:?}");
+    }
+    assert_eq!(out[3].topic, "prices");
+}
+
+#[test]
+fn event_time_from_a_field() {
+    let b = StreamsBuilder::new("app");
+    b.stream_with_time(
+        "in",
+        Format::String,
+        Format::Json,
+        EventTime::Field("at".into()),
+    )
+    .to("out", Format::String, Format::Json);
+    let mut task = b.build().unwrap().task(0);
+    let out = feed(
+        &mut task,
+        "in",
+        &[("k", r#"{"at": 1234}"#, 99), ("k", r#"{}"#, 99)],
+    );
+    assert_eq!(out[0].timestamp, 1234);
+    assert_eq!(out[1].topic, "app-dlq");
+    assert!(out[1].header("fjord.dlq.error").unwrap().contains("'at'"));
+}
+
+#[test]
+fn windowed_results_are_written_with_kafka_streams_windowed_keys() {
+    let b = StreamsBuilder::new("app");
+    b.stream("clicks", Format::String, Format::String)
+        .window_aggregate(
+            "clicks-per-10ms",
+            WindowKind::Time(TimeWindows::tumbling(10)),
+            Aggregate::Count,
+            |_| Value::Null,
+            Emit::Changes,
+            None,
+        )
+        .to("counts", Format::String, Format::Long);
+    let topology = b.build().unwrap();
+    assert_eq!(
+        topology.changelog_topics(),
+        vec!["app-clicks-per-10ms-changelog".to_string()]
+    );
+    let mut task = topology.task(3);
+    let out = feed(&mut task, "clicks", &[("u", "", 12), ("u", "", 15)]);
+    let mut key = b"u".to_vec();
+    key.extend_from_slice(&10i64.to_be_bytes());
+    assert_eq!(out[1].key.as_deref(), Some(&key[..]));
+    assert_eq!(out[1].value.as_deref(), Some(&2i64.to_be_bytes()[..]));
+    let logs = task.take_changelogs();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].topic, "app-clicks-per-10ms-changelog");
+    assert_eq!(
+        logs[0].partition,
+        Some(3),
+        "a task's changelog partition is its own"
+    );
+}
+
+#[test]
+fn bad_topologies_are_refused_when_built() {
+    let b = StreamsBuilder::new("app");
+    assert!(matches!(b.build(), Err(Error::Topology(_))));
+    b.stream("t", Format::String, Format::String);
+    b.stream("t", Format::String, Format::String);
+    let e = b.build().err().unwrap().to_string();
+    assert!(e.contains("read by two sources"), "{e}");
+
+    let b = StreamsBuilder::new("app");
+    let s = b.stream("t", Format::String, Format::String);
+    for _ in 0..2 {
+        s.window_aggregate(
+            "same",
+            WindowKind::Time(TimeWindows::tumbling(1)),
+            Aggregate::Count,
+            |_| Value::Null,
+            Emit::Changes,
+            None,
+        );
+    }
+    assert!(b.build().err().unwrap().to_string().contains("two stores"));
+
+    let b = StreamsBuilder::new("app");
+    b.stream("t", Format::String, Format::String);
+    let mut task = b.build().unwrap().task(0);
+    assert!(task.process("nope", 0, 0, None, None, 0, vec![]).is_err());
+}
