@@ -11,9 +11,12 @@ pub enum Error {
     /// A user function failed on a record.
     #[error("{0}")]
     Operator(String),
-    /// The topology is not valid (found when it is built).
+    /// The topology is not valid (found when it is built or started).
     #[error("invalid topology: {0}")]
     Topology(String),
+    /// Talking to the Kafka cluster failed.
+    #[error("{0}")]
+    Kafka(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -370,6 +370,27 @@ impl Topology {
             .collect()
     }
 
+    /// The topics the topology writes (sinks, late-data topics and the
+    /// dead-letter topic), changelogs apart.
+    pub fn output_topics(&self) -> Vec<String> {
+        let mut out = BTreeSet::new();
+        for n in self.nodes.iter() {
+            match n {
+                Node::Sink { topic, .. } => {
+                    out.insert(topic.clone());
+                }
+                Node::Windowed(w) => {
+                    if let Some(t) = &w.late_topic {
+                        out.insert(t.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.insert(self.dead_letter_topic.clone());
+        out.into_iter().collect()
+    }
+
     /// Every state store's changelog topic (Kafka Streams' naming).
     pub fn changelog_topics(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -613,6 +634,41 @@ impl Task {
             timestamp,
             headers,
         }
+    }
+
+    /// Stream time: the largest of the windowed operators' (what the
+    /// runtime commits beside the input offsets).
+    pub fn stream_time(&self) -> Option<i64> {
+        self.windowed
+            .iter()
+            .flatten()
+            .map(WindowedAggregate::stream_time)
+            .filter(|&t| t > i64::MIN)
+            .max()
+    }
+
+    /// Sets stream time back to what was committed.
+    pub fn restore_stream_time(&mut self, t: i64) {
+        for op in self.windowed.iter_mut().flatten() {
+            op.restore_stream_time(t);
+        }
+    }
+
+    /// Applies one record read from changelog topic `topic`.
+    pub fn restore(&mut self, topic: &str, key: &[u8], value: Option<&[u8]>) -> Result<()> {
+        let app = self.topology.app_id.clone();
+        for op in self.windowed.iter_mut().flatten() {
+            let store = op.store_name().to_string();
+            if topic == format!("{app}-{store}-changelog") {
+                return op.restore_window(key, value);
+            }
+            if topic == format!("{app}-{store}-suppress-changelog") {
+                return op.restore_suppress(key, value);
+            }
+        }
+        Err(Error::Topology(format!(
+            "'{topic}' is no changelog of this topology"
+        )))
     }
 
     /// The changelog records of every store since the last commit, by

@@ -442,6 +442,88 @@ impl WindowedAggregate {
         })
     }
 
+    /// Stream time as it was committed (the runtime keeps it with the
+    /// input offsets): windows close as they would have without a restart.
+    pub fn restore_stream_time(&mut self, t: i64) {
+        self.stream_time = self.stream_time.max(t);
+    }
+
+    /// Applies one record of the window store's changelog (restoring a
+    /// task elsewhere). Not captured again.
+    pub fn restore_window(&mut self, windowed: &[u8], value: Option<&[u8]>) -> Result<()> {
+        let (key, w) = self.parse_windowed(windowed)?;
+        let slot = (key.clone(), w.start);
+        if let Some(old) = self.windows.remove(&slot) {
+            self.by_end.remove(&(old.end, key.clone(), w.start));
+        }
+        let Some(v) = value else {
+            return Ok(());
+        };
+        let acc = Value::from_json(
+            serde_json::from_slice(v)
+                .map_err(|e| Error::Decode(format!("changelog of {}: {e}", self.store)))?,
+        );
+        let decoded_key = self.key_format.decode(Some(&key))?;
+        self.by_end.insert((w.end, key.clone(), w.start));
+        self.windows.insert(
+            slot,
+            Entry {
+                key: decoded_key,
+                end: w.end,
+                acc,
+                // The largest event time folded in is not logged; the
+                // window's last instant stands in for it.
+                max_ts: w.end.saturating_sub(1).max(w.start),
+            },
+        );
+        Ok(())
+    }
+
+    /// Applies one record of the suppress buffer's changelog.
+    pub fn restore_suppress(&mut self, windowed: &[u8], value: Option<&[u8]>) -> Result<()> {
+        let (key, w) = self.parse_windowed(windowed)?;
+        let final_at = self.kind.final_at(&w);
+        match value {
+            Some(_) => self.unemitted.insert((final_at, key, w.start)),
+            None => self.unemitted.remove(&(final_at, key, w.start)),
+        };
+        Ok(())
+    }
+
+    /// (encoded key, window) of a windowed key.
+    fn parse_windowed(&self, b: &[u8]) -> Result<(Bytes, Window)> {
+        let be = |s: &[u8]| i64::from_be_bytes(s.try_into().expect("8 bytes"));
+        let bad = || {
+            Error::Decode(format!(
+                "changelog of {}: a windowed key too short",
+                self.store
+            ))
+        };
+        match self.kind {
+            WindowKind::Time(t) => {
+                let at = b.len().checked_sub(8).ok_or_else(bad)?;
+                let start = be(&b[at..]);
+                Ok((
+                    Bytes::copy_from_slice(&b[..at]),
+                    Window {
+                        start,
+                        end: start.saturating_add(t.size_ms),
+                    },
+                ))
+            }
+            WindowKind::Session(_) => {
+                let at = b.len().checked_sub(16).ok_or_else(bad)?;
+                Ok((
+                    Bytes::copy_from_slice(&b[..at]),
+                    Window {
+                        end: be(&b[at..at + 8]),
+                        start: be(&b[at + 8..]),
+                    },
+                ))
+            }
+        }
+    }
+
     /// The changelog records since the last commit: the window store's
     /// and the suppress buffer's, by store name.
     pub fn take_changelog(&mut self) -> Vec<StoreChanges> {
