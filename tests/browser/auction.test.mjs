@@ -88,6 +88,12 @@ for (const [label, viewport] of [["desktop", { width: 1280, height: 900 }], ["ph
     const dead = dash.locator("#dead-letters", { hasText: /^0$/ });
     await dead.waitFor({ timeout: 30000 });
     assert.ok(await dead.isVisible(), "the dead-letter count is not visible");
+    // The stream statistics (`auction up` runs them): the item's minute
+    // with its highest bid, and no late bids.
+    await dash.locator("#minutes td", { hasText: "espresso-machine" }).first().waitFor({ timeout: 30000 });
+    const minute = dash.locator("#minutes tr", { hasText: "espresso-machine" });
+    await minute.locator("td", { hasText: new RegExp(`^${price}$`) }).waitFor({ timeout: 30000 });
+    await dash.locator("#late-bids", { hasText: /^0$/ }).waitFor({ timeout: 30000 });
     // Every chart is drawn with a visible size.
     const sizes = await dash.$$eval("canvas", (cs) => cs.map((c) => [c.clientWidth, c.clientHeight]));
     assert.equal(sizes.length, 6);

@@ -51,6 +51,9 @@ pub enum AuctionError {
         group: String,
         error: String,
     },
+    /// The bid statistics (stream processing) failed.
+    #[error("bid statistics: {0}")]
+    Stats(#[from] fjord_streams::Error),
     #[error("invalid dead-letter topic `{0}`: a topic name is 1 to 249 letters, digits, '.', '_' or '-', and not `bids`")]
     DeadLetterTopic(String),
 }

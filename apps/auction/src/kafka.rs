@@ -194,7 +194,7 @@ pub fn topic_records(consumer: &BaseConsumer, topic: &str) -> Result<i64> {
 }
 
 /// The partitions of `topic` (none when it does not exist). Blocking.
-fn partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>> {
+pub(crate) fn partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>> {
     let metadata = consumer
         .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
         .map_err(kafka("cannot fetch metadata"))?;

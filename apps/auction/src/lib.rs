@@ -10,7 +10,9 @@
 //! commit offsets only after their output is durable, and both skip what
 //! they already wrote, so a crash at any point loses and repeats nothing.
 //! A record that is not a bid goes to the dead-letter topic `bids-dlq`
-//! before any offset past it is committed ([`dead_letter`]).
+//! before any offset past it is committed ([`dead_letter`]). Live bid
+//! statistics per item and minute come from a stream processing topology
+//! ([`stats`]), late bids counted in `bids-late`.
 
 pub mod backup;
 pub mod bid;
@@ -21,6 +23,7 @@ pub mod error;
 pub mod items;
 pub mod kafka;
 pub mod load;
+pub mod stats;
 pub mod store;
 pub mod time;
 pub mod web;

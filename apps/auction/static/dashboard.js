@@ -59,6 +59,11 @@
     dead.textContent = d.dead_letters == null ? "?" : String(d.dead_letters);
     dead.title = d.dead_letter_topic;
     dead.classList.toggle("alert", d.dead_letters > 0);
+    document.getElementById("late-bids").textContent = d.late_bids == null ? "?" : String(d.late_bids);
+    rows("minutes", d.minutes, (tr, m) => {
+      cell(tr, m.item); cell(tr, time(m.minute_start)); cell(tr, String(m.bids));
+      cell(tr, m.highest == null ? "-" : String(m.highest));
+    });
     rows("items", d.items, (tr, i) => {
       cell(tr, i.item); cell(tr, i.highest == null ? "-" : String(i.highest));
       cell(tr, i.open ? (i.leader || "-") : "winner: " + (i.winner || "none"));

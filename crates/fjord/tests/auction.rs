@@ -608,3 +608,84 @@ fn auction_end_to_end_on_mariadb() {
         scenario(Some(db.url.clone()));
     }
 }
+
+/// The live statistics (`auction stats`, stream processing): bids per item
+/// per minute and the highest bid reach the dashboard; a bid whose minute
+/// closed long ago lands in `bids-late`, which the dashboard counts, and
+/// leaves the minute's figures alone.
+#[test]
+fn stream_statistics_reach_the_dashboard_and_late_bids_are_counted() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_string();
+    let db = format!("sqlite://{}", dir.path().join("auction.db").display());
+    let web_addr = free_addr();
+    let listen = web_addr.to_string();
+    let common = ["--data-dir", data.as_str(), "--database-url", db.as_str()];
+    let mut web_args = vec!["web", "--http-listen", listen.as_str()];
+    web_args.extend(common);
+    let _web = Component::start("web", &web_args, &broker, dir.path(), &[]);
+    wait_until("the website", Duration::from_secs(30), || {
+        TcpStream::connect(web_addr).is_ok()
+    });
+    let stats = Component::start("stats", &["stats"], &broker, dir.path(), &[]);
+    for price in [300, 350, 420] {
+        let (status, body) = http(
+            web_addr,
+            "POST",
+            "/api/bids",
+            Some(&json!({"item": "vintage-camera", "name": "Ann", "price": price})),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let camera = |d: &Value| -> Option<Value> {
+        d["minutes"]
+            .as_array()?
+            .iter()
+            .find(|m| m["item"] == "vintage-camera")
+            .cloned()
+    };
+    let mut seen = Value::Null;
+    wait_until(
+        "the minute's figures on the dashboard",
+        Duration::from_secs(60),
+        || {
+            let d = get_json(web_addr, "/api/dashboard");
+            seen = d.clone();
+            // The three bids may straddle a minute: the latest minute has the
+            // last one, and the highest is the last price.
+            camera(&d).is_some_and(|m| m["highest"] == 420 && m["bids"].as_i64() >= Some(1))
+                && d["late_bids"] == 0
+        },
+    );
+    let before = camera(&seen).unwrap();
+
+    // A bid timestamped ten minutes ago: its minute closed long since.
+    let old = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 600_000;
+    let late = json!({"id": "late-1", "item": "vintage-camera", "name": "Old", "price": 999, "bid_ts": old});
+    let file = dir.path().join("late.txt");
+    std::fs::write(&file, format!("vintage-camera|{late}\n")).unwrap();
+    broker.ok(&[
+        "produce",
+        "bids",
+        "-f",
+        file.to_str().unwrap(),
+        "--key-separator",
+        "|",
+    ]);
+    wait_until("the late bid counted", Duration::from_secs(60), || {
+        let d = get_json(web_addr, "/api/dashboard");
+        seen = d.clone();
+        d["late_bids"] == 1
+    });
+    assert_eq!(
+        camera(&seen).unwrap(),
+        before,
+        "a late bid changes no open minute"
+    );
+    assert!(stats.log().contains("running tasks"), "{}", stats.log());
+}

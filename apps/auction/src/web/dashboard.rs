@@ -69,6 +69,10 @@ pub struct Dashboard {
     /// bids, once per group that met them); `None` when it cannot be read.
     pub dead_letters: Option<i64>,
     pub dead_letter_topic: String,
+    /// From the stream statistics (`stats`): bids that arrived after their
+    /// minute closed (`bids-late`), and each item's latest minute.
+    pub late_bids: Option<i64>,
+    pub minutes: Vec<crate::stats::MinuteStats>,
 }
 
 /// Samples of the table's row count over time, for bids per minute.
@@ -147,6 +151,17 @@ impl Dashboard {
         self
     }
 
+    /// The snapshot with the stream statistics' figures.
+    pub fn with_stream_stats(
+        mut self,
+        late_bids: Option<i64>,
+        minutes: Vec<crate::stats::MinuteStats>,
+    ) -> Dashboard {
+        self.late_bids = late_bids;
+        self.minutes = minutes;
+        self
+    }
+
     pub async fn build(
         store: &BidStore,
         catalog: &Catalog,
@@ -187,6 +202,8 @@ impl Dashboard {
                 .collect(),
             dead_letters: None,
             dead_letter_topic: String::new(),
+            late_bids: None,
+            minutes: Vec::new(),
         })
     }
 }

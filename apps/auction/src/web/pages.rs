@@ -181,6 +181,7 @@ pub async fn dashboard() -> Html<String> {
          <div>DB writers lag <span id=\"lag-db\">?</span></div>\
          <div>backup lag <span id=\"lag-backup\">?</span></div>\
          <div title=\"records of bids that were not bids, set aside by the writers\">dead letters <span id=\"dead-letters\">?</span></div>\
+         <div title=\"bids that arrived after their minute closed, in the topic bids-late (stream statistics)\">late bids <span id=\"late-bids\">?</span></div>\
          <div class=\"live\" id=\"live\">connecting…</div></div>\
          <div class=\"grid\">\
          <figure><figcaption>Highest bid per item</figcaption><div class=\"chart\"><canvas id=\"c-highest\"></canvas></div></figure>\
@@ -191,6 +192,7 @@ pub async fn dashboard() -> Html<String> {
          <figure><figcaption>Consumer group lag</figcaption><div class=\"chart\"><canvas id=\"c-lag\"></canvas></div></figure>\
          </div>\
          <h2>Items</h2><table id=\"items\"><thead><tr><th>item</th><th>highest</th><th>leader / winner</th><th>bids</th><th>left</th></tr></thead><tbody></tbody></table>\
+         <h2>This minute (stream statistics)</h2><table id=\"minutes\"><thead><tr><th>item</th><th>minute</th><th>bids</th><th>highest</th></tr></thead><tbody></tbody></table>\
          <h2>Latest bids</h2><table id=\"latest\"><thead><tr><th>item</th><th>name</th><th>price</th><th>status</th></tr></thead><tbody></tbody></table>\
          <script src=\"/static/chart.umd.min.js\"></script><script>{DASHBOARD_JS}</script>"
     );

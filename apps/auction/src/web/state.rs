@@ -45,8 +45,9 @@ pub struct WebState {
     produced: Mutex<HashMap<String, (i64, String)>>,
     /// The latest dashboard, pushed to every open SSE stream.
     pub(crate) dashboard: watch::Sender<Arc<Dashboard>>,
-    /// Consumers that never join a group, for the groups' lag.
-    lag_consumers: Option<Arc<(BaseConsumer, BaseConsumer)>>,
+    /// Consumers that never join a group: for the groups' lag (one per
+    /// group), and for the stream statistics' topics.
+    lag_consumers: Option<Arc<(BaseConsumer, BaseConsumer, BaseConsumer)>>,
     /// The dead-letter topic, whose size the dashboard shows.
     dead_letter_topic: String,
 }
@@ -74,8 +75,9 @@ impl WebState {
         let lag_consumers = match (
             settings.plain_consumer(DB_GROUP),
             settings.plain_consumer(BACKUP_GROUP),
+            settings.plain_consumer("auction-dashboard"),
         ) {
-            (Ok(a), Ok(b)) => Some(Arc::new((a, b))),
+            (Ok(a), Ok(b), Ok(c)) => Some(Arc::new((a, b, c))),
             _ => None,
         };
         Ok(Arc::new(WebState {
@@ -206,7 +208,9 @@ pub(crate) async fn refresh_loop(state: Arc<WebState>) {
                     .map(|i| (i.stats.item.clone(), i.stats.clone()))
                     .collect();
                 *state.stats.write().expect("stats lock") = Arc::new(stats);
-                let d = d.with_dead_letters(&state.dead_letter_topic, broker.dead_letters);
+                let d = d
+                    .with_dead_letters(&state.dead_letter_topic, broker.dead_letters)
+                    .with_stream_stats(broker.late_bids, broker.minutes.clone());
                 state.dashboard.send_replace(Arc::new(d));
             }
             Err(e) => tracing::warn!(error = %e, "cannot refresh the dashboard"),
@@ -223,22 +227,27 @@ struct BrokerFigures {
     lag: Vec<(String, Vec<(i32, i64)>)>,
     /// Records in the dead-letter topic (`None`: not known).
     dead_letters: Option<i64>,
+    /// Records in `bids-late` (`None`: not known, or no statistics yet).
+    late_bids: Option<i64>,
+    minutes: Vec<crate::stats::MinuteStats>,
 }
 
 /// Reads both groups' lag and the dead-letter topic's size, in one blocking
 /// call through the lag consumers (no group joined, nothing committed).
 async fn read_broker_figures(
-    consumers: Arc<(BaseConsumer, BaseConsumer)>,
+    consumers: Arc<(BaseConsumer, BaseConsumer, BaseConsumer)>,
     dead_letter_topic: String,
 ) -> BrokerFigures {
     let got = tokio::task::spawn_blocking(move || {
         let db = kafka::group_lag(&consumers.0);
         let backup = kafka::group_lag(&consumers.1);
         let dead_letters = kafka::topic_records(&consumers.0, &dead_letter_topic);
-        (db, backup, dead_letters)
+        let late = kafka::topic_records(&consumers.0, crate::stats::LATE_TOPIC);
+        let minutes = crate::stats::latest_minutes(&consumers.2);
+        (db, backup, dead_letters, late, minutes)
     })
     .await;
-    let Ok((db, backup, dead_letters)) = got else {
+    let Ok((db, backup, dead_letters, late, minutes)) = got else {
         return BrokerFigures::default();
     };
     BrokerFigures {
@@ -250,6 +259,8 @@ async fn read_broker_figures(
             _ => Vec::new(),
         },
         dead_letters: dead_letters.ok(),
+        late_bids: late.ok(),
+        minutes: minutes.unwrap_or_default(),
     }
 }
 

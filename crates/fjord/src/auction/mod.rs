@@ -44,6 +44,12 @@ enum AuctionCommand {
     DbWriter(DbWriterArgs),
     /// The backup writer alone (group bid-backup).
     BackupWriter(BackupWriterArgs),
+    /// Live bid statistics alone (stream processing, application
+    /// auction-stats): bids and highest bid per item per minute on the bids'
+    /// own time, to the topics bids-per-minute and highest-bid-per-minute;
+    /// bids for a minute already closed (5 s grace) go to bids-late. Run it
+    /// twice to share the work; stop one and the other takes over.
+    Stats(StatsArgs),
     /// Bid through the website's API: bidders, rate, duration.
     Load(LoadArgs),
     /// Add and list the items on auction.
@@ -322,6 +328,10 @@ struct UpArgs {
     /// No embedded registry: without --schema-registry, values are JSON.
     #[arg(long)]
     no_registry: bool,
+    /// Do not run the live bid statistics (stream processing; see `fjord
+    /// auction stats`).
+    #[arg(long)]
+    no_stats: bool,
 }
 
 #[derive(Args, Debug)]
@@ -359,6 +369,12 @@ struct BackupWriterArgs {
     backup: BackupFile,
     #[command(flatten)]
     bad_records: BadRecords,
+}
+
+#[derive(Args, Debug)]
+struct StatsArgs {
+    #[command(flatten)]
+    cluster: Cluster,
 }
 
 #[derive(Args, Debug)]
@@ -505,6 +521,12 @@ pub fn run(args: AuctionArgs) -> Result<()> {
                 backup::run(&settings, &path, format, codec, stop_signal()).await?;
                 Ok(())
             }
+            AuctionCommand::Stats(a) => {
+                let settings = a.cluster.settings(None);
+                settings.ensure_topic().await?;
+                let codec = a.cluster.codec().await?;
+                Ok(run_stats(settings, codec, stop_signal()).await?)
+            }
             AuctionCommand::Backup(a) => run_backup(a).await,
             AuctionCommand::Load(_) | AuctionCommand::Item(_) | AuctionCommand::Up(_) => {
                 unreachable!("handled above")
@@ -554,6 +576,31 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// Runs the bid statistics on a thread of their own (the streams runtime
+/// blocks) until `stop` completes.
+async fn run_stats(
+    settings: fjord_auction::kafka::KafkaSettings,
+    codec: Arc<dyn BidCodec>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> fjord_auction::Result<()> {
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let running = flag.clone();
+    let worker =
+        tokio::task::spawn_blocking(move || fjord_auction::stats::run(&settings, codec, &running));
+    tokio::pin!(stop);
+    tokio::pin!(worker);
+    let joined = tokio::select! {
+        () = &mut stop => {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            worker.await
+        }
+        done = &mut worker => done,
+    };
+    joined.unwrap_or_else(|e| {
+        Err(fjord_streams::Error::Kafka(format!("the statistics thread failed: {e}")).into())
+    })
 }
 
 type WriterTask = tokio::task::JoinHandle<fjord_auction::Result<()>>;

@@ -29,6 +29,13 @@ async fn up(a: UpArgs, embedded: Option<SocketAddr>) -> Result<()> {
             backup::run(&settings, &path, backup_format, codec, stop_signal()).await
         }));
     }
+    if !a.no_stats {
+        tasks.push(tokio::spawn(run_stats(
+            settings.clone(),
+            codec.clone(),
+            stop_signal(),
+        )));
+    }
     let state = web::WebState::new(&settings, items.clone(), store.clone(), codec)?;
     let listener = bind(a.http.http_listen).await?;
     println!(
