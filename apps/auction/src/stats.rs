@@ -12,7 +12,7 @@
 //!
 //! Outbid counts stay the DB writers': the auction rule is theirs.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,13 +85,34 @@ pub fn topology(codec: Arc<dyn BidCodec>) -> Result<Topology> {
 }
 
 /// Runs the statistics until `stop` is set (Ctrl-C), on `settings`' cluster.
+/// A failure (the cluster unreachable, a delivery refused) restarts the
+/// instance after a pause, as Kafka Streams replaces a failed thread: it
+/// resumes from its last commit, so nothing is lost (outputs since that
+/// commit may repeat; the results are updates per window).
 pub fn run(settings: &KafkaSettings, codec: Arc<dyn BidCodec>, stop: &AtomicBool) -> Result<()> {
     let topology = topology(codec)?;
     let mut config = StreamsConfig::new(settings.bootstrap_servers.clone());
     config.client_settings = settings.extra.clone();
     // The dashboard shows these live: commit (and so flush) often.
     config.commit_interval = Duration::from_secs(1);
-    Ok(fjord_streams::run(&topology, &config, stop)?)
+    while !stop.load(Ordering::SeqCst) {
+        match fjord_streams::run(&topology, &config, stop) {
+            Ok(()) => break,
+            // A topology the cluster cannot run (an input missing, ...)
+            // will not get better by retrying.
+            Err(e @ StreamsError::Topology(_)) => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "bid statistics failed; restarting in 2 s");
+                for _ in 0..20 {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One item's latest minute, as the statistics last wrote it.

@@ -15,6 +15,7 @@ mod registry;
 mod schema;
 mod schema_codec;
 mod serve;
+mod streams;
 mod topic;
 mod txn;
 
@@ -58,6 +59,8 @@ enum Command {
     Txn(txn::TxnArgs),
     /// Register, list, get, check and delete schemas in the schema registry.
     Schema(schema::SchemaArgs),
+    /// Describe and reset stream processing applications.
+    Streams(streams::StreamsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -73,6 +76,7 @@ fn main() -> std::process::ExitCode {
         Command::Auction(args) => auction::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Txn(args) => txn::run(args),
+        Command::Streams(args) => streams::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -433,6 +433,7 @@ impl Topology {
             partition,
             windowed,
             dead_letters: 0,
+            processed: 0,
         }
     }
 }
@@ -444,6 +445,7 @@ pub struct Task {
     /// Per node: its windowed aggregation's state, if it is one.
     windowed: Vec<Option<WindowedAggregate>>,
     dead_letters: u64,
+    processed: u64,
 }
 
 impl Task {
@@ -454,6 +456,20 @@ impl Task {
     /// Records sent to the dead-letter topic so far.
     pub fn dead_letters(&self) -> u64 {
         self.dead_letters
+    }
+
+    /// Input records processed so far (dead letters included).
+    pub fn processed(&self) -> u64 {
+        self.processed
+    }
+
+    /// Entries held by each state store (windows), by store name.
+    pub fn store_sizes(&self) -> Vec<(String, usize)> {
+        self.windowed
+            .iter()
+            .flatten()
+            .map(|op| (op.store_name().to_string(), op.window_count()))
+            .collect()
     }
 
     /// Late records, over every windowed operator.
@@ -497,6 +513,7 @@ impl Task {
         else {
             return Err(Error::Topology(format!("topic '{topic}' is not an input")));
         };
+        self.processed += 1;
         let mut out = Vec::new();
         let result = self
             .decode(node, &source, timestamp)

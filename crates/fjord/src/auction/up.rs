@@ -29,11 +29,20 @@ async fn up(a: UpArgs, embedded: Option<SocketAddr>) -> Result<()> {
             backup::run(&settings, &path, backup_format, codec, stop_signal()).await
         }));
     }
+    // The statistics stop with the signal, or when `up` ends for another
+    // reason (a writer failed): their thread must not outlive it.
+    let (stats_stop, stats_stopped) = tokio::sync::oneshot::channel::<()>();
     if !a.no_stats {
+        let stop = async move {
+            tokio::select! {
+                () = stop_signal() => {}
+                _ = stats_stopped => {}
+            }
+        };
         tasks.push(tokio::spawn(run_stats(
             settings.clone(),
             codec.clone(),
-            stop_signal(),
+            stop,
         )));
     }
     let state = web::WebState::new(&settings, items.clone(), store.clone(), codec)?;
@@ -51,16 +60,22 @@ async fn up(a: UpArgs, embedded: Option<SocketAddr>) -> Result<()> {
     let serve = web::serve(listener, state, stop_signal());
     let writers = first_failure(tasks);
     tokio::pin!(serve, writers);
-    tokio::select! {
+    let result = tokio::select! {
         served = &mut serve => {
-            served?;
-            writers.await
+            match served {
+                Ok(()) => writers.await,
+                Err(e) => Err(e.into()),
+            }
         }
         written = &mut writers => {
-            written?;
-            Ok(serve.await?)
+            match written {
+                Ok(()) => Ok(serve.await?),
+                Err(e) => Err(e),
+            }
         }
-    }
+    };
+    drop(stats_stop);
+    result
 }
 
 /// `up`: the embedded broker first (its own runtime, started outside the

@@ -17,7 +17,7 @@
 //! no members.
 
 mod describe;
-mod reset;
+pub(crate) mod reset;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};

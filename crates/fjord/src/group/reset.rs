@@ -64,7 +64,7 @@ pub struct ResetArgs {
 
 /// Where the offsets go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
+pub(crate) enum Target {
     Earliest,
     Latest,
     Offset(i64),
@@ -93,12 +93,12 @@ impl ResetArgs {
 
 /// One partition of the plan.
 #[derive(Debug, Serialize, PartialEq, Eq)]
-struct Planned {
-    topic: String,
-    partition: i32,
+pub(crate) struct Planned {
+    pub topic: String,
+    pub partition: i32,
     /// None: nothing committed yet.
-    current_offset: Option<i64>,
-    new_offset: i64,
+    pub current_offset: Option<i64>,
+    pub new_offset: i64,
 }
 
 #[derive(Serialize)]
@@ -124,55 +124,13 @@ pub fn run(args: ResetArgs) -> Result<()> {
         }
     }
 
-    let metadata = client::topic_metadata(consumer.client(), &args.topic)?;
-    let existing: BTreeSet<i32> = metadata.topics()[0]
-        .partitions()
-        .iter()
-        .map(|p| p.id())
-        .collect();
-    let partitions = crate::client::select_partitions(&args.topic, existing, &args.partition)?;
-    let list: Vec<(String, i32)> = partitions
-        .iter()
-        .map(|&p| (args.topic.clone(), p))
-        .collect();
-    let current = committed(&consumer, &list)?;
-
-    let target = args.target();
-    let by_time = match target {
-        Target::Timestamp(ms) => Some(offsets_for_time(&consumer, &args.topic, &partitions, ms)?),
-        _ => None,
-    };
-    let mut plan = Vec::with_capacity(partitions.len());
-    for &p in &partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(&args.topic, p, Timeout::After(REQUEST_TIMEOUT))
-            .with_context(|| format!("cannot list offsets of {}-{p}", args.topic))?;
-        let committed = current.get(&(args.topic.clone(), p)).copied().flatten();
-        let at_time = by_time
-            .as_ref()
-            .and_then(|found| found.iter().find(|(fp, _)| *fp == p))
-            .and_then(|(_, o)| *o);
-        let Some(wanted) = wanted_offset(target, low, high, committed, at_time) else {
-            bail!(
-                "cannot shift partition {}-{p}: group `{}` has no committed offset for it",
-                args.topic,
-                args.group
-            );
-        };
-        let new_offset = within_log(wanted, low, high);
-        if new_offset != wanted {
-            eprintln!(
-                "note: {}-{p}: offset {wanted} is outside the log ({low}..{high}); using {new_offset}",
-                args.topic
-            );
-        }
-        plan.push(Planned {
-            topic: args.topic.clone(),
-            partition: p,
-            current_offset: committed,
-            new_offset,
-        });
-    }
+    let plan = plan_topic(
+        &consumer,
+        &args.group,
+        &args.topic,
+        &args.partition,
+        args.target(),
+    )?;
 
     if args.execute {
         commit(&consumer, &args.group, &plan)?;
@@ -215,6 +173,55 @@ pub fn run(args: ResetArgs) -> Result<()> {
         eprintln!("dry run: nothing was changed; add --execute to commit these offsets");
     }
     Ok(())
+}
+
+/// The new offsets of `topic`'s partitions (`only` them, when given) for
+/// `group`, each kept within the log.
+pub(crate) fn plan_topic(
+    consumer: &BaseConsumer,
+    group: &str,
+    topic: &str,
+    only: &[i32],
+    target: Target,
+) -> Result<Vec<Planned>> {
+    let metadata = client::topic_metadata(consumer.client(), topic)?;
+    let existing: BTreeSet<i32> = metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| p.id())
+        .collect();
+    let partitions = crate::client::select_partitions(topic, existing, only)?;
+    let list: Vec<(String, i32)> = partitions.iter().map(|&p| (topic.to_string(), p)).collect();
+    let current = committed(consumer, &list)?;
+    let by_time = match target {
+        Target::Timestamp(ms) => Some(offsets_for_time(consumer, topic, &partitions, ms)?),
+        _ => None,
+    };
+    let mut plan = Vec::with_capacity(partitions.len());
+    for &p in &partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, Timeout::After(REQUEST_TIMEOUT))
+            .with_context(|| format!("cannot list offsets of {topic}-{p}"))?;
+        let committed = current.get(&(topic.to_string(), p)).copied().flatten();
+        let at_time = by_time
+            .as_ref()
+            .and_then(|found| found.iter().find(|(fp, _)| *fp == p))
+            .and_then(|(_, o)| *o);
+        let Some(wanted) = wanted_offset(target, low, high, committed, at_time) else {
+            bail!("cannot shift partition {topic}-{p}: group `{group}` has no committed offset for it");
+        };
+        let new_offset = within_log(wanted, low, high);
+        if new_offset != wanted {
+            eprintln!("note: {topic}-{p}: offset {wanted} is outside the log ({low}..{high}); using {new_offset}");
+        }
+        plan.push(Planned {
+            topic: topic.to_string(),
+            partition: p,
+            current_offset: committed,
+            new_offset,
+        });
+    }
+    Ok(plan)
 }
 
 /// The offset a partition should move to, before it is kept within the log;
@@ -280,7 +287,7 @@ fn offsets_for_time(
 
 /// Commits the plan as a simple commit and reads it back, so a partial
 /// failure is reported rather than assumed away.
-fn commit(consumer: &BaseConsumer, group: &str, plan: &[Planned]) -> Result<()> {
+pub(crate) fn commit(consumer: &BaseConsumer, group: &str, plan: &[Planned]) -> Result<()> {
     let mut tpl = TopicPartitionList::new();
     for r in plan {
         tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.new_offset))?;

@@ -151,11 +151,12 @@ pub(crate) struct PartitionOffset {
     pub metadata: Option<String>,
 }
 
-/// Committed offsets (and their metadata) of `topics` x `partitions`.
+/// Committed offsets (and their metadata) of `topics` x `partitions`, or
+/// of everything the group committed when `topics` is None.
 pub(crate) fn fetch_offsets(
     conn: &mut fjord_kafka_client::KafkaConnection,
     group: &str,
-    topics: &[String],
+    topics: Option<&[String]>,
     partitions: &[i32],
 ) -> Result<Vec<PartitionOffset>> {
     let version = conn
@@ -163,7 +164,7 @@ pub(crate) fn fetch_offsets(
         .map_err(|e| kafka("OffsetFetch", e))?;
     let request = OffsetFetchRequest::default()
         .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-        .with_topics(Some(
+        .with_topics(topics.map(|topics| {
             topics
                 .iter()
                 .map(|t| {
@@ -171,8 +172,8 @@ pub(crate) fn fetch_offsets(
                         .with_name(TopicName(StrBytes::from_string(t.clone())))
                         .with_partition_indexes(partitions.to_vec())
                 })
-                .collect(),
-        ))
+                .collect()
+        }))
         .with_require_stable(true);
     let resp = conn
         .call(version, &request)

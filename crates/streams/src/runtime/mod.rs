@@ -18,8 +18,10 @@
 //! tasks that moved here are restored. Everything speaks the Kafka
 //! protocol only, so an application runs unchanged against Apache Kafka.
 
+pub mod admin;
 pub mod assignor;
 mod kafka;
+pub mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -133,6 +135,7 @@ impl<'a> Instance<'a> {
             .into_iter()
             .map(|t| (t, task_count, true))
             .collect();
+        wanted.push((status::status_topic(app), 1, true));
         let outputs = topology.output_topics();
         for (t, n) in outputs
             .iter()
@@ -361,6 +364,7 @@ impl<'a> Instance<'a> {
         match outcome {
             Ok(()) => {
                 self.dirty = false;
+                self.publish_status()?;
                 Ok(true)
             }
             Err(code) => {
@@ -373,6 +377,33 @@ impl<'a> Instance<'a> {
                 Ok(false)
             }
         }
+    }
+
+    /// One status record per task to `<application-id>-status` (see
+    /// `status`); delivered with the next flush.
+    fn publish_status(&self) -> Result<()> {
+        let topic = status::status_topic(self.topology.application_id());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        for task in self.tasks.values() {
+            let s = status::TaskStatus::of(
+                task,
+                &self.member.member_id,
+                &self.config.application_server,
+                now,
+            );
+            let value = serde_json::to_vec(&s).map_err(|e| kafka("status", e))?;
+            self.send(&Output {
+                topic: topic.clone(),
+                partition: Some(0),
+                key: Some(Bytes::from(s.key())),
+                value: Some(Bytes::from(value)),
+                timestamp: now,
+                headers: Vec::new(),
+            })?;
+        }
+        Ok(())
     }
 
     /// The group moved on without us: our tasks' uncommitted work is lost
@@ -392,7 +423,7 @@ impl<'a> Instance<'a> {
         let committed = kafka::fetch_offsets(
             &mut self.member.group.conn,
             self.topology.application_id(),
-            &self.sources,
+            Some(&self.sources),
             &assignment.tasks,
         )?;
         for &t in &assignment.tasks {
