@@ -74,6 +74,9 @@ impl KafkaSettings {
             ("enable.idempotence", "true"),
             ("linger.ms", "2"),
             ("message.timeout.ms", "30000"),
+            // A restarted broker is back in milliseconds: reconnect within
+            // a second, not librdkafka's default 10 s backoff ceiling.
+            ("reconnect.backoff.max.ms", "1000"),
         ])
         .create()
         .map_err(kafka("cannot create producer"))

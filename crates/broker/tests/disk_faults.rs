@@ -4,6 +4,7 @@
 //! once there is room.
 
 mod common;
+mod group_support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use fjord_log::FaultFs;
+use group_support::{gid, join_req, subscription, sync_req, MEMBER_ID_REQUIRED};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
@@ -297,4 +299,61 @@ async fn slow_catch_up_reads_do_not_delay_other_groups_heartbeats() {
         slowest < Duration::from_millis(250),
         "slowest heartbeat {slowest:?}"
     );
+}
+
+// A disk that refuses writes: a classic group's assignment cannot be
+// stored, so SyncGroup answers COORDINATOR_NOT_AVAILABLE and the member
+// rejoins at once, as librdkafka does. The next rebalance waits a second
+// instead of completing at once (it spun thousands of rebalances a second).
+#[tokio::test]
+async fn a_group_whose_assignment_cannot_be_stored_does_not_spin() {
+    let fs = FaultFs::new();
+    let b = TestBroker::start_on(Some(fs.shared()), |c| {
+        c.group_initial_rebalance_delay_ms = 0;
+    })
+    .await;
+    let mut c = b.client().await;
+    c.create_topic("t", 1).await;
+    let join = |member: &str| join_req("spin", member, None, 10_000, subscription(&["t"]));
+    let first = c.send(9, join("")).await;
+    assert_eq!(first.error_code, MEMBER_ID_REQUIRED);
+    let member = first.member_id.to_string();
+    fs.fail_writes(true);
+
+    let started = Instant::now();
+    let mut generations = 0;
+    while started.elapsed() < Duration::from_secs(3) {
+        let j = c.send(9, join(&member)).await;
+        assert_eq!(j.error_code, 0, "join");
+        generations += 1;
+        let s = c
+            .send(
+                5,
+                sync_req("spin", j.generation_id, &member, &[(&member, b"a")]),
+            )
+            .await;
+        assert_eq!(
+            s.error_code, 15,
+            "the assignment cannot be stored: COORDINATOR_NOT_AVAILABLE"
+        );
+    }
+    // One rebalance a second, give or take the first.
+    assert!(generations <= 5, "{generations} rebalances in 3 s");
+    // Once the disk takes writes again, the group settles.
+    fs.fail_writes(false);
+    let j = c.send(9, join(&member)).await;
+    let s = c
+        .send(
+            5,
+            sync_req("spin", j.generation_id, &member, &[(&member, b"a")]),
+        )
+        .await;
+    assert_eq!(s.error_code, 0);
+    let d = c
+        .send(
+            5,
+            DescribeGroupsRequest::default().with_groups(vec![gid("spin")]),
+        )
+        .await;
+    assert_eq!(d.groups[0].group_state.as_str(), "Stable");
 }

@@ -188,9 +188,14 @@ fn append(
     match part.append(records, now) {
         Ok(outcome) => Ok((outcome, part)),
         Err(e) => {
-            let e = BrokerError::from(e);
-            tracing::debug!(topic, partition, error = %e, "produce refused");
-            Err(fail(e))
+            let (code, message) = fail(BrokerError::from(e));
+            if code == ResponseError::KafkaStorageError {
+                // The disk, not the client: an operator must hear of it.
+                tracing::warn!(topic, partition, error = %message, "append failed");
+            } else {
+                tracing::debug!(topic, partition, error = %message, "produce refused");
+            }
+            Err((code, message))
         }
     }
 }
@@ -260,7 +265,16 @@ async fn sync_all(mut topics: TopicResults) -> TopicResults {
     .await
     .unwrap_or_else(|e| vec![(usize::MAX, usize::MAX, format!("fsync task failed: {e}"))]);
     for (ti, pi, msg) in failures {
-        tracing::error!(error = %msg, "fsync failed; acks=all produce not acknowledged");
+        let topic = topics
+            .get(ti)
+            .map(|(t, _)| t.to_string())
+            .unwrap_or_default();
+        let partition = topics
+            .get(ti)
+            .and_then(|(_, parts)| parts.get(pi))
+            .map_or(-1, |p| p.index);
+        tracing::error!(%topic, partition, error = %msg,
+            "fsync failed; acks=all produce not acknowledged (the partition refuses writes until the broker restarts)");
         if let Some(p) = topics.get_mut(ti).and_then(|(_, parts)| parts.get_mut(pi)) {
             p.outcome = Err((ResponseError::KafkaStorageError, msg));
         } else {

@@ -482,7 +482,8 @@ impl GroupCoordinator {
             now + Duration::from_millis(self.config.initial_rebalance_delay_ms)
         } else {
             now
-        };
+        }
+        .max(group.store_failed_until.unwrap_or(now));
         let deadline = (now + timeout).max(not_before);
         let id = self.next_id();
         group.rebalance = Some(Rebalance {

@@ -119,6 +119,9 @@ pub(crate) struct Group {
     /// Set for a KIP-848 consumer-protocol group: its members and
     /// assignment live there, and the classic fields stay empty.
     pub consumer: Option<super::consumer_protocol::ConsumerGroup>,
+    /// Until then the next rebalance waits: the last assignment could not
+    /// be stored (a failing disk), and members told so rejoin at once.
+    pub store_failed_until: Option<tokio::time::Instant>,
 }
 
 impl Group {
@@ -144,6 +147,7 @@ impl Group {
             rebalance: None,
             state_since_ms: now_ms,
             consumer: None,
+            store_failed_until: None,
         }
     }
 

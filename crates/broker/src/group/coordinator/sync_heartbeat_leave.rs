@@ -5,6 +5,10 @@
 
 use super::*;
 
+/// How long a group's next rebalance waits after its assignment could not
+/// be stored.
+const STORE_RETRY_PAUSE: Duration = Duration::from_secs(1);
+
 impl GroupCoordinator {
     // ---- SyncGroup ----
 
@@ -77,7 +81,10 @@ impl GroupCoordinator {
     }
 
     /// The leader's SyncGroup: store the assignment, then (once it is on
-    /// disk) answer every member waiting for it.
+    /// disk) answer every member waiting for it. If it cannot be stored,
+    /// the members get COORDINATOR_NOT_AVAILABLE and rejoin, and the next
+    /// rebalance waits [`STORE_RETRY_PAUSE`]: librdkafka rejoins at once,
+    /// which on a failing disk spun thousands of rebalances a second.
     fn apply_assignment(&self, group: &mut Group, assignments: Vec<(String, Bytes)>, now: Instant) {
         for (id, a) in assignments {
             if let Some(m) = group.members.get_mut(&id) {
@@ -109,8 +116,16 @@ impl GroupCoordinator {
                         Some((tx, m.assignment.clone()))
                     })
                     .collect();
+                let (me, id, generation) = (self.me.clone(), group.id.clone(), group.generation);
                 tokio::spawn(async move {
                     let stored = pending.durable().await;
+                    if let (Err(e), Some(c)) = (&stored, me.upgrade()) {
+                        tracing::error!(group = %id, generation, error = %e,
+                            "storing the assignment failed; the members rejoin after a pause");
+                        if let Some(g) = lock(&c.groups).get_mut(&id) {
+                            g.store_failed_until = Some(Instant::now() + STORE_RETRY_PAUSE);
+                        }
+                    }
                     for (tx, a) in waiters {
                         let _ = tx.send(match &stored {
                             Ok(()) => Ok((a, pt.clone(), pn.clone())),
