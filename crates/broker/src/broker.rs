@@ -38,6 +38,8 @@ pub struct Broker {
     shutting_down: AtomicBool,
     /// Connection limits, and the count of connections they refused.
     pub admission: Arc<Admission>,
+    /// Bytes of requests in flight (queued.max.request.bytes).
+    pub request_budget: crate::request_budget::RequestBudget,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -96,6 +98,8 @@ impl Broker {
             .unwrap_or_else(|| (bound.ip().to_string(), bound.port()));
         let (data_arrived, _) = watch::channel(0);
         let admission = Admission::new(config.max_connections, config.max_connections_per_ip);
+        let request_budget =
+            crate::request_budget::RequestBudget::new(config.queued_max_request_bytes);
         Ok(Arc::new(Broker {
             config,
             topics,
@@ -107,6 +111,7 @@ impl Broker {
             data_arrived,
             shutting_down: AtomicBool::new(false),
             admission,
+            request_budget,
         }))
     }
 

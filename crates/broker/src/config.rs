@@ -36,6 +36,10 @@ pub struct BrokerConfig {
     pub retention_check_interval_ms: u64,
     /// Largest request frame accepted (Kafka's socket.request.max.bytes).
     pub max_request_bytes: usize,
+    /// Bytes of requests being read and handled at once, over every
+    /// connection (Kafka's queued.max.request.bytes; 0: no limit): beyond
+    /// it, connections wait before reading more.
+    pub queued_max_request_bytes: usize,
     /// Connections served at once (Kafka's max.connections); one more is
     /// closed at once and counted.
     pub max_connections: usize,
@@ -111,6 +115,7 @@ impl BrokerConfig {
             flush_interval_ms: 1000,
             retention_check_interval_ms: 30_000,
             max_request_bytes: 104_857_600,
+            queued_max_request_bytes: 536_870_912,
             max_connections: 10_000,
             max_connections_per_ip: 10_000,
             fetch_max_bytes: 57_671_680,

@@ -55,12 +55,16 @@ impl Connection {
         let idle = std::time::Duration::from_millis(self.broker.config.connections_max_idle_ms);
         let mut buf = BytesMut::with_capacity(64 * 1024);
         let peer = self.peer;
+        // The budget bytes of the frame being read (request_budget).
+        let mut reserved = None;
         loop {
             // Take every complete frame already buffered.
             loop {
                 match next_frame(&mut buf, max_frame) {
                     Ok(Some(frame)) => match dispatch_from(&self.broker, frame, Some(peer)).await {
                         Ok(resp) => {
+                            // Dispatched: the request's bytes are released.
+                            reserved = None;
                             if tx.send(resp).await.is_err() {
                                 return; // writer gone: the peer closed
                             }
@@ -80,6 +84,15 @@ impl Connection {
                         return;
                     }
                 }
+            }
+            // A frame is coming whose body is not all here: reserve its
+            // bytes in the broker's budget before buffering more of it.
+            if let (None, Some(size)) = (&reserved, pending_frame_size(&buf)) {
+                tokio::select! {
+                    r = self.broker.request_budget.reserve(4 + size) => reserved = Some(r),
+                    _ = self.shutdown.recv() => break,
+                }
+                buf.reserve((4 + size).saturating_sub(buf.len()));
             }
             tokio::select! {
                 read = reader.read_buf(&mut buf) => match read {
@@ -121,11 +134,18 @@ fn next_frame(buf: &mut BytesMut, max_frame: usize) -> Result<Option<bytes::Byte
         ));
     }
     if buf.len() < 4 + size {
-        buf.reserve(4 + size - buf.len());
+        // The caller grows the buffer once the bytes are reserved.
         return Ok(None);
     }
     buf.advance(4);
     Ok(Some(buf.split_to(size).freeze()))
+}
+
+/// The size of the frame at the front of `buf`, once its size is there
+/// (already checked by `next_frame`).
+fn pending_frame_size(buf: &BytesMut) -> Option<usize> {
+    let size = i32::from_be_bytes(buf.get(..4)?.try_into().ok()?);
+    usize::try_from(size).ok()
 }
 
 async fn write_responses(writer: OwnedWriteHalf, mut rx: mpsc::Receiver<ResponseFuture>) {

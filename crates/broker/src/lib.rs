@@ -23,6 +23,7 @@ mod lock;
 pub mod producer_ids;
 mod reader_sync;
 mod record_fields;
+pub mod request_budget;
 pub mod schema_validation;
 pub mod server;
 pub mod topics;

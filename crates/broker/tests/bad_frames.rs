@@ -157,3 +157,59 @@ async fn requests_before_a_bad_frame_are_still_answered() {
     let mut other = b.client().await;
     assert_eq!(other.list_offset("kept", 0, -1).await.1, 1);
 }
+
+/// The broker's budget for request bytes (queued_max_request_bytes): a
+/// client that announces a large frame and sends it slowly holds its size
+/// of the budget; another large request waits for room before the broker
+/// reads it, and goes through once the first connection is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_requests_wait_for_the_request_bytes_budget() {
+    use std::time::Duration;
+
+    let b = TestBroker::start_with(|c| {
+        c.max_request_bytes = 4 << 20;
+        c.queued_max_request_bytes = 1 << 20;
+    })
+    .await;
+    let mut admin = b.client().await;
+    admin.create_topic("big", 1).await;
+
+    // 900 KB announced, 10 bytes sent: the rest never comes.
+    let mut hog = Client::connect(b.addr).await;
+    let mut partial = BytesMut::new();
+    partial.put_i32(900 * 1024);
+    partial.put_slice(&[0u8; 10]);
+    hog.write_raw(&partial).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // A 700 KB produce does not fit beside it: no answer yet.
+    let mut producer = Client::connect(b.addr).await;
+    let request = produce_request("big", 0, -1, Batch::sized(1, 700 * 1024).encode());
+    producer.send_only(9, &request).await;
+    let waited = tokio::time::timeout(
+        Duration::from_millis(700),
+        producer.recv::<kafka_protocol::messages::ProduceRequest>(9),
+    )
+    .await;
+    assert!(
+        waited.is_err(),
+        "the produce was read although the budget was spent"
+    );
+    assert!(b.broker().request_budget.waits() >= 1);
+    // Small requests that arrive whole still go through.
+    assert!(!admin
+        .metadata(9, Some(&["big"]), false)
+        .await
+        .topics
+        .is_empty());
+
+    // The hog leaves: its bytes come back and the produce is answered.
+    drop(hog);
+    let (_, resp) = tokio::time::timeout(
+        Duration::from_secs(10),
+        producer.recv::<kafka_protocol::messages::ProduceRequest>(9),
+    )
+    .await
+    .expect("the produce is answered once there is room");
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+}

@@ -77,6 +77,7 @@ struct BrokerSection {
     flush_interval_ms: Option<u64>,
     retention_check_interval_ms: Option<u64>,
     max_request_bytes: Option<usize>,
+    queued_max_request_bytes: Option<usize>,
     max_connections: Option<usize>,
     max_connections_per_ip: Option<usize>,
     fetch_max_bytes: Option<usize>,
@@ -191,6 +192,9 @@ fn resolve(args: &ServeArgs) -> Result<BrokerConfig> {
         .retention_check_interval_ms
         .unwrap_or(config.retention_check_interval_ms);
     config.max_request_bytes = b.max_request_bytes.unwrap_or(config.max_request_bytes);
+    config.queued_max_request_bytes = b
+        .queued_max_request_bytes
+        .unwrap_or(config.queued_max_request_bytes);
     config.max_connections = b.max_connections.unwrap_or(config.max_connections);
     config.max_connections_per_ip = b
         .max_connections_per_ip
