@@ -664,6 +664,24 @@ impl Task {
             .max()
     }
 
+    /// Moves stream time forward to `t` without a record (an idle task,
+    /// see `StreamsConfig::idle_timeout`): windows that close now emit
+    /// their final results, returned as outputs like a record's.
+    pub fn advance_stream_time(&mut self, t: i64) -> Result<Vec<Output>> {
+        let mut out = Vec::new();
+        for node in 0..self.windowed.len() {
+            let mut results = Vec::new();
+            match self.windowed[node].as_mut() {
+                Some(op) => op.advance_stream_time(t, &mut results),
+                None => continue,
+            }
+            for r in results {
+                self.push(node, 0, r, &mut out)?;
+            }
+        }
+        Ok(out)
+    }
+
     /// Sets stream time back to what was committed.
     pub fn restore_stream_time(&mut self, t: i64) {
         for op in self.windowed.iter_mut().flatten() {

@@ -442,6 +442,16 @@ impl WindowedAggregate {
         })
     }
 
+    /// Moves stream time forward without a record (an idle task's
+    /// wall-clock advance): windows that close emit (EMIT FINAL) into
+    /// `results`.
+    pub fn advance_stream_time(&mut self, t: i64, results: &mut Vec<Record>) {
+        if t > self.stream_time {
+            self.stream_time = t;
+            self.advance(results);
+        }
+    }
+
     /// Stream time as it was committed (the runtime keeps it with the
     /// input offsets): windows close as they would have without a restart.
     pub fn restore_stream_time(&mut self, t: i64) {

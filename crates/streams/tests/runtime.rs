@@ -185,12 +185,17 @@ struct Running {
 }
 
 fn start_instance(bootstrap: &str) -> Running {
+    start_instance_with(bootstrap, |_| {})
+}
+
+fn start_instance_with(bootstrap: &str, tweak: impl FnOnce(&mut StreamsConfig)) -> Running {
     let stop = Arc::new(AtomicBool::new(false));
     let mut config = StreamsConfig::new(bootstrap);
     config.commit_interval = Duration::from_millis(200);
     config.heartbeat_interval = Duration::from_millis(200);
     config.session_timeout_ms = 6_000;
     config.rebalance_timeout_ms = 10_000;
+    tweak(&mut config);
     let flag = stop.clone();
     let thread = std::thread::spawn(move || run(&topology(), &config, &flag));
     Running { stop, thread }
@@ -301,4 +306,21 @@ fn another_instance_takes_over_with_the_state_restored() {
         "the same as one uninterrupted run"
     );
     second.stop();
+}
+
+#[test]
+fn an_idle_task_closes_its_windows_on_the_wall_clock_when_asked() {
+    let broker = TestBroker::start();
+    broker.create_topic("clicks", 2);
+    let app = start_instance_with(&broker.bootstrap(), |c| {
+        c.idle_timeout = Some(Duration::from_millis(300));
+    });
+    // One second of clicks, then nothing: no later record closes it.
+    broker.produce("clicks", &clicks(0..1));
+    let started = Instant::now();
+    let out = broker.read("counts", 2, 2);
+    assert_eq!(counts(&out), expected(0..1));
+    // Stream time moved on only after the idle timeout.
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    app.stop();
 }

@@ -224,3 +224,33 @@ fn bad_topologies_are_refused_when_built() {
     let mut task = b.build().unwrap().task(0);
     assert!(task.process("nope", 0, 0, None, None, 0, vec![]).is_err());
 }
+
+#[test]
+fn advancing_stream_time_without_records_emits_the_windows_that_close() {
+    let b = StreamsBuilder::new("app");
+    b.stream("clicks", Format::String, Format::String)
+        .window_aggregate(
+            "per-10ms",
+            WindowKind::Time(TimeWindows::tumbling(10).grace(5)),
+            Aggregate::Count,
+            |_| Value::Null,
+            Emit::Final,
+            None,
+        )
+        .to("counts", Format::String, Format::Long);
+    let mut task = b.build().unwrap().task(0);
+    assert!(feed(&mut task, "clicks", &[("u", "", 3), ("u", "", 4)]).is_empty());
+    assert!(
+        task.advance_stream_time(14).unwrap().is_empty(),
+        "within grace"
+    );
+    let out = task.advance_stream_time(15).unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].value.as_deref(), Some(&2i64.to_be_bytes()[..]));
+    assert_eq!(task.stream_time(), Some(15));
+    assert!(
+        task.advance_stream_time(10).unwrap().is_empty(),
+        "never backwards"
+    );
+    assert_eq!(task.stream_time(), Some(15));
+}

@@ -58,6 +58,14 @@ pub struct StreamsConfig {
     /// host:port where this instance answers pull queries (Kafka Streams'
     /// application.server), told to every instance; empty for none.
     pub application_server: String,
+    /// Off by default. When set, a task that has read nothing for this
+    /// long moves its stream time forward with the wall clock (by the wall
+    /// time passed since its last record, then as it passes), so its
+    /// windows close and
+    /// EMIT FINAL results come out although its input went quiet. A record
+    /// that arrives afterwards is processed as usual, and is late if its
+    /// window closed meanwhile.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl StreamsConfig {
@@ -70,6 +78,7 @@ impl StreamsConfig {
             heartbeat_interval: Duration::from_secs(3),
             rebalance_timeout_ms: 60_000,
             application_server: String::new(),
+            idle_timeout: None,
         }
     }
 }
@@ -95,6 +104,9 @@ struct Instance<'a> {
     /// Next offset to commit per (source topic, partition).
     positions: BTreeMap<(String, i32), i64>,
     dirty: bool,
+    /// Per task: when it last read a record, and when its stream time last
+    /// moved with the wall clock (idle_timeout).
+    idle: BTreeMap<i32, (Instant, Instant)>,
 }
 
 /// Runs `topology` until `stop` is set (then commits and leaves the group)
@@ -192,6 +204,7 @@ impl<'a> Instance<'a> {
             tasks: BTreeMap::new(),
             positions: BTreeMap::new(),
             dirty: false,
+            idle: BTreeMap::new(),
         })
     }
 
@@ -201,6 +214,7 @@ impl<'a> Instance<'a> {
         let mut last_heartbeat = Instant::now();
         while !stop.load(Ordering::SeqCst) {
             self.poll_once()?;
+            self.advance_idle_tasks()?;
             if last_commit.elapsed() >= self.config.commit_interval {
                 if !self.commit()? {
                     self.rebalance()?;
@@ -275,6 +289,40 @@ impl<'a> Instance<'a> {
         }
         self.positions.insert((topic, partition), offset + 1);
         self.dirty = true;
+        let now = Instant::now();
+        self.idle.insert(partition, (now, now));
+        Ok(())
+    }
+
+    /// idle_timeout: tasks that read nothing for that long move their
+    /// stream time on by the wall time passed since they last moved.
+    fn advance_idle_tasks(&mut self) -> Result<()> {
+        let Some(timeout) = self.config.idle_timeout else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let mut outputs = Vec::new();
+        for (&t, task) in self.tasks.iter_mut() {
+            let (last_read, last_moved) = self.idle.entry(t).or_insert((now, now));
+            if now.duration_since(*last_read) < timeout {
+                continue;
+            }
+            let Some(st) = task.stream_time() else {
+                continue; // nothing windowed seen yet: no time to move
+            };
+            let step = now.duration_since(*last_moved).as_millis() as i64;
+            if step == 0 {
+                continue;
+            }
+            *last_moved = now;
+            outputs.extend(task.advance_stream_time(st.saturating_add(step))?);
+        }
+        if !outputs.is_empty() {
+            for o in &outputs {
+                self.send(o)?;
+            }
+            self.dirty = true;
+        }
         Ok(())
     }
 
