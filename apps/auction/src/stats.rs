@@ -44,22 +44,27 @@ pub fn topology(codec: Arc<dyn BidCodec>) -> Result<Topology> {
     let b = StreamsBuilder::new(APPLICATION_ID);
     let bids = b
         .stream(TOPIC, Format::String, Format::Bytes)
-        .map(move |mut r| {
+        .map_values(move |r| {
             let Value::Bytes(raw) = &r.value else {
                 return Err(StreamsError::Decode("a bid has no value".into()));
             };
             let bid = codec
                 .decode(raw)
                 .map_err(|e| StreamsError::Decode(e.to_string()))?;
-            r.timestamp = bid.bid_ts;
-            r.key = Value::from(bid.item.clone());
-            r.value = Value::record([
+            Ok(Value::record([
                 ("item", Value::from(bid.item)),
                 ("name", Value::from(bid.name)),
                 ("price", Value::Int(bid.price)),
                 ("bid_ts", Value::Int(bid.bid_ts)),
-            ]);
-            Ok(r)
+            ]))
+        })
+        // The bid's own time; the key stays the item (bids are keyed by
+        // item), so no repartition is needed.
+        .set_timestamp(|r| {
+            r.value
+                .field("bid_ts")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| StreamsError::Decode("a bid without bid_ts".into()))
         });
     let minutes = WindowKind::Time(TimeWindows::tumbling(MINUTE_MS).grace(GRACE_MS));
     bids.window_aggregate(

@@ -13,6 +13,7 @@
 pub mod aggregate;
 pub mod error;
 pub mod format;
+pub mod keyed;
 pub mod record;
 pub mod runtime;
 pub mod store;

@@ -52,6 +52,7 @@ use bytes::Bytes;
 use crate::aggregate::Aggregate;
 use crate::error::{Error, Result};
 use crate::format::Format;
+use crate::keyed::KeyedAggregate;
 use crate::record::{Header, Output, Record, Source};
 use crate::value::Value;
 use crate::window::windowed_key;
@@ -79,6 +80,8 @@ enum Node {
         key: Format,
         value: Format,
         time: EventTime,
+        /// A repartition topic the runtime creates (not a user's input).
+        internal: bool,
     },
     Filter(Predicate),
     Map(Mapper),
@@ -89,6 +92,7 @@ enum Node {
     /// Passes everything on (several parents).
     Merge,
     Windowed(WindowedSpec),
+    Keyed(KeyedSpec),
     Sink {
         topic: String,
         key: Format,
@@ -104,6 +108,13 @@ struct WindowedSpec {
     extract: crate::windowed::Extract,
     emit: Emit,
     late_topic: Option<String>,
+}
+
+#[derive(Clone)]
+struct KeyedSpec {
+    store: String,
+    agg: Aggregate,
+    extract: crate::windowed::Extract,
 }
 
 #[derive(Default)]
@@ -140,6 +151,9 @@ pub struct Stream {
     graph: Rc<RefCell<Graph>>,
     node: usize,
     port: usize,
+    /// An operator since the source may have changed the key: a stateful
+    /// operator then reads through a repartition topic.
+    key_changed: bool,
 }
 
 impl StreamsBuilder {
@@ -178,6 +192,7 @@ impl StreamsBuilder {
                 key,
                 value,
                 time,
+                internal: false,
             },
             &[],
         );
@@ -185,6 +200,7 @@ impl StreamsBuilder {
             graph: self.graph.clone(),
             node,
             port: 0,
+            key_changed: false,
         }
     }
 
@@ -207,10 +223,13 @@ impl StreamsBuilder {
         }
         let mut stores = BTreeSet::new();
         for n in &g.nodes {
-            if let Node::Windowed(w) = n {
-                if !stores.insert(w.store.clone()) {
-                    return Err(Error::Topology(format!("two stores named '{}'", w.store)));
-                }
+            let store = match n {
+                Node::Windowed(w) => &w.store,
+                Node::Keyed(k) => &k.store,
+                _ => continue,
+            };
+            if !stores.insert(store.clone()) {
+                return Err(Error::Topology(format!("two stores named '{store}'")));
             }
         }
         Ok(Topology {
@@ -232,7 +251,86 @@ impl Stream {
             graph: self.graph.clone(),
             node: id,
             port: 0,
+            key_changed: self.key_changed,
         }
+    }
+
+    /// As `then`, for an operator that may change the key.
+    fn then_rekeyed(&self, node: Node) -> Stream {
+        Stream {
+            key_changed: true,
+            ..self.then(node)
+        }
+    }
+
+    /// Writes the stream to the internal topic `<application-id>-<name>-
+    /// repartition` (partitioned by the current key; keys and values as
+    /// JSON) and reads it back: what comes after sees every record of a
+    /// key in one task. Stateful operators do this by themselves after a
+    /// key change.
+    pub fn repartition(&self, name: &str) -> Stream {
+        let topic = {
+            let g = self.graph.borrow();
+            format!("{}-{name}-repartition", g.app_id)
+        };
+        self.then(Node::Sink {
+            topic: topic.clone(),
+            key: Format::Json,
+            value: Format::Json,
+        });
+        let node = self.graph.borrow_mut().add(
+            Node::Source {
+                topic,
+                key: Format::Json,
+                value: Format::Json,
+                time: EventTime::RecordTimestamp,
+                internal: true,
+            },
+            &[],
+        );
+        Stream {
+            graph: self.graph.clone(),
+            node,
+            port: 0,
+            key_changed: false,
+        }
+    }
+
+    /// This stream, repartitioned first if its key may have changed.
+    fn partitioned_by_key(&self, store: &str) -> Stream {
+        if self.key_changed {
+            self.repartition(store)
+        } else {
+            self.clone()
+        }
+    }
+
+    /// Sets each record's event time (a field of a value decoded in an
+    /// earlier step, say); the key stays.
+    pub fn set_timestamp(
+        &self,
+        f: impl Fn(&Record) -> Result<i64> + Send + Sync + 'static,
+    ) -> Stream {
+        self.then(Node::Map(Arc::new(move |mut r: Record| {
+            r.timestamp = f(&r)?;
+            Ok(r)
+        })))
+    }
+
+    /// Aggregates the records of each key, without windows: a table of
+    /// key -> result, every update emitted (see `keyed`).
+    pub fn aggregate(
+        &self,
+        store: impl Into<String>,
+        agg: Aggregate,
+        extract: impl Fn(&Record) -> Value + Send + Sync + 'static,
+    ) -> Stream {
+        let store = store.into();
+        self.partitioned_by_key(&store).then(Node::Keyed(KeyedSpec {
+            store,
+            agg,
+            extract: Arc::new(extract),
+        }))
     }
 
     /// Keeps the records for which `f` is true.
@@ -242,7 +340,7 @@ impl Stream {
 
     /// Replaces each record (key, value, timestamp or headers).
     pub fn map(&self, f: impl Fn(Record) -> Result<Record> + Send + Sync + 'static) -> Stream {
-        self.then(Node::Map(Arc::new(f)))
+        self.then_rekeyed(Node::Map(Arc::new(f)))
     }
 
     /// Replaces each value, keeping the rest.
@@ -250,10 +348,10 @@ impl Stream {
         &self,
         f: impl Fn(&Record) -> Result<Value> + Send + Sync + 'static,
     ) -> Stream {
-        self.map(move |mut r| {
+        self.then(Node::Map(Arc::new(move |mut r: Record| {
             r.value = f(&r)?;
             Ok(r)
-        })
+        })))
     }
 
     /// Gives each record a new key (the next stateful operator then needs
@@ -273,7 +371,7 @@ impl Stream {
         &self,
         f: impl Fn(Record) -> Result<Vec<Record>> + Send + Sync + 'static,
     ) -> Stream {
-        self.then(Node::FlatMap(Arc::new(f)))
+        self.then_rekeyed(Node::FlatMap(Arc::new(f)))
     }
 
     /// Sees each record (logging, metrics) and passes it on unchanged.
@@ -295,6 +393,7 @@ impl Stream {
                 graph: self.graph.clone(),
                 node: id,
                 port,
+                key_changed: self.key_changed,
             })
             .collect()
     }
@@ -308,6 +407,7 @@ impl Stream {
             graph: self.graph.clone(),
             node: id,
             port: 0,
+            key_changed: self.key_changed || others.iter().any(|s| s.key_changed),
         }
     }
 
@@ -325,14 +425,16 @@ impl Stream {
         emit: Emit,
         late_topic: Option<&str>,
     ) -> Stream {
-        self.then(Node::Windowed(WindowedSpec {
-            store: store.into(),
-            kind,
-            agg,
-            extract: Arc::new(extract),
-            emit,
-            late_topic: late_topic.map(str::to_string),
-        }))
+        let store = store.into();
+        self.partitioned_by_key(&store)
+            .then(Node::Windowed(WindowedSpec {
+                store,
+                kind,
+                agg,
+                extract: Arc::new(extract),
+                emit,
+                late_topic: late_topic.map(str::to_string),
+            }))
     }
 
     /// Writes the stream to `topic`.
@@ -359,12 +461,28 @@ impl Topology {
         &self.app_id
     }
 
-    /// The topics the topology reads.
+    /// The topics the topology reads, its repartition topics included.
     pub fn source_topics(&self) -> Vec<String> {
         self.nodes
             .iter()
             .filter_map(|n| match n {
                 Node::Source { topic, .. } => Some(topic.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The user's input topics (the repartition topics apart): they must
+    /// be co-partitioned, and give the task count.
+    pub fn input_topics(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter_map(|n| match n {
+                Node::Source {
+                    topic,
+                    internal: false,
+                    ..
+                } => Some(topic.clone()),
                 _ => None,
             })
             .collect()
@@ -395,11 +513,15 @@ impl Topology {
     pub fn changelog_topics(&self) -> Vec<String> {
         let mut out = Vec::new();
         for n in self.nodes.iter() {
-            if let Node::Windowed(w) = n {
-                out.push(format!("{}-{}-changelog", self.app_id, w.store));
-                if w.emit == Emit::Final {
-                    out.push(format!("{}-{}-suppress-changelog", self.app_id, w.store));
+            match n {
+                Node::Windowed(w) => {
+                    out.push(format!("{}-{}-changelog", self.app_id, w.store));
+                    if w.emit == Emit::Final {
+                        out.push(format!("{}-{}-suppress-changelog", self.app_id, w.store));
+                    }
                 }
+                Node::Keyed(k) => out.push(format!("{}-{}-changelog", self.app_id, k.store)),
+                _ => {}
             }
         }
         out
@@ -428,10 +550,24 @@ impl Topology {
                 _ => None,
             })
             .collect();
+        let keyed = self
+            .nodes
+            .iter()
+            .map(|n| match n {
+                Node::Keyed(k) => Some(KeyedAggregate::new(
+                    k.store.clone(),
+                    k.agg.clone(),
+                    k.extract.clone(),
+                    Format::String,
+                )),
+                _ => None,
+            })
+            .collect();
         Task {
             topology: self.clone(),
             partition,
             windowed,
+            keyed,
             dead_letters: 0,
             processed: 0,
         }
@@ -444,6 +580,8 @@ pub struct Task {
     partition: i32,
     /// Per node: its windowed aggregation's state, if it is one.
     windowed: Vec<Option<WindowedAggregate>>,
+    /// Per node: its keyed aggregation's table, if it is one.
+    keyed: Vec<Option<KeyedAggregate>>,
     dead_letters: u64,
     processed: u64,
 }
@@ -463,13 +601,19 @@ impl Task {
         self.processed
     }
 
-    /// Entries held by each state store (windows), by store name.
+    /// Entries held by each state store (windows, keys), by store name.
     pub fn store_sizes(&self) -> Vec<(String, usize)> {
-        self.windowed
+        let windows = self
+            .windowed
             .iter()
             .flatten()
-            .map(|op| (op.store_name().to_string(), op.window_count()))
-            .collect()
+            .map(|op| (op.store_name().to_string(), op.window_count()));
+        let keys = self
+            .keyed
+            .iter()
+            .flatten()
+            .map(|op| (op.store_name().to_string(), op.len()));
+        windows.chain(keys).collect()
     }
 
     /// Late records, over every windowed operator.
@@ -616,6 +760,11 @@ impl Task {
                 }
                 Ok(())
             }
+            Node::Keyed(_) => {
+                let op = self.keyed[node].as_mut().expect("made with the task");
+                let result = op.process(&r)?;
+                self.push(node, 0, result, out)
+            }
             Node::Sink { topic, key, value } => {
                 let k = key.encode(&r.key)?;
                 let k = match (&r.window, k) {
@@ -701,6 +850,11 @@ impl Task {
                 return op.restore_suppress(key, value);
             }
         }
+        for op in self.keyed.iter_mut().flatten() {
+            if topic == format!("{app}-{}-changelog", op.store_name()) {
+                return op.restore(key, value);
+            }
+        }
         Err(Error::Topology(format!(
             "'{topic}' is no changelog of this topology"
         )))
@@ -711,8 +865,20 @@ impl Task {
     pub fn take_changelogs(&mut self) -> Vec<Output> {
         let app = self.topology.app_id.clone();
         let mut out = Vec::new();
-        for op in self.windowed.iter_mut().flatten() {
-            for (store, changes) in op.take_changelog() {
+        let keyed = self
+            .keyed
+            .iter_mut()
+            .flatten()
+            .map(KeyedAggregate::take_changelog);
+        let all: Vec<_> = self
+            .windowed
+            .iter_mut()
+            .flatten()
+            .flat_map(WindowedAggregate::take_changelog)
+            .chain(keyed)
+            .collect();
+        {
+            for (store, changes) in all {
                 let topic = format!("{app}-{store}-changelog");
                 out.extend(changes.into_iter().map(|(key, value)| Output {
                     topic: topic.clone(),

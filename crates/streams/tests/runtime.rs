@@ -324,3 +324,60 @@ fn an_idle_task_closes_its_windows_on_the_wall_clock_when_asked() {
     assert!(started.elapsed() >= Duration::from_millis(300));
     app.stop();
 }
+
+#[test]
+fn counts_per_new_key_add_up_across_partitions_through_the_repartition_topic() {
+    let broker = TestBroker::start();
+    broker.create_topic("visits", 2);
+    let topology = || {
+        let b = StreamsBuilder::new("page-counts");
+        b.stream("visits", Format::String, Format::String)
+            // The value is the page: every user's visits, counted per page.
+            .select_key(|r| Ok(r.value.clone()))
+            .aggregate("per-page", Aggregate::Count, |_| Value::Null)
+            .to("pages", Format::String, Format::Long);
+        b.build().unwrap()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut config = StreamsConfig::new(broker.bootstrap());
+    config.commit_interval = Duration::from_millis(200);
+    let flag = stop.clone();
+    let app = std::thread::spawn(move || run(&topology(), &config, &flag));
+    // Users on both partitions visit the same pages.
+    let p = rdkafka::producer::BaseRecord::<str, str>::to;
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .unwrap();
+    for (user, page, partition) in [
+        ("ann", "/a", 0),
+        ("bob", "/a", 1),
+        ("ann", "/b", 0),
+        ("cy", "/a", 1),
+    ] {
+        producer
+            .send(
+                p("visits")
+                    .key(user)
+                    .payload(page)
+                    .partition(partition)
+                    .timestamp(T0),
+            )
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    let out = broker.read("pages", 2, 4);
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    for (k, v, _) in &out {
+        last.insert(
+            String::from_utf8(k.clone()).unwrap(),
+            i64::from_be_bytes(v.as_slice().try_into().unwrap()),
+        );
+    }
+    assert_eq!(
+        last,
+        BTreeMap::from([("/a".to_string(), 3), ("/b".to_string(), 1)])
+    );
+    stop.store(true, Ordering::SeqCst);
+    app.join().unwrap().unwrap();
+}

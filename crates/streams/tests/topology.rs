@@ -254,3 +254,75 @@ fn advancing_stream_time_without_records_emits_the_windows_that_close() {
     );
     assert_eq!(task.stream_time(), Some(15));
 }
+
+#[test]
+fn a_key_change_before_an_aggregation_goes_through_a_repartition_topic() {
+    let b = StreamsBuilder::new("app");
+    b.stream("clicks", Format::String, Format::Json)
+        .select_key(|r| Ok(r.value.field("page").cloned().unwrap_or(Value::Null)))
+        .aggregate("clicks-per-page", Aggregate::Count, |_| Value::Null)
+        .to("page-counts", Format::String, Format::Long);
+    let topology = b.build().unwrap();
+    assert_eq!(
+        topology.source_topics(),
+        vec![
+            "clicks".to_string(),
+            "app-clicks-per-page-repartition".to_string()
+        ]
+    );
+    assert_eq!(topology.input_topics(), vec!["clicks".to_string()]);
+    assert!(topology
+        .output_topics()
+        .contains(&"app-clicks-per-page-repartition".to_string()));
+    let mut task = topology.task(0);
+    // A click is re-keyed by page and written to the repartition topic...
+    let out = feed(&mut task, "clicks", &[("ann", r#"{"page": "/home"}"#, 5)]);
+    assert_eq!(
+        rows(&out),
+        vec![(
+            "app-clicks-per-page-repartition".into(),
+            "\"/home\"".into(),
+            r#"{"page":"/home"}"#.into()
+        )]
+    );
+    // ...and counted when read back from it (in the task of its new key).
+    let mut counted = Vec::new();
+    for (i, o) in out.iter().chain(out.iter()).enumerate() {
+        counted.extend(
+            task.process(
+                &o.topic,
+                0,
+                i as i64,
+                o.key.as_deref(),
+                o.value.as_deref(),
+                o.timestamp,
+                vec![],
+            )
+            .unwrap(),
+        );
+    }
+    assert_eq!(counted.len(), 2);
+    assert_eq!(counted[1].topic, "page-counts");
+    assert_eq!(counted[1].key.as_deref(), Some(&b"/home"[..]));
+    assert_eq!(counted[1].value.as_deref(), Some(&2i64.to_be_bytes()[..]));
+    assert_eq!(
+        topology.changelog_topics(),
+        vec!["app-clicks-per-page-changelog".to_string()]
+    );
+}
+
+#[test]
+fn no_repartition_without_a_key_change() {
+    let b = StreamsBuilder::new("app");
+    b.stream("clicks", Format::String, Format::Json)
+        .filter(|_| Ok(true))
+        .map_values(|r| Ok(r.value.clone()))
+        .set_timestamp(|r| Ok(r.timestamp))
+        .aggregate("per-user", Aggregate::Count, |_| Value::Null)
+        .to("user-counts", Format::String, Format::Long);
+    let topology = b.build().unwrap();
+    assert_eq!(topology.source_topics(), vec!["clicks".to_string()]);
+    let mut task = topology.task(0);
+    let out = feed(&mut task, "clicks", &[("ann", "{}", 1), ("ann", "{}", 2)]);
+    assert_eq!(out[1].value.as_deref(), Some(&2i64.to_be_bytes()[..]));
+}

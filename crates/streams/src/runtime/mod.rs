@@ -141,7 +141,7 @@ impl<'a> Instance<'a> {
         .create()
         .map_err(|e| kafka("consumer", e))?;
         let sources = topology.source_topics();
-        let task_count = co_partitioned(&consumer, &sources)?;
+        let task_count = co_partitioned(&consumer, &topology.input_topics())?;
         let mut wanted: Vec<(String, i32, bool)> = topology
             .changelog_topics()
             .into_iter()
