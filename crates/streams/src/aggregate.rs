@@ -155,6 +155,18 @@ impl Aggregate {
         }
     }
 
+    /// Whether `subtract` works (a table aggregation needs it).
+    pub fn can_subtract(&self) -> bool {
+        matches!(
+            self,
+            Aggregate::Count
+                | Aggregate::CountValues
+                | Aggregate::Sum
+                | Aggregate::Avg
+                | Aggregate::CollectList
+        )
+    }
+
     /// The output of an accumulator.
     pub fn result(&self, acc: &Value) -> Value {
         match self {

@@ -60,6 +60,12 @@ impl KeyedAggregate {
 
     /// Folds `r` into its key's accumulator; returns the updated result.
     pub fn process(&mut self, r: &Record) -> Result<Record> {
+        self.fold(r, false)
+    }
+
+    /// Takes `r` out of its key's accumulator (a table row that changed or
+    /// went, see `table`), or folds it in; returns the updated result.
+    pub fn fold(&mut self, r: &Record, subtract: bool) -> Result<Record> {
         let key = self
             .key_format
             .encode(&r.key)?
@@ -69,9 +75,21 @@ impl KeyedAggregate {
             .table
             .entry(key.clone())
             .or_insert_with(|| (r.key.clone(), self.agg.init()));
-        entry.1 = self
-            .agg
-            .add(std::mem::replace(&mut entry.1, Value::Null), &v);
+        let acc = std::mem::replace(&mut entry.1, Value::Null);
+        entry.1 = if subtract {
+            match self.agg.subtract(acc.clone(), &v) {
+                Some(a) => a,
+                None => {
+                    entry.1 = acc;
+                    return Err(Error::Operator(format!(
+                        "{:?} cannot take a value back out",
+                        self.agg
+                    )));
+                }
+            }
+        } else {
+            self.agg.add(acc, &v)
+        };
         self.changelog
             .record(key, Some(Bytes::from(entry.1.to_json().to_string())));
         Ok(Record {
@@ -80,6 +98,7 @@ impl KeyedAggregate {
             timestamp: r.timestamp,
             headers: Vec::new(),
             source: None,
+            old: None,
             window: None,
             session: false,
         })

@@ -40,6 +40,10 @@ pub struct Record {
     pub window: Option<Window>,
     /// Set on a session window's result, whose keys carry the end too.
     pub session: bool,
+    /// A table's change: the key's value before it (`Value::Null` for a
+    /// key that was not there); `value` is the new one (`Null`: deleted).
+    /// None on stream records.
+    pub old: Option<Value>,
 }
 
 impl Record {
@@ -51,6 +55,7 @@ impl Record {
             timestamp,
             headers: Vec::new(),
             source: None,
+            old: None,
             window: None,
             session: false,
         }

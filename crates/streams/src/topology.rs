@@ -54,6 +54,7 @@ use crate::error::{Error, Result};
 use crate::format::Format;
 use crate::keyed::KeyedAggregate;
 use crate::record::{Header, Output, Record, Source};
+use crate::table::TableStore;
 use crate::value::Value;
 use crate::window::windowed_key;
 use crate::windowed::{Emit, WindowKind, WindowedAggregate};
@@ -93,6 +94,10 @@ enum Node {
     Merge,
     Windowed(WindowedSpec),
     Keyed(KeyedSpec),
+    /// A table aggregation: records marked "subtract" are taken out.
+    KeyedTable(KeyedSpec),
+    /// A table materialized from its input (upserts and deletes).
+    Table(String),
     Sink {
         topic: String,
         key: Format,
@@ -204,6 +209,21 @@ impl StreamsBuilder {
         }
     }
 
+    /// The topic `topic` read as a table (see `table`): a record replaces
+    /// its key's row, a tombstone deletes it; the rows live in `store`.
+    pub fn table(
+        &self,
+        topic: impl Into<String>,
+        store: impl Into<String>,
+        key: Format,
+        value: Format,
+    ) -> Table {
+        let source = self.stream(topic, key, value);
+        Table {
+            changes: source.then(Node::Table(store.into())),
+        }
+    }
+
     /// The finished topology, checked: every stream ends in a sink or a
     /// store, and source topics are read once.
     pub fn build(&self) -> Result<Topology> {
@@ -223,9 +243,20 @@ impl StreamsBuilder {
         }
         let mut stores = BTreeSet::new();
         for n in &g.nodes {
+            if let Node::KeyedTable(k) = n {
+                if !k.agg.can_subtract() {
+                    return Err(Error::Topology(format!(
+                        "store '{}': {:?} cannot aggregate a table (a changed row must be taken \
+                         back out): use count, sum, avg or collect_list, or aggregate the \
+                         table's stream of changes",
+                        k.store, k.agg
+                    )));
+                }
+            }
             let store = match n {
                 Node::Windowed(w) => &w.store,
-                Node::Keyed(k) => &k.store,
+                Node::Keyed(k) | Node::KeyedTable(k) => &k.store,
+                Node::Table(store) => store,
                 _ => continue,
             };
             if !stores.insert(store.clone()) {
@@ -447,6 +478,47 @@ impl Stream {
     }
 }
 
+/// A table inside a topology being built (see `table`).
+#[derive(Clone)]
+pub struct Table {
+    /// The stream of its changes (each record with its old value).
+    changes: Stream,
+}
+
+impl Table {
+    /// The table's changes as a stream: a record per update, a tombstone
+    /// (null value) per delete.
+    pub fn to_stream(&self) -> Stream {
+        self.changes.clone()
+    }
+
+    /// Aggregates the table's rows by `new_key` (KGroupedTable.aggregate):
+    /// a changed row leaves its old group (subtracted) and joins its new
+    /// one, through a repartition topic; every group's update is emitted.
+    /// Only functions that can take a value back out (count, sum, avg,
+    /// collect_list) are accepted, checked when the topology is built.
+    pub fn group_by_aggregate(
+        &self,
+        store: impl Into<String>,
+        new_key: impl Fn(&Record) -> Result<Value> + Send + Sync + 'static,
+        agg: Aggregate,
+        extract: impl Fn(&Record) -> Value + Send + Sync + 'static,
+    ) -> Stream {
+        let store = store.into();
+        let new_key: Arc<dyn Fn(&Record) -> Result<Value> + Send + Sync> = Arc::new(new_key);
+        self.changes
+            .then_rekeyed(Node::FlatMap(Arc::new(move |r| {
+                crate::table::split_change(r, &*new_key)
+            })))
+            .repartition(&store)
+            .then(Node::KeyedTable(KeyedSpec {
+                store,
+                agg,
+                extract: Arc::new(extract),
+            }))
+    }
+}
+
 /// A built topology: shareable between tasks and threads.
 #[derive(Clone)]
 pub struct Topology {
@@ -520,7 +592,10 @@ impl Topology {
                         out.push(format!("{}-{}-suppress-changelog", self.app_id, w.store));
                     }
                 }
-                Node::Keyed(k) => out.push(format!("{}-{}-changelog", self.app_id, k.store)),
+                Node::Keyed(k) | Node::KeyedTable(k) => {
+                    out.push(format!("{}-{}-changelog", self.app_id, k.store))
+                }
+                Node::Table(store) => out.push(format!("{}-{store}-changelog", self.app_id)),
                 _ => {}
             }
         }
@@ -554,7 +629,7 @@ impl Topology {
             .nodes
             .iter()
             .map(|n| match n {
-                Node::Keyed(k) => Some(KeyedAggregate::new(
+                Node::Keyed(k) | Node::KeyedTable(k) => Some(KeyedAggregate::new(
                     k.store.clone(),
                     k.agg.clone(),
                     k.extract.clone(),
@@ -563,11 +638,20 @@ impl Topology {
                 _ => None,
             })
             .collect();
+        let tables = self
+            .nodes
+            .iter()
+            .map(|n| match n {
+                Node::Table(store) => Some(TableStore::new(store.clone(), Format::String)),
+                _ => None,
+            })
+            .collect();
         Task {
             topology: self.clone(),
             partition,
             windowed,
             keyed,
+            tables,
             dead_letters: 0,
             processed: 0,
         }
@@ -582,6 +666,8 @@ pub struct Task {
     windowed: Vec<Option<WindowedAggregate>>,
     /// Per node: its keyed aggregation's table, if it is one.
     keyed: Vec<Option<KeyedAggregate>>,
+    /// Per node: a materialized table's rows, if it is one.
+    tables: Vec<Option<TableStore>>,
     dead_letters: u64,
     processed: u64,
 }
@@ -613,7 +699,12 @@ impl Task {
             .iter()
             .flatten()
             .map(|op| (op.store_name().to_string(), op.len()));
-        windows.chain(keys).collect()
+        let rows = self
+            .tables
+            .iter()
+            .flatten()
+            .map(|t| (t.store_name().to_string(), t.len()));
+        windows.chain(keys).chain(rows).collect()
     }
 
     /// Late records, over every windowed operator.
@@ -694,6 +785,7 @@ impl Task {
             timestamp,
             headers: source.headers.clone(),
             source: Some(source.clone()),
+            old: None,
             window: None,
             session: false,
         })
@@ -764,6 +856,16 @@ impl Task {
                 let op = self.keyed[node].as_mut().expect("made with the task");
                 let result = op.process(&r)?;
                 self.push(node, 0, result, out)
+            }
+            Node::KeyedTable(_) => {
+                let op = self.keyed[node].as_mut().expect("made with the task");
+                let result = op.fold(&r, crate::table::is_subtract(&r))?;
+                self.push(node, 0, result, out)
+            }
+            Node::Table(_) => {
+                let table = self.tables[node].as_mut().expect("made with the task");
+                let change = table.apply(r)?;
+                self.push(node, 0, change, out)
             }
             Node::Sink { topic, key, value } => {
                 let k = key.encode(&r.key)?;
@@ -853,6 +955,11 @@ impl Task {
         for op in self.keyed.iter_mut().flatten() {
             if topic == format!("{app}-{}-changelog", op.store_name()) {
                 return op.restore(key, value);
+            }
+        }
+        for t in self.tables.iter_mut().flatten() {
+            if topic == format!("{app}-{}-changelog", t.store_name()) {
+                return t.restore(key, value);
             }
         }
         Err(Error::Topology(format!(

@@ -330,6 +330,7 @@ impl WindowedAggregate {
                 timestamp: e.max_ts,
                 headers: Vec::new(),
                 source: None,
+                old: None,
                 window: Some(w),
                 session,
             });
@@ -364,6 +365,7 @@ impl WindowedAggregate {
             timestamp: e.max_ts,
             headers: Vec::new(),
             source: None,
+            old: None,
             window: Some(w),
             session: self.kind.is_session(),
         }

@@ -326,3 +326,149 @@ fn no_repartition_without_a_key_change() {
     let out = feed(&mut task, "clicks", &[("ann", "{}", 1), ("ann", "{}", 2)]);
     assert_eq!(out[1].value.as_deref(), Some(&2i64.to_be_bytes()[..]));
 }
+
+/// Feeds a task's repartition outputs back to it (as the runtime does
+/// through the topic), until only other outputs are left.
+fn settle(task: &mut Task, mut pending: Vec<Output>) -> Vec<Output> {
+    let mut done = Vec::new();
+    let mut offset = 1000;
+    while !pending.is_empty() {
+        let mut next = Vec::new();
+        for o in pending {
+            if o.topic.ends_with("-repartition") {
+                offset += 1;
+                next.extend(
+                    task.process(
+                        &o.topic,
+                        0,
+                        offset,
+                        o.key.as_deref(),
+                        o.value.as_deref(),
+                        o.timestamp,
+                        o.headers,
+                    )
+                    .unwrap(),
+                );
+            } else {
+                done.push(o);
+            }
+        }
+        pending = next;
+    }
+    done
+}
+
+#[test]
+fn a_table_aggregated_by_a_new_key_retracts_changed_and_deleted_rows() {
+    let b = StreamsBuilder::new("shop");
+    b.table("products", "products", Format::String, Format::Json)
+        .group_by_aggregate(
+            "price-per-category",
+            |r| Ok(r.value.field("category").cloned().unwrap_or(Value::Null)),
+            Aggregate::Sum,
+            |r| r.value.field("price").cloned().unwrap_or(Value::Null),
+        )
+        .to("category-totals", Format::String, Format::Long);
+    let topology = b.build().unwrap();
+    assert_eq!(
+        topology.changelog_topics(),
+        vec![
+            "shop-products-changelog".to_string(),
+            "shop-price-per-category-changelog".to_string()
+        ]
+    );
+    let mut task = topology.task(0);
+    let mut step = |key: &str, value: Option<&str>| -> Vec<(String, i64)> {
+        let out = task
+            .process(
+                "products",
+                0,
+                0,
+                Some(key.as_bytes()),
+                value.map(str::as_bytes),
+                1,
+                vec![],
+            )
+            .unwrap();
+        settle(&mut task, out)
+            .iter()
+            .map(|o| {
+                (
+                    text(&o.key),
+                    i64::from_be_bytes(o.value.as_deref().unwrap().try_into().unwrap()),
+                )
+            })
+            .collect()
+    };
+    let sport = |n: i64| ("sport".to_string(), n);
+    let home = |n: i64| ("home".to_string(), n);
+    assert_eq!(
+        step("bike", Some(r#"{"category": "sport", "price": 10}"#)),
+        vec![sport(10)]
+    );
+    assert_eq!(
+        step("ball", Some(r#"{"category": "sport", "price": 5}"#)),
+        vec![sport(15)]
+    );
+    // A new price: the old one is taken out, the new one added.
+    assert_eq!(
+        step("bike", Some(r#"{"category": "sport", "price": 12}"#)),
+        vec![sport(5), sport(17)]
+    );
+    // A new category: out of the old group, into the new one.
+    assert_eq!(
+        step("bike", Some(r#"{"category": "home", "price": 12}"#)),
+        vec![sport(5), home(12)]
+    );
+    // A tombstone deletes the row: out of its group.
+    assert_eq!(step("ball", None), vec![sport(0)]);
+}
+
+#[test]
+fn a_table_aggregation_that_cannot_retract_is_refused() {
+    let b = StreamsBuilder::new("shop");
+    b.table("products", "products", Format::String, Format::Json)
+        .group_by_aggregate(
+            "max",
+            |r| Ok(r.key.clone()),
+            Aggregate::Max,
+            |r| r.value.clone(),
+        )
+        .to("out", Format::String, Format::Json);
+    let e = b.build().err().unwrap().to_string();
+    assert!(e.contains("cannot aggregate a table"), "{e}");
+}
+
+#[test]
+fn a_table_as_a_stream_shows_updates_and_deletes() {
+    let b = StreamsBuilder::new("shop");
+    b.table("products", "rows", Format::String, Format::String)
+        .to_stream()
+        .to("changes", Format::String, Format::String);
+    let mut task = b.build().unwrap().task(0);
+    let mut out = Vec::new();
+    for (k, v) in [("a", Some("1")), ("a", Some("2")), ("a", None)] {
+        out.extend(
+            task.process(
+                "products",
+                0,
+                0,
+                Some(k.as_bytes()),
+                v.map(str::as_bytes),
+                1,
+                vec![],
+            )
+            .unwrap(),
+        );
+    }
+    let values: Vec<Option<String>> = out
+        .iter()
+        .map(|o| {
+            o.value
+                .as_ref()
+                .map(|v| String::from_utf8(v.to_vec()).unwrap())
+        })
+        .collect();
+    assert_eq!(values, vec![Some("1".into()), Some("2".into()), None]);
+    assert_eq!(task.store_sizes(), vec![("rows".to_string(), 0)]);
+}
