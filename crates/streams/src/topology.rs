@@ -63,6 +63,8 @@ type Predicate = Arc<dyn Fn(&Record) -> Result<bool> + Send + Sync>;
 type Mapper = Arc<dyn Fn(Record) -> Result<Record> + Send + Sync>;
 type FlatMapper = Arc<dyn Fn(Record) -> Result<Vec<Record>> + Send + Sync>;
 type Peeker = Arc<dyn Fn(&Record) + Send + Sync>;
+/// A key computed from a record.
+type KeyOf = dyn Fn(&Record) -> Result<Value> + Send + Sync;
 
 /// Where a source record's event time comes from.
 #[derive(Clone)]
@@ -505,7 +507,7 @@ impl Table {
         extract: impl Fn(&Record) -> Value + Send + Sync + 'static,
     ) -> Stream {
         let store = store.into();
-        let new_key: Arc<dyn Fn(&Record) -> Result<Value> + Send + Sync> = Arc::new(new_key);
+        let new_key: Arc<KeyOf> = Arc::new(new_key);
         self.changes
             .then_rekeyed(Node::FlatMap(Arc::new(move |r| {
                 crate::table::split_change(r, &*new_key)
