@@ -60,12 +60,7 @@ async fn a_full_disk_refuses_produces_keeps_reads_and_recovers_by_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_disk_does_not_delay_other_groups_heartbeats() {
     let fs = FaultFs::new();
-    let b = TestBroker::start_on(Some(fs.shared()), |c| {
-        c.group_initial_rebalance_delay_ms = 0;
-        c.group_consumer_session_timeout_ms = 1500;
-        c.group_consumer_heartbeat_interval_ms = 100;
-    })
-    .await;
+    let b = heartbeat_test_broker(&fs).await;
     let mut admin = b.client().await;
     admin
         .create_topic_with("slow", 1, &[("segment.bytes", "8192")])
@@ -106,6 +101,17 @@ async fn a_slow_disk_does_not_delay_other_groups_heartbeats() {
         slowest < Duration::from_millis(500),
         "slowest heartbeat {slowest:?}"
     );
+}
+
+/// A broker on `fs` whose KIP-848 members heartbeat every 100 ms and
+/// lose their session after 1.5 s: a stalled heartbeat shows at once.
+async fn heartbeat_test_broker(fs: &FaultFs) -> TestBroker {
+    TestBroker::start_on(Some(fs.shared()), |c| {
+        c.group_initial_rebalance_delay_ms = 0;
+        c.group_consumer_session_timeout_ms = 1500;
+        c.group_consumer_heartbeat_interval_ms = 100;
+    })
+    .await
 }
 
 fn s(v: &str) -> StrBytes {
@@ -153,12 +159,7 @@ async fn slowest_heartbeat_for(b: &TestBroker, span: Duration) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_offsets_topic_rolls_do_not_delay_other_groups_heartbeats() {
     let fs = FaultFs::new();
-    let b = TestBroker::start_on(Some(fs.shared()), |c| {
-        c.group_initial_rebalance_delay_ms = 0;
-        c.group_consumer_session_timeout_ms = 1500;
-        c.group_consumer_heartbeat_interval_ms = 100;
-    })
-    .await;
+    let b = heartbeat_test_broker(&fs).await;
     let mut admin = b.client().await;
     admin.create_topic("other", 1).await;
     let commit = |group: &str, offset: i64| {
@@ -245,12 +246,7 @@ async fn slow_offsets_topic_rolls_do_not_delay_other_groups_heartbeats() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_catch_up_reads_do_not_delay_other_groups_heartbeats() {
     let fs = FaultFs::new();
-    let b = TestBroker::start_on(Some(fs.shared()), |c| {
-        c.group_initial_rebalance_delay_ms = 0;
-        c.group_consumer_session_timeout_ms = 1500;
-        c.group_consumer_heartbeat_interval_ms = 100;
-    })
-    .await;
+    let b = heartbeat_test_broker(&fs).await;
     let mut admin = b.client().await;
     admin
         .create_topic_with("cold", 1, &[("segment.bytes", "8192")])

@@ -3,12 +3,20 @@
 //! number of its co-partitioned inputs; state lives in stores backed by
 //! compacted changelog topics).
 //!
-//! This first part is the engine's core, independent of how records reach
-//! it: values and formats, windows and exactly when they close, aggregate
-//! functions, and the windowed aggregation with stream time, grace, EMIT
-//! CHANGES / EMIT FINAL and late records routed to a topic with headers
-//! saying why ([`windowed`]). The runtime that feeds tasks from Kafka
-//! (consumer group, changelogs, exactly-once) builds on it.
+//! - values and formats ([`value`], [`mod@format`]); windows and exactly when
+//!   they close ([`window`]); aggregate functions ([`aggregate`]);
+//! - operators: the windowed aggregation with stream time, grace, EMIT
+//!   CHANGES / EMIT FINAL and late records routed to a topic with headers
+//!   saying why ([`windowed`]); aggregation per key ([`keyed`]); tables
+//!   with retraction ([`table`]);
+//! - the topology builder and tasks ([`topology`]): Kafka Streams' DSL in
+//!   Rust, dead letters, repartition topics after a key change;
+//! - the runtime ([`runtime`]): an application as a consumer group with the
+//!   engine's own assignor, stores restored from changelogs, at-least-once
+//!   commits, task status for `fjord streams describe`.
+//!
+//! Stores are in memory for now (changelogs make them durable); exactly-once,
+//! disk-backed stores and joins come next.
 
 pub mod aggregate;
 pub mod error;

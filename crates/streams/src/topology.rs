@@ -344,8 +344,16 @@ impl Stream {
         &self,
         f: impl Fn(&Record) -> Result<i64> + Send + Sync + 'static,
     ) -> Stream {
+        self.update(move |r| {
+            r.timestamp = f(r)?;
+            Ok(())
+        })
+    }
+
+    /// A step that changes records in place, but not their keys.
+    fn update(&self, f: impl Fn(&mut Record) -> Result<()> + Send + Sync + 'static) -> Stream {
         self.then(Node::Map(Arc::new(move |mut r: Record| {
-            r.timestamp = f(&r)?;
+            f(&mut r)?;
             Ok(r)
         })))
     }
@@ -381,10 +389,10 @@ impl Stream {
         &self,
         f: impl Fn(&Record) -> Result<Value> + Send + Sync + 'static,
     ) -> Stream {
-        self.then(Node::Map(Arc::new(move |mut r: Record| {
-            r.value = f(&r)?;
-            Ok(r)
-        })))
+        self.update(move |r| {
+            r.value = f(r)?;
+            Ok(())
+        })
     }
 
     /// Gives each record a new key (the next stateful operator then needs

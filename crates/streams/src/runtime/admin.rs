@@ -52,14 +52,7 @@ pub fn describe(
             },
         );
     }
-    let mut conn = fjord_kafka_client::group::connect_coordinator(
-        bootstrap,
-        settings,
-        application_id,
-        Duration::from_secs(15),
-    )
-    .map_err(|e| kafka("group coordinator", e))?;
-    for c in kafka::fetch_offsets(&mut conn, application_id, None, &[])? {
+    for c in committed(bootstrap, settings, application_id)? {
         if c.offset < 0 {
             continue;
         }
@@ -116,14 +109,7 @@ pub fn committed_topics(
     settings: &[(String, String)],
     application_id: &str,
 ) -> Result<Vec<String>> {
-    let mut conn = fjord_kafka_client::group::connect_coordinator(
-        bootstrap,
-        settings,
-        application_id,
-        Duration::from_secs(15),
-    )
-    .map_err(|e| kafka("group coordinator", e))?;
-    let mut topics: Vec<String> = kafka::fetch_offsets(&mut conn, application_id, None, &[])?
+    let mut topics: Vec<String> = committed(bootstrap, settings, application_id)?
         .into_iter()
         .filter(|c| c.offset >= 0)
         .map(|c| c.topic)
@@ -131,4 +117,20 @@ pub fn committed_topics(
     topics.sort();
     topics.dedup();
     Ok(topics)
+}
+
+/// Everything the application's group has committed.
+fn committed(
+    bootstrap: &str,
+    settings: &[(String, String)],
+    application_id: &str,
+) -> Result<Vec<kafka::PartitionOffset>> {
+    let mut conn = fjord_kafka_client::group::connect_coordinator(
+        bootstrap,
+        settings,
+        application_id,
+        Duration::from_secs(15),
+    )
+    .map_err(|e| kafka("group coordinator", e))?;
+    kafka::fetch_offsets(&mut conn, application_id, None, &[])
 }
