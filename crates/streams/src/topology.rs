@@ -65,6 +65,8 @@ type FlatMapper = Arc<dyn Fn(Record) -> Result<Vec<Record>> + Send + Sync>;
 type Peeker = Arc<dyn Fn(&Record) + Send + Sync>;
 /// A key computed from a record.
 type KeyOf = dyn Fn(&Record) -> Result<Value> + Send + Sync;
+/// Two joined values (the right one Null for an unmatched left record).
+type Joiner = Arc<dyn Fn(&Value, &Value) -> Result<Value> + Send + Sync>;
 
 /// Where a source record's event time comes from.
 #[derive(Clone)]
@@ -100,6 +102,12 @@ enum Node {
     KeyedTable(KeyedSpec),
     /// A table materialized from its input (upserts and deletes).
     Table(String),
+    /// A stream joined with the table materialized at node `table`.
+    StreamTableJoin {
+        table: usize,
+        joiner: Joiner,
+        left: bool,
+    },
     Sink {
         topic: String,
         key: Format,
@@ -372,6 +380,27 @@ impl Stream {
             agg,
             extract: Arc::new(extract),
         }))
+    }
+
+    /// Joins each record with `table`'s row for its key now (KStream-KTable
+    /// join): `joiner(record value, row)` is the result's value. Inner
+    /// (`left` false): a record without a row is dropped; left join: it is
+    /// joined with Null. Table updates join nothing (the stream side
+    /// drives). The stream is repartitioned first if its key may have
+    /// changed, so both sides of a key meet in one task; the table's topic
+    /// must have as many partitions as the stream's.
+    pub fn join_table(
+        &self,
+        table: &Table,
+        joiner: impl Fn(&Value, &Value) -> Result<Value> + Send + Sync + 'static,
+        left: bool,
+    ) -> Stream {
+        let name = format!("join-{}", table.changes.node);
+        self.partitioned_by_key(&name).then(Node::StreamTableJoin {
+            table: table.changes.node,
+            joiner: Arc::new(joiner),
+            left,
+        })
     }
 
     /// Keeps the records for which `f` is true.
@@ -876,6 +905,22 @@ impl Task {
                 let table = self.tables[node].as_mut().expect("made with the task");
                 let change = table.apply(r)?;
                 self.push(node, 0, change, out)
+            }
+            Node::StreamTableJoin {
+                table,
+                joiner,
+                left,
+            } => {
+                let row = self.tables[*table]
+                    .as_ref()
+                    .expect("a join names a table node")
+                    .get(&r.key)?;
+                let Some(row) = row.or_else(|| left.then_some(Value::Null)) else {
+                    return Ok(());
+                };
+                let mut joined = r;
+                joined.value = joiner(&joined.value, &row)?;
+                self.push(node, 0, joined, out)
             }
             Node::Sink { topic, key, value } => {
                 let k = key.encode(&r.key)?;

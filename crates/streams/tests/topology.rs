@@ -472,3 +472,53 @@ fn a_table_as_a_stream_shows_updates_and_deletes() {
     assert_eq!(values, vec![Some("1".into()), Some("2".into()), None]);
     assert_eq!(task.store_sizes(), vec![("rows".to_string(), 0)]);
 }
+
+#[test]
+fn a_stream_joins_the_table_row_of_its_key_as_it_is_when_the_record_comes() {
+    for left in [false, true] {
+        let b = StreamsBuilder::new("shop");
+        let customers = b.table("customers", "customers", Format::String, Format::String);
+        b.stream("orders", Format::String, Format::String)
+            .join_table(
+                &customers,
+                |order, name| Ok(Value::from(format!("{order} for {name}"))),
+                left,
+            )
+            .to("enriched", Format::String, Format::String);
+        let mut task = b.build().unwrap().task(0);
+        let mut out = Vec::new();
+        let mut send = |topic: &str, k: &str, v: Option<&str>| {
+            out.extend(
+                task.process(
+                    topic,
+                    0,
+                    0,
+                    Some(k.as_bytes()),
+                    v.map(str::as_bytes),
+                    1,
+                    vec![],
+                )
+                .unwrap(),
+            );
+        };
+        send("orders", "c1", Some("book")); // no row yet
+        send("customers", "c1", Some("Ann")); // a table update joins nothing
+        send("orders", "c1", Some("pen"));
+        send("customers", "c1", Some("Ann B."));
+        send("orders", "c1", Some("ink"));
+        send("customers", "c1", None); // deleted
+        send("orders", "c1", Some("cap"));
+        let values: Vec<String> = out.iter().map(|o| text(&o.value)).collect();
+        let expected: Vec<&str> = if left {
+            vec![
+                "book for null",
+                "pen for Ann",
+                "ink for Ann B.",
+                "cap for null",
+            ]
+        } else {
+            vec!["pen for Ann", "ink for Ann B."]
+        };
+        assert_eq!(values, expected, "left join: {left}");
+    }
+}
