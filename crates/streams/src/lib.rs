@@ -21,6 +21,7 @@
 pub mod aggregate;
 pub mod error;
 pub mod format;
+pub mod join;
 pub mod keyed;
 pub mod record;
 pub mod runtime;
@@ -34,6 +35,7 @@ pub mod windowed;
 pub use aggregate::Aggregate;
 pub use error::{Error, Result};
 pub use format::Format;
+pub use join::JoinKind;
 pub use record::{Header, Output, Record, Source};
 pub use runtime::{run, StreamsConfig};
 pub use topology::{EventTime, Stream, StreamsBuilder, Table, Task, Topology};

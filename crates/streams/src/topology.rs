@@ -52,6 +52,7 @@ use bytes::Bytes;
 use crate::aggregate::Aggregate;
 use crate::error::{Error, Result};
 use crate::format::Format;
+use crate::join::{JoinKind, Side, StreamJoin, ValueJoiner};
 use crate::keyed::KeyedAggregate;
 use crate::record::{Header, Output, Record, Source};
 use crate::table::TableStore;
@@ -102,6 +103,13 @@ enum Node {
     KeyedTable(KeyedSpec),
     /// A table materialized from its input (upserts and deletes).
     Table(String),
+    /// One side of a stream-stream join whose state the task keeps at node
+    /// `owner` (the left side's node).
+    JoinSide {
+        owner: usize,
+        side: Side,
+        spec: Arc<JoinSpec>,
+    },
     /// A stream joined with the table materialized at node `table`.
     StreamTableJoin {
         table: usize,
@@ -122,6 +130,15 @@ struct WindowedSpec {
     agg: Aggregate,
     extract: crate::windowed::Extract,
     emit: Emit,
+    late_topic: Option<String>,
+}
+
+/// A stream-stream join's settings.
+pub(crate) struct JoinSpec {
+    kind: JoinKind,
+    within_ms: i64,
+    grace_ms: i64,
+    joiner: ValueJoiner,
     late_topic: Option<String>,
 }
 
@@ -403,6 +420,48 @@ impl Stream {
         })
     }
 
+    /// Joins this stream with `other` within a time window (KStream.join
+    /// with JoinWindows, see `join`): records of the same key at most
+    /// `within_ms` apart meet, records may arrive `grace_ms` late; `joiner`
+    /// gets (left value, right value), Null for no match (left and outer
+    /// joins, emitted when the window closes). Late records go to
+    /// `late_topic`. Both streams are repartitioned first if their key may
+    /// have changed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn join(
+        &self,
+        other: &Stream,
+        name: &str,
+        kind: JoinKind,
+        within_ms: i64,
+        grace_ms: i64,
+        joiner: impl Fn(&Value, &Value) -> Result<Value> + Send + Sync + 'static,
+        late_topic: Option<&str>,
+    ) -> Stream {
+        let spec = Arc::new(JoinSpec {
+            kind,
+            within_ms,
+            grace_ms,
+            joiner: Arc::new(joiner),
+            late_topic: late_topic.map(str::to_string),
+        });
+        let left = self.partitioned_by_key(&format!("{name}-left"));
+        let right = other.partitioned_by_key(&format!("{name}-right"));
+        let owner = self.graph.borrow().nodes.len();
+        let l = left.then(Node::JoinSide {
+            owner,
+            side: Side::Left,
+            spec: spec.clone(),
+        });
+        debug_assert_eq!(l.node, owner);
+        let r = right.then(Node::JoinSide {
+            owner,
+            side: Side::Right,
+            spec,
+        });
+        l.merge(&[r])
+    }
+
     /// Keeps the records for which `f` is true.
     pub fn filter(&self, f: impl Fn(&Record) -> Result<bool> + Send + Sync + 'static) -> Stream {
         self.then(Node::Filter(Arc::new(f)))
@@ -613,6 +672,11 @@ impl Topology {
                         out.insert(t.clone());
                     }
                 }
+                Node::JoinSide { spec, .. } => {
+                    if let Some(t) = &spec.late_topic {
+                        out.insert(t.clone());
+                    }
+                }
                 _ => {}
             }
         }
@@ -677,6 +741,21 @@ impl Topology {
                 _ => None,
             })
             .collect();
+        let joins = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| match n {
+                Node::JoinSide { owner, spec, .. } if *owner == i => Some(StreamJoin::new(
+                    spec.kind,
+                    spec.within_ms,
+                    spec.grace_ms,
+                    spec.joiner.clone(),
+                    spec.late_topic.clone(),
+                )),
+                _ => None,
+            })
+            .collect();
         let tables = self
             .nodes
             .iter()
@@ -691,6 +770,7 @@ impl Topology {
             windowed,
             keyed,
             tables,
+            joins,
             dead_letters: 0,
             processed: 0,
         }
@@ -707,6 +787,8 @@ pub struct Task {
     keyed: Vec<Option<KeyedAggregate>>,
     /// Per node: a materialized table's rows, if it is one.
     tables: Vec<Option<TableStore>>,
+    /// Per node: a stream-stream join's buffers, at its left side's node.
+    joins: Vec<Option<StreamJoin>>,
     dead_letters: u64,
     processed: u64,
 }
@@ -906,6 +988,15 @@ impl Task {
                 let change = table.apply(r)?;
                 self.push(node, 0, change, out)
             }
+            Node::JoinSide { owner, side, .. } => {
+                let mut results = Vec::new();
+                let join = self.joins[*owner].as_mut().expect("made with the task");
+                join.process(*side, r, &mut results, out)?;
+                for res in results {
+                    self.push(node, 0, res, out)?;
+                }
+                Ok(())
+            }
             Node::StreamTableJoin {
                 table,
                 joiner,
@@ -975,6 +1066,16 @@ impl Task {
     /// their final results, returned as outputs like a record's.
     pub fn advance_stream_time(&mut self, t: i64) -> Result<Vec<Output>> {
         let mut out = Vec::new();
+        for node in 0..self.joins.len() {
+            let mut results = Vec::new();
+            match self.joins[node].as_mut() {
+                Some(join) => join.advance_stream_time(t, &mut results)?,
+                None => continue,
+            }
+            for r in results {
+                self.push(node, 0, r, &mut out)?;
+            }
+        }
         for node in 0..self.windowed.len() {
             let mut results = Vec::new();
             match self.windowed[node].as_mut() {

@@ -522,3 +522,93 @@ fn a_stream_joins_the_table_row_of_its_key_as_it_is_when_the_record_comes() {
         assert_eq!(values, expected, "left join: {left}");
     }
 }
+
+/// Left records L, right records R of key k; `join` feeds them in order
+/// and returns the joined values.
+fn join_run(kind: JoinKind) -> (Vec<String>, Vec<Output>) {
+    let b = StreamsBuilder::new("app");
+    let left = b.stream("left", Format::String, Format::String);
+    let right = b.stream("right", Format::String, Format::String);
+    left.join(
+        &right,
+        "pairs",
+        kind,
+        10,
+        0,
+        |l, r| Ok(Value::from(format!("{l}+{r}"))),
+        Some("late"),
+    )
+    .to("joined", Format::String, Format::String);
+    let mut task = b.build().unwrap().task(0);
+    let mut out = Vec::new();
+    for (topic, key, value, ts) in [
+        ("left", "k", "l1", 100),
+        ("right", "k", "r1", 105), // meets l1
+        ("left", "k", "l2", 200),  // meets nothing
+        ("right", "k", "r2", 295),
+        ("left", "k", "l3", 300),   // meets r2, which came first
+        ("right", "k", "r3", 100),  // its window closed long ago: late
+        ("right", "z", "r9", 1000), // moves stream time on
+    ] {
+        out.extend(
+            task.process(
+                topic,
+                0,
+                ts,
+                Some(key.as_bytes()),
+                Some(value.as_bytes()),
+                ts,
+                vec![],
+            )
+            .unwrap(),
+        );
+    }
+    let (late, joined): (Vec<Output>, Vec<Output>) =
+        out.into_iter().partition(|o| o.topic == "late");
+    (joined.iter().map(|o| text(&o.value)).collect(), late)
+}
+
+#[test]
+fn stream_stream_joins_match_within_the_window_and_emit_unmatched_records_when_it_closes() {
+    let (inner, late) = join_run(JoinKind::Inner);
+    assert_eq!(inner, vec!["l1+r1", "l3+r2"]);
+    assert_eq!(late.len(), 1);
+    assert_eq!(text(&late[0].value), "r3");
+    assert_eq!(late[0].header("fjord.late.stream.time"), Some("300"));
+    // l2 joined with null once its window closed (at stream time 295), not
+    // when it arrived.
+    let (left, _) = join_run(JoinKind::Left);
+    assert_eq!(left, vec!["l1+r1", "l2+null", "l3+r2"]);
+    // r9 is still within its window at the end; nothing else is unmatched.
+    let (outer, _) = join_run(JoinKind::Outer);
+    assert_eq!(outer, vec!["l1+r1", "l2+null", "l3+r2"]);
+}
+
+#[test]
+fn an_outer_join_emits_unmatched_right_records_too() {
+    let b = StreamsBuilder::new("app");
+    let left = b.stream("left", Format::String, Format::String);
+    let right = b.stream("right", Format::String, Format::String);
+    left.join(
+        &right,
+        "p",
+        JoinKind::Outer,
+        5,
+        0,
+        |l, r| Ok(Value::from(format!("{l}+{r}"))),
+        None,
+    )
+    .to("joined", Format::String, Format::String);
+    let mut task = b.build().unwrap().task(0);
+    let mut out = Vec::new();
+    out.extend(
+        task.process("right", 0, 0, Some(b"k"), Some(b"r1"), 10, vec![])
+            .unwrap(),
+    );
+    assert!(out.is_empty(), "nothing before the window closes");
+    out.extend(task.advance_stream_time(16).unwrap());
+    assert_eq!(
+        out.iter().map(|o| text(&o.value)).collect::<Vec<_>>(),
+        vec!["null+r1"]
+    );
+}

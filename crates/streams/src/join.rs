@@ -1,0 +1,255 @@
+//! Stream-stream joins within a time window (KStream.join with
+//! JoinWindows): a record joins every record of the other side with the
+//! same key whose event time is at most `within_ms` away.
+//!
+//! - Both sides share one stream time (the task's largest event time).
+//! - Each side keeps its records while they can still match: a record at
+//!   `t` can meet a record up to `t + within`, arriving up to `grace`
+//!   later; once stream time passes `t + within + grace` it leaves.
+//! - Left and outer joins emit a record that never matched (joined with
+//!   Null) when it leaves, that is when its join window closes. Never
+//!   before, so a match arriving within the window is never preceded by a
+//!   spurious null result (Kafka Streams' behaviour since 3.1).
+//! - A record that arrives after its window closed is late: it joins
+//!   nothing and goes to the late-data topic with the `fjord.late.*`
+//!   headers (see `windowed`), or is counted when there is none.
+//!
+//! The result's key is the join key, its timestamp the later of the two.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::format::Format;
+use crate::record::{Output, Record};
+use crate::value::Value;
+
+/// Which join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    Inner,
+    /// Every left record, with Null when nothing matched.
+    Left,
+    /// Every record of either side, with Null when nothing matched.
+    Outer,
+}
+
+/// Which side a record comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Left,
+    Right,
+}
+
+impl Side {
+    fn index(self) -> usize {
+        match self {
+            Side::Left => 0,
+            Side::Right => 1,
+        }
+    }
+}
+
+/// (left value, right value) -> joined value; Null stands for no match.
+pub type ValueJoiner = std::sync::Arc<dyn Fn(&Value, &Value) -> Result<Value> + Send + Sync>;
+
+/// A buffered record: (encoded key, event time, arrival) -> (record, matched).
+type Buffer = BTreeMap<(Bytes, i64, u64), (Record, bool)>;
+
+pub struct StreamJoin {
+    kind: JoinKind,
+    within_ms: i64,
+    grace_ms: i64,
+    joiner: ValueJoiner,
+    key_format: Format,
+    late_topic: Option<String>,
+    stream_time: i64,
+    buffers: [Buffer; 2],
+    /// Per side: (event time, key, arrival), oldest first, for expiry.
+    by_time: [BTreeSet<(i64, Bytes, u64)>; 2],
+    arrivals: u64,
+    late: u64,
+}
+
+impl StreamJoin {
+    pub fn new(
+        kind: JoinKind,
+        within_ms: i64,
+        grace_ms: i64,
+        joiner: ValueJoiner,
+        late_topic: Option<String>,
+    ) -> StreamJoin {
+        StreamJoin {
+            kind,
+            within_ms: within_ms.max(0),
+            grace_ms: grace_ms.max(0),
+            joiner,
+            key_format: Format::String,
+            late_topic,
+            stream_time: i64::MIN,
+            buffers: [Buffer::new(), Buffer::new()],
+            by_time: [BTreeSet::new(), BTreeSet::new()],
+            arrivals: 0,
+            late: 0,
+        }
+    }
+
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
+    /// Records held on both sides.
+    pub fn buffered(&self) -> usize {
+        self.buffers[0].len() + self.buffers[1].len()
+    }
+
+    pub fn stream_time(&self) -> i64 {
+        self.stream_time
+    }
+
+    /// One record of `side`: joined results go to `results`, a late record
+    /// to `outputs`.
+    pub fn process(
+        &mut self,
+        side: Side,
+        r: Record,
+        results: &mut Vec<Record>,
+        outputs: &mut Vec<Output>,
+    ) -> Result<()> {
+        self.stream_time = self.stream_time.max(r.timestamp);
+        let key = self
+            .key_format
+            .encode(&r.key)?
+            .ok_or_else(|| Error::Encode("a join needs a key".into()))?;
+        let t = r.timestamp;
+        if self.closed_at(t) <= self.stream_time {
+            self.late += 1;
+            if let Some(topic) = &self.late_topic {
+                outputs.push(self.late_output(topic, &r)?);
+            }
+            return Ok(());
+        }
+        let (lo, hi) = (
+            t.saturating_sub(self.within_ms),
+            t.saturating_add(self.within_ms),
+        );
+        let other = &mut self.buffers[1 - side.index()];
+        let mut matched = false;
+        let range = (key.clone(), lo, 0)..=(key.clone(), hi, u64::MAX);
+        for (_, (o, o_matched)) in other.range_mut(range) {
+            matched = true;
+            *o_matched = true;
+            let (l, rv) = match side {
+                Side::Left => (&r.value, &o.value),
+                Side::Right => (&o.value, &r.value),
+            };
+            results.push(joined(&r, (self.joiner)(l, rv)?, t.max(o.timestamp)));
+        }
+        self.arrivals += 1;
+        self.by_time[side.index()].insert((t, key.clone(), self.arrivals));
+        self.buffers[side.index()].insert((key, t, self.arrivals), (r, matched));
+        self.expire(results)
+    }
+
+    /// Stream time at which a record at `t` can match nothing more.
+    fn closed_at(&self, t: i64) -> i64 {
+        t.saturating_add(self.within_ms)
+            .saturating_add(self.grace_ms)
+            .saturating_add(1)
+    }
+
+    /// Drops what can match nothing more; left and outer joins emit it
+    /// with Null if it never matched.
+    fn expire(&mut self, results: &mut Vec<Record>) -> Result<()> {
+        for side in [Side::Left, Side::Right] {
+            let emits = match (self.kind, side) {
+                (JoinKind::Inner, _) | (JoinKind::Left, Side::Right) => false,
+                (JoinKind::Left, Side::Left) | (JoinKind::Outer, _) => true,
+            };
+            let mut expired = Vec::new();
+            while let Some((t, key, n)) = self.by_time[side.index()].first().cloned() {
+                if self.closed_at(t) > self.stream_time {
+                    break;
+                }
+                self.by_time[side.index()].pop_first();
+                expired.push((key, t, n));
+            }
+            for k in expired {
+                let Some((r, matched)) = self.buffers[side.index()].remove(&k) else {
+                    continue;
+                };
+                if emits && !matched {
+                    let value = match side {
+                        Side::Left => (self.joiner)(&r.value, &Value::Null)?,
+                        Side::Right => (self.joiner)(&Value::Null, &r.value)?,
+                    };
+                    let ts = r.timestamp;
+                    results.push(joined(&r, value, ts));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves stream time on without a record (an idle task).
+    pub fn advance_stream_time(&mut self, t: i64, results: &mut Vec<Record>) -> Result<()> {
+        if t > self.stream_time {
+            self.stream_time = t;
+            self.expire(results)?;
+        }
+        Ok(())
+    }
+
+    fn late_output(&self, topic: &str, r: &Record) -> Result<Output> {
+        let (key, value, mut headers) = match &r.source {
+            Some(s) => (s.key.clone(), s.value.clone(), s.headers.clone()),
+            None => (
+                self.key_format.encode(&r.key)?,
+                Format::Json.encode(&r.value)?,
+                r.headers.clone(),
+            ),
+        };
+        let closed = self.closed_at(r.timestamp) - 1;
+        let mut h = |k: &str, v: String| headers.push((k.to_string(), Some(Bytes::from(v))));
+        h(
+            "fjord.late.window.start",
+            r.timestamp.saturating_sub(self.within_ms).to_string(),
+        );
+        h(
+            "fjord.late.window.end",
+            r.timestamp.saturating_add(self.within_ms).to_string(),
+        );
+        h("fjord.late.stream.time", self.stream_time.to_string());
+        h(
+            "fjord.late.by.ms",
+            self.stream_time.saturating_sub(closed).to_string(),
+        );
+        if let Some(s) = &r.source {
+            h("fjord.late.source.topic", s.topic.clone());
+            h("fjord.late.source.partition", s.partition.to_string());
+            h("fjord.late.source.offset", s.offset.to_string());
+        }
+        Ok(Output {
+            topic: topic.to_string(),
+            partition: None,
+            key,
+            value,
+            timestamp: r.timestamp,
+            headers,
+        })
+    }
+}
+
+fn joined(r: &Record, value: Value, timestamp: i64) -> Record {
+    Record {
+        key: r.key.clone(),
+        value,
+        timestamp,
+        headers: Vec::new(),
+        source: None,
+        old: None,
+        window: None,
+        session: false,
+    }
+}
