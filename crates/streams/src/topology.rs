@@ -110,6 +110,14 @@ enum Node {
         side: Side,
         spec: Arc<JoinSpec>,
     },
+    /// One side of a table-table join on the key: a change of this side's
+    /// table joins the other table's row now.
+    TableJoinSide {
+        other: usize,
+        side: Side,
+        kind: JoinKind,
+        joiner: Joiner,
+    },
     /// A stream joined with the table materialized at node `table`.
     StreamTableJoin {
         table: usize,
@@ -576,6 +584,21 @@ impl Stream {
     }
 }
 
+/// The joined row of a table-table join for (left row, right row), Null
+/// when there is none; a missing row is Null.
+fn table_join(kind: JoinKind, joiner: &Joiner, (l, r): (Value, Value)) -> Result<Value> {
+    let exists = match kind {
+        JoinKind::Inner => !l.is_null() && !r.is_null(),
+        JoinKind::Left => !l.is_null(),
+        JoinKind::Outer => !l.is_null() || !r.is_null(),
+    };
+    if exists {
+        joiner(&l, &r)
+    } else {
+        Ok(Value::Null)
+    }
+}
+
 /// A table inside a topology being built (see `table`).
 #[derive(Clone)]
 pub struct Table {
@@ -588,6 +611,35 @@ impl Table {
     /// (null value) per delete.
     pub fn to_stream(&self) -> Stream {
         self.changes.clone()
+    }
+
+    /// Joins this table with `other` on the key (KTable-KTable join):
+    /// every change of either side emits the joined row for its key as it
+    /// is now, `joiner(left row, right row)` with Null for a missing row
+    /// (left join: only rows of this table; outer: rows of either), and a
+    /// tombstone when a joined row goes. Both tables' topics must have as
+    /// many partitions (they meet in one task).
+    pub fn join(
+        &self,
+        other: &Table,
+        kind: JoinKind,
+        joiner: impl Fn(&Value, &Value) -> Result<Value> + Send + Sync + 'static,
+    ) -> Stream {
+        let joiner: Joiner = Arc::new(joiner);
+        let (l, r) = (self.changes.node, other.changes.node);
+        let left = self.changes.then(Node::TableJoinSide {
+            other: r,
+            side: Side::Left,
+            kind,
+            joiner: joiner.clone(),
+        });
+        let right = other.changes.then(Node::TableJoinSide {
+            other: l,
+            side: Side::Right,
+            kind,
+            joiner,
+        });
+        left.merge(&[right])
     }
 
     /// Aggregates the table's rows by `new_key` (KGroupedTable.aggregate):
@@ -996,6 +1048,32 @@ impl Task {
                     self.push(node, 0, res, out)?;
                 }
                 Ok(())
+            }
+            Node::TableJoinSide {
+                other,
+                side,
+                kind,
+                joiner,
+            } => {
+                let row = self.tables[*other]
+                    .as_ref()
+                    .expect("a join names a table node")
+                    .get(&r.key)?
+                    .unwrap_or(Value::Null);
+                let old = r.old.clone().unwrap_or(Value::Null);
+                let pair = |mine: &Value| match side {
+                    Side::Left => (mine.clone(), row.clone()),
+                    Side::Right => (row.clone(), mine.clone()),
+                };
+                let before = table_join(*kind, joiner, pair(&old))?;
+                let after = table_join(*kind, joiner, pair(&r.value))?;
+                if before.is_null() && after.is_null() {
+                    return Ok(()); // no joined row, before or after
+                }
+                let mut joined = r;
+                joined.value = after;
+                joined.old = Some(before);
+                self.push(node, 0, joined, out)
             }
             Node::StreamTableJoin {
                 table,

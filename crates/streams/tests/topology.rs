@@ -612,3 +612,70 @@ fn an_outer_join_emits_unmatched_right_records_too() {
         vec!["null+r1"]
     );
 }
+
+#[test]
+fn table_table_joins_follow_both_sides_and_delete_joined_rows_that_go() {
+    let run = |kind: JoinKind| -> Vec<Option<String>> {
+        let b = StreamsBuilder::new("app");
+        let users = b.table("users", "users", Format::String, Format::String);
+        let cities = b.table("cities", "cities", Format::String, Format::String);
+        users
+            .join(&cities, kind, |u, c| Ok(Value::from(format!("{u}@{c}"))))
+            .to("user-cities", Format::String, Format::String);
+        let mut task = b.build().unwrap().task(0);
+        let mut out = Vec::new();
+        for (topic, value) in [
+            ("users", Some("ann")),   // no city yet
+            ("cities", Some("oslo")), // now both
+            ("users", Some("anna")),  // the user changes
+            ("cities", None),         // the city goes
+            ("users", None),          // the user goes
+        ] {
+            out.extend(
+                task.process(
+                    topic,
+                    0,
+                    0,
+                    Some(b"k1"),
+                    value.map(str::as_bytes),
+                    1,
+                    vec![],
+                )
+                .unwrap(),
+            );
+        }
+        out.iter()
+            .map(|o| {
+                o.value
+                    .as_ref()
+                    .map(|v| String::from_utf8(v.to_vec()).unwrap())
+            })
+            .collect()
+    };
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        run(JoinKind::Inner),
+        vec![s("ann@oslo"), s("anna@oslo"), None],
+        "inner: a row only while both sides have one; a tombstone when it goes"
+    );
+    assert_eq!(
+        run(JoinKind::Left),
+        vec![
+            s("ann@null"),
+            s("ann@oslo"),
+            s("anna@oslo"),
+            s("anna@null"),
+            None
+        ]
+    );
+    assert_eq!(
+        run(JoinKind::Outer),
+        vec![
+            s("ann@null"),
+            s("ann@oslo"),
+            s("anna@oslo"),
+            s("anna@null"),
+            None
+        ]
+    );
+}
