@@ -8,15 +8,16 @@
 //! - operators: the windowed aggregation with stream time, grace, EMIT
 //!   CHANGES / EMIT FINAL and late records routed to a topic with headers
 //!   saying why ([`windowed`]); aggregation per key ([`keyed`]); tables
-//!   with retraction ([`table`]);
+//!   with retraction ([`table`]); stream-stream joins ([`join`]), and
+//!   stream-table and table-table joins in the topology;
 //! - the topology builder and tasks ([`topology`]): Kafka Streams' DSL in
 //!   Rust, dead letters, repartition topics after a key change;
 //! - the runtime ([`runtime`]): an application as a consumer group with the
 //!   engine's own assignor, stores restored from changelogs, at-least-once
 //!   commits, task status for `fjord streams describe`.
 //!
-//! Stores are in memory for now (changelogs make them durable); exactly-once,
-//! disk-backed stores and joins come next.
+//! Stores are in memory for now (changelogs make them durable, join buffers
+//! excepted); exactly-once and disk-backed stores come next.
 
 pub mod aggregate;
 pub mod error;
