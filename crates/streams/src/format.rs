@@ -1,6 +1,6 @@
 //! How keys and values are written on topics: Kafka's primitive serdes
-//! (string, long, integer, double, bytes, as the Java client writes them)
-//! and JSON. A null (absent) key or value is `Value::Null`, and a
+//! (string, long, integer, double, bytes, as the Java client writes them),
+//! JSON, and delimited text. A null (absent) key or value is `Value::Null`, and a
 //! `Value::Null` value is written as a tombstone.
 //!
 //! Registry formats (Avro, JSON Schema, Protobuf in the Confluent wire
@@ -25,6 +25,11 @@ pub enum Format {
     Bytes,
     /// A JSON document (UTF-8).
     Json,
+    /// Fields separated by this character, one record per value (ksqlDB's
+    /// DELIMITED): decoded as an array of strings, the fields in order (an
+    /// empty field is an empty string); encoded from an array, each
+    /// element as text. No quoting: a field may not contain the delimiter.
+    Delimited(char),
 }
 
 impl Format {
@@ -57,6 +62,13 @@ impl Format {
             Format::Json => Value::from_json(
                 serde_json::from_slice(b).map_err(|e| Error::Decode(format!("not JSON: {e}")))?,
             ),
+            Format::Delimited(d) => Value::Array(
+                std::str::from_utf8(b)
+                    .map_err(|e| Error::Decode(format!("not UTF-8: {e}")))?
+                    .split(d)
+                    .map(|f| Value::String(f.to_string()))
+                    .collect(),
+            ),
         })
     }
 
@@ -79,6 +91,26 @@ impl Format {
                 _ => return Err(wrong()),
             },
             Format::Json => Bytes::from(v.to_json().to_string()),
+            Format::Delimited(d) => {
+                let Value::Array(fields) = v else {
+                    return Err(wrong());
+                };
+                let mut text = Vec::with_capacity(fields.len());
+                for f in fields {
+                    let t = if f.is_null() {
+                        String::new()
+                    } else {
+                        f.to_string()
+                    };
+                    if t.contains(d) {
+                        return Err(Error::Encode(format!(
+                            "field '{t}' contains the delimiter '{d}'"
+                        )));
+                    }
+                    text.push(t);
+                }
+                Bytes::from(text.join(&d.to_string()))
+            }
         }))
     }
 }
@@ -112,6 +144,25 @@ mod tests {
         assert!(Format::Long.decode(Some(b"abc")).is_err());
         assert!(Format::Integer.encode(&Value::Int(1 << 40)).is_err());
         assert_eq!(Format::Json.decode(None).unwrap(), Value::Null);
+        let csv = Format::Delimited(',');
+        let row = csv.decode(Some(b"bike,12,")).unwrap();
+        assert_eq!(
+            row,
+            Value::Array(vec!["bike".into(), "12".into(), "".into()])
+        );
+        assert_eq!(
+            csv.encode(&Value::Array(vec![
+                "bike".into(),
+                Value::Int(12),
+                Value::Null
+            ]))
+            .unwrap()
+            .unwrap()
+            .as_ref(),
+            b"bike,12,"
+        );
+        assert!(csv.encode(&Value::Array(vec!["a,b".into()])).is_err());
+        assert!(csv.encode(&Value::Int(1)).is_err());
         assert_eq!(Format::Json.encode(&Value::Null).unwrap(), None);
     }
 }
