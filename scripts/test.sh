@@ -184,6 +184,13 @@ else
     if ! cargo nextest run --workspace --no-tests=warn --no-fail-fast 2>&1 | tee "$CACHE/nextest.log"; then
         FAILED+=("cargo nextest")
     fi
+
+    section "cargo test --workspace --doc"
+    # nextest does not run doc tests: the rustdoc examples must compile
+    # and run too.
+    if ! cargo test --workspace --doc 2>&1 | tee "$CACHE/doctest.log"; then
+        FAILED+=("cargo test --doc")
+    fi
 fi
 
 # ---------------------------------------------------------------------------
