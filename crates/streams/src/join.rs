@@ -15,6 +15,11 @@
 //!   headers (see `windowed`), or is counted when there is none.
 //!
 //! The result's key is the join key, its timestamp the later of the two.
+//!
+//! The buffers are logged to `<application-id>-<name>-join-changelog`
+//! (one record per buffered record: key = side, arrival, event time and
+//! the key's bytes; value = the record and whether it matched; a tombstone
+//! when it leaves), so a task restored elsewhere joins as it would have.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,6 +28,7 @@ use bytes::Bytes;
 use crate::error::{Error, Result};
 use crate::format::Format;
 use crate::record::{Output, Record};
+use crate::store::{ChangeCapture, StoreChanges};
 use crate::value::Value;
 
 /// Which join.
@@ -58,6 +64,9 @@ pub type ValueJoiner = std::sync::Arc<dyn Fn(&Value, &Value) -> Result<Value> + 
 type Buffer = BTreeMap<(Bytes, i64, u64), (Record, bool)>;
 
 pub struct StreamJoin {
+    /// The store name of the buffers (`<join name>-join`).
+    store: String,
+    changelog: ChangeCapture,
     kind: JoinKind,
     within_ms: i64,
     grace_ms: i64,
@@ -74,6 +83,7 @@ pub struct StreamJoin {
 
 impl StreamJoin {
     pub fn new(
+        name: &str,
         kind: JoinKind,
         within_ms: i64,
         grace_ms: i64,
@@ -81,6 +91,8 @@ impl StreamJoin {
         late_topic: Option<String>,
     ) -> StreamJoin {
         StreamJoin {
+            store: format!("{name}-join"),
+            changelog: ChangeCapture::default(),
             kind,
             within_ms: within_ms.max(0),
             grace_ms: grace_ms.max(0),
@@ -134,21 +146,37 @@ impl StreamJoin {
             t.saturating_sub(self.within_ms),
             t.saturating_add(self.within_ms),
         );
-        let other = &mut self.buffers[1 - side.index()];
-        let mut matched = false;
+        let other_side = match side {
+            Side::Left => Side::Right,
+            Side::Right => Side::Left,
+        };
+        let other = &mut self.buffers[other_side.index()];
+        let mut newly_matched = Vec::new();
         let range = (key.clone(), lo, 0)..=(key.clone(), hi, u64::MAX);
-        for (_, (o, o_matched)) in other.range_mut(range) {
-            matched = true;
-            *o_matched = true;
+        for (slot, (o, o_matched)) in other.range_mut(range) {
+            if !*o_matched {
+                *o_matched = true;
+                newly_matched.push(slot.clone());
+            }
             let (l, rv) = match side {
                 Side::Left => (&r.value, &o.value),
                 Side::Right => (&o.value, &r.value),
             };
             results.push(joined(&r, (self.joiner)(l, rv)?, t.max(o.timestamp)));
         }
+        // Matched if the other side holds any record in its window.
+        let matched = self.buffers[other_side.index()]
+            .range((key.clone(), lo, 0)..=(key.clone(), hi, u64::MAX))
+            .next()
+            .is_some();
+        for slot in newly_matched {
+            self.log(other_side, &slot);
+        }
         self.arrivals += 1;
-        self.by_time[side.index()].insert((t, key.clone(), self.arrivals));
-        self.buffers[side.index()].insert((key, t, self.arrivals), (r, matched));
+        let slot = (key.clone(), t, self.arrivals);
+        self.by_time[side.index()].insert((t, key, self.arrivals));
+        self.buffers[side.index()].insert(slot.clone(), (r, matched));
+        self.log(side, &slot);
         self.expire(results)
     }
 
@@ -179,6 +207,7 @@ impl StreamJoin {
                 let Some((r, matched)) = self.buffers[side.index()].remove(&k) else {
                     continue;
                 };
+                self.changelog.record(changelog_key(side, &k), None);
                 if emits && !matched {
                     let value = match side {
                         Side::Left => (self.joiner)(&r.value, &Value::Null)?,
@@ -189,6 +218,69 @@ impl StreamJoin {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Logs the buffered record at `slot` of `side` as it is now.
+    fn log(&mut self, side: Side, slot: &(Bytes, i64, u64)) {
+        let Some((r, matched)) = self.buffers[side.index()].get(slot) else {
+            return;
+        };
+        let value = serde_json::json!({
+            "key": r.key.to_json(),
+            "value": r.value.to_json(),
+            "matched": matched,
+        });
+        self.changelog.record(
+            changelog_key(side, slot),
+            Some(Bytes::from(value.to_string())),
+        );
+    }
+
+    pub fn store_name(&self) -> &str {
+        &self.store
+    }
+
+    pub fn take_changelog(&mut self) -> StoreChanges {
+        (self.store.clone(), self.changelog.take())
+    }
+
+    /// Applies one changelog record (restoring a task elsewhere).
+    pub fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
+        let bad = || Error::Decode(format!("changelog of {}: a bad key", self.store));
+        if key.len() < 17 {
+            return Err(bad());
+        }
+        let side = match key[0] {
+            0 => Side::Left,
+            1 => Side::Right,
+            _ => return Err(bad()),
+        };
+        let n = u64::from_be_bytes(key[1..9].try_into().map_err(|_| bad())?);
+        let t = i64::from_be_bytes(key[9..17].try_into().map_err(|_| bad())?);
+        let k = Bytes::copy_from_slice(&key[17..]);
+        let slot = (k.clone(), t, n);
+        self.arrivals = self.arrivals.max(n);
+        let Some(v) = value else {
+            self.buffers[side.index()].remove(&slot);
+            self.by_time[side.index()].remove(&(t, k, n));
+            return Ok(());
+        };
+        let doc: serde_json::Value = serde_json::from_slice(v)
+            .map_err(|e| Error::Decode(format!("changelog of {}: {e}", self.store)))?;
+        let record = Record {
+            key: Value::from_json(doc["key"].clone()),
+            value: Value::from_json(doc["value"].clone()),
+            timestamp: t,
+            headers: Vec::new(),
+            source: None,
+            old: None,
+            window: None,
+            session: false,
+        };
+        let matched = doc["matched"].as_bool().unwrap_or(false);
+        self.by_time[side.index()].insert((t, k, n));
+        self.buffers[side.index()].insert(slot, (record, matched));
         Ok(())
     }
 
@@ -239,6 +331,17 @@ impl StreamJoin {
             headers,
         })
     }
+}
+
+/// The changelog key of a buffered record: side, arrival, event time (all
+/// big-endian), then the key's bytes.
+fn changelog_key(side: Side, (key, t, n): &(Bytes, i64, u64)) -> Bytes {
+    let mut b = Vec::with_capacity(17 + key.len());
+    b.push(side.index() as u8);
+    b.extend_from_slice(&n.to_be_bytes());
+    b.extend_from_slice(&t.to_be_bytes());
+    b.extend_from_slice(key);
+    Bytes::from(b)
 }
 
 fn joined(r: &Record, value: Value, timestamp: i64) -> Record {

@@ -55,6 +55,7 @@ use crate::format::Format;
 use crate::join::{JoinKind, Side, StreamJoin, ValueJoiner};
 use crate::keyed::KeyedAggregate;
 use crate::record::{Header, Output, Record, Source};
+use crate::store::StoreChanges;
 use crate::table::TableStore;
 use crate::value::Value;
 use crate::window::windowed_key;
@@ -143,6 +144,7 @@ struct WindowedSpec {
 
 /// A stream-stream join's settings.
 pub(crate) struct JoinSpec {
+    name: String,
     kind: JoinKind,
     within_ms: i64,
     grace_ms: i64,
@@ -447,6 +449,7 @@ impl Stream {
         late_topic: Option<&str>,
     ) -> Stream {
         let spec = Arc::new(JoinSpec {
+            name: name.to_string(),
             kind,
             within_ms,
             grace_ms,
@@ -751,6 +754,12 @@ impl Topology {
                     out.push(format!("{}-{}-changelog", self.app_id, k.store))
                 }
                 Node::Table(store) => out.push(format!("{}-{store}-changelog", self.app_id)),
+                // One changelog per join, named at its left side.
+                Node::JoinSide {
+                    side: Side::Left,
+                    spec,
+                    ..
+                } => out.push(format!("{}-{}-join-changelog", self.app_id, spec.name)),
                 _ => {}
             }
         }
@@ -799,6 +808,7 @@ impl Topology {
             .enumerate()
             .map(|(i, n)| match n {
                 Node::JoinSide { owner, spec, .. } if *owner == i => Some(StreamJoin::new(
+                    &spec.name,
                     spec.kind,
                     spec.within_ms,
                     spec.grace_ms,
@@ -1196,6 +1206,11 @@ impl Task {
                 return t.restore(key, value);
             }
         }
+        for j in self.joins.iter_mut().flatten() {
+            if topic == format!("{app}-{}-changelog", j.store_name()) {
+                return j.restore(key, value);
+            }
+        }
         Err(Error::Topology(format!(
             "'{topic}' is no changelog of this topology"
         )))
@@ -1206,30 +1221,40 @@ impl Task {
     pub fn take_changelogs(&mut self) -> Vec<Output> {
         let app = self.topology.app_id.clone();
         let mut out = Vec::new();
-        let keyed = self
-            .keyed
-            .iter_mut()
-            .flatten()
-            .map(KeyedAggregate::take_changelog);
-        let all: Vec<_> = self
+        let mut all: Vec<StoreChanges> = self
             .windowed
             .iter_mut()
             .flatten()
             .flat_map(WindowedAggregate::take_changelog)
-            .chain(keyed)
             .collect();
-        {
-            for (store, changes) in all {
-                let topic = format!("{app}-{store}-changelog");
-                out.extend(changes.into_iter().map(|(key, value)| Output {
-                    topic: topic.clone(),
-                    partition: Some(self.partition),
-                    key: Some(key),
-                    value,
-                    timestamp: 0,
-                    headers: Vec::new(),
-                }));
-            }
+        all.extend(
+            self.keyed
+                .iter_mut()
+                .flatten()
+                .map(KeyedAggregate::take_changelog),
+        );
+        all.extend(
+            self.tables
+                .iter_mut()
+                .flatten()
+                .map(TableStore::take_changelog),
+        );
+        all.extend(
+            self.joins
+                .iter_mut()
+                .flatten()
+                .map(StreamJoin::take_changelog),
+        );
+        for (store, changes) in all {
+            let topic = format!("{app}-{store}-changelog");
+            out.extend(changes.into_iter().map(|(key, value)| Output {
+                topic: topic.clone(),
+                partition: Some(self.partition),
+                key: Some(key),
+                value,
+                timestamp: 0,
+                headers: Vec::new(),
+            }));
         }
         out
     }
