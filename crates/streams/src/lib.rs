@@ -16,8 +16,8 @@
 //!   engine's own assignor, stores restored from changelogs, at-least-once
 //!   commits, task status for `fjord streams describe`.
 //!
-//! Stores are in memory for now (changelogs make them durable, join buffers
-//! excepted); exactly-once and disk-backed stores come next.
+//! Stores are in memory for now (their changelogs make them durable);
+//! exactly-once and disk-backed stores come next.
 
 pub mod aggregate;
 pub mod error;
