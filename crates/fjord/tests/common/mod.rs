@@ -26,6 +26,20 @@ impl Broker {
     /// A broker that reads `fjord_toml` as its ./fjord.toml (e.g.
     /// `[broker]\ngroup_initial_rebalance_delay_ms = 0` for fast group tests).
     pub fn start_with_config(fjord_toml: &str) -> Broker {
+        // The free port is found by binding port 0 and letting it go: in a
+        // busy test run another process can take it in between, and the
+        // broker then exits at once. Try a fresh port then.
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Broker::try_start(fjord_toml) {
+                Ok(b) => return b,
+                Err(log) => last = log,
+            }
+        }
+        panic!("fjord serve did not start three times; last log: {last}");
+    }
+
+    fn try_start(fjord_toml: &str) -> Result<Broker, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         if !fjord_toml.is_empty() {
             std::fs::write(dir.path().join("fjord.toml"), fjord_toml).expect("write fjord.toml");
@@ -60,7 +74,10 @@ impl Broker {
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
             if let Ok(Some(status)) = broker.child.try_wait() {
-                panic!("fjord serve exited with {status}: {}", broker.log());
+                return Err(format!(
+                    "fjord serve exited with {status}: {}",
+                    broker.log()
+                ));
             }
             assert!(
                 Instant::now() < deadline,
@@ -69,7 +86,7 @@ impl Broker {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        broker
+        Ok(broker)
     }
 
     pub fn log(&self) -> String {
