@@ -27,6 +27,7 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::format::Format;
+use crate::late::{late_output, Lateness};
 use crate::record::{Output, Record};
 use crate::store::{ChangeCapture, StoreChanges};
 use crate::value::Value;
@@ -268,16 +269,11 @@ impl StreamJoin {
         };
         let doc: serde_json::Value = serde_json::from_slice(v)
             .map_err(|e| Error::Decode(format!("changelog of {}: {e}", self.store)))?;
-        let record = Record {
-            key: Value::from_json(doc["key"].clone()),
-            value: Value::from_json(doc["value"].clone()),
-            timestamp: t,
-            headers: Vec::new(),
-            source: None,
-            old: None,
-            window: None,
-            session: false,
-        };
+        let record = Record::new(
+            Value::from_json(doc["key"].clone()),
+            Value::from_json(doc["value"].clone()),
+            t,
+        );
         let matched = doc["matched"].as_bool().unwrap_or(false);
         self.by_time[side.index()].insert((t, k, n));
         self.buffers[side.index()].insert(slot, (record, matched));
@@ -294,42 +290,16 @@ impl StreamJoin {
     }
 
     fn late_output(&self, topic: &str, r: &Record) -> Result<Output> {
-        let (key, value, mut headers) = match &r.source {
-            Some(s) => (s.key.clone(), s.value.clone(), s.headers.clone()),
-            None => (
-                self.key_format.encode(&r.key)?,
-                Format::Json.encode(&r.value)?,
-                r.headers.clone(),
-            ),
-        };
         let closed = self.closed_at(r.timestamp) - 1;
-        let mut h = |k: &str, v: String| headers.push((k.to_string(), Some(Bytes::from(v))));
-        h(
-            "fjord.late.window.start",
-            r.timestamp.saturating_sub(self.within_ms).to_string(),
-        );
-        h(
-            "fjord.late.window.end",
-            r.timestamp.saturating_add(self.within_ms).to_string(),
-        );
-        h("fjord.late.stream.time", self.stream_time.to_string());
-        h(
-            "fjord.late.by.ms",
-            self.stream_time.saturating_sub(closed).to_string(),
-        );
-        if let Some(s) = &r.source {
-            h("fjord.late.source.topic", s.topic.clone());
-            h("fjord.late.source.partition", s.partition.to_string());
-            h("fjord.late.source.offset", s.offset.to_string());
-        }
-        Ok(Output {
-            topic: topic.to_string(),
-            partition: None,
-            key,
-            value,
-            timestamp: r.timestamp,
-            headers,
-        })
+        let why = Lateness {
+            window: crate::window::Window {
+                start: r.timestamp.saturating_sub(self.within_ms),
+                end: r.timestamp.saturating_add(self.within_ms),
+            },
+            stream_time: self.stream_time,
+            late_by_ms: self.stream_time.saturating_sub(closed),
+        };
+        late_output(topic, r, self.key_format, &why)
     }
 }
 
@@ -345,14 +315,5 @@ fn changelog_key(side: Side, (key, t, n): &(Bytes, i64, u64)) -> Bytes {
 }
 
 fn joined(r: &Record, value: Value, timestamp: i64) -> Record {
-    Record {
-        key: r.key.clone(),
-        value,
-        timestamp,
-        headers: Vec::new(),
-        source: None,
-        old: None,
-        window: None,
-        session: false,
-    }
+    Record::new(r.key.clone(), value, timestamp)
 }

@@ -24,6 +24,7 @@ pub mod error;
 pub mod format;
 pub mod join;
 pub mod keyed;
+pub mod late;
 pub mod record;
 pub mod runtime;
 pub mod store;

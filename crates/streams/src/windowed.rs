@@ -15,15 +15,9 @@
 //!   its own changelog), not only in memory, so a restarted task still
 //!   emits them exactly once.
 //!
-//! A late record goes to the late-data topic unchanged (the bytes it was
-//! read with, its headers kept), with headers saying why:
-//!
-//! | header | value |
-//! |---|---|
-//! | `fjord.late.window.start`, `fjord.late.window.end` | the window it missed (the latest, for hopping windows), epoch ms |
-//! | `fjord.late.stream.time` | stream time when it arrived |
-//! | `fjord.late.by.ms` | how long after the window closed it arrived |
-//! | `fjord.late.source.topic`, `.partition`, `.offset` | where it was read |
+//! A late record goes to the late-data topic unchanged, with the
+//! `fjord.late.*` headers saying why (see `late`; for hopping windows, the
+//! latest window it missed).
 //!
 //! A record late for some hopping windows and on time for others is
 //! folded into the open ones and sent to the late topic once. Without a
@@ -42,7 +36,8 @@ use bytes::Bytes;
 use crate::aggregate::Aggregate;
 use crate::error::{Error, Result};
 use crate::format::Format;
-use crate::record::{Header, Output, Record};
+use crate::late::{late_output, Lateness};
+use crate::record::{Output, Record};
 use crate::store::{ChangeCapture, StoreChanges};
 use crate::value::Value;
 use crate::window::{windowed_key, SessionWindows, TimeWindows, Window};
@@ -411,37 +406,13 @@ impl WindowedAggregate {
     }
 
     fn late_output(&self, topic: &str, r: &Record, w: &Window) -> Result<Output> {
-        let (key, value, mut headers): (Option<Bytes>, Option<Bytes>, Vec<Header>) = match &r.source
-        {
-            Some(s) => (s.key.clone(), s.value.clone(), s.headers.clone()),
-            None => (
-                self.key_format.encode(&r.key)?,
-                Format::Json.encode(&r.value)?,
-                r.headers.clone(),
-            ),
-        };
         let close_time = self.stream_time.saturating_sub(self.kind.grace());
-        let mut h = |k: &str, v: String| headers.push((k.to_string(), Some(Bytes::from(v))));
-        h("fjord.late.window.start", w.start.to_string());
-        h("fjord.late.window.end", w.end.to_string());
-        h("fjord.late.stream.time", self.stream_time.to_string());
-        h(
-            "fjord.late.by.ms",
-            close_time.saturating_sub(w.end).max(0).to_string(),
-        );
-        if let Some(s) = &r.source {
-            h("fjord.late.source.topic", s.topic.clone());
-            h("fjord.late.source.partition", s.partition.to_string());
-            h("fjord.late.source.offset", s.offset.to_string());
-        }
-        Ok(Output {
-            topic: topic.to_string(),
-            partition: None,
-            key,
-            value,
-            timestamp: r.timestamp,
-            headers,
-        })
+        let why = Lateness {
+            window: *w,
+            stream_time: self.stream_time,
+            late_by_ms: close_time.saturating_sub(w.end),
+        };
+        late_output(topic, r, self.key_format, &why)
     }
 
     /// Moves stream time forward without a record (an idle task's
