@@ -29,6 +29,7 @@ pub mod record;
 pub mod runtime;
 pub mod store;
 pub mod table;
+pub mod task;
 pub mod topology;
 pub mod value;
 pub mod window;
