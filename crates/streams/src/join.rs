@@ -121,6 +121,12 @@ impl StreamJoin {
         self.stream_time
     }
 
+    /// Stream time as it was committed (after a restore): records arriving
+    /// are late exactly as they would have been without a restart.
+    pub fn restore_stream_time(&mut self, t: i64) {
+        self.stream_time = self.stream_time.max(t);
+    }
+
     /// One record of `side`: joined results go to `results`, a late record
     /// to `outputs`.
     pub fn process(

@@ -86,11 +86,19 @@ impl Task {
 
     /// Late records, over every windowed operator.
     pub fn late_records(&self) -> u64 {
-        self.windowed
+        let windows: u64 = self
+            .windowed
             .iter()
             .flatten()
             .map(WindowedAggregate::late)
-            .sum()
+            .sum();
+        windows
+            + self
+                .joins
+                .iter()
+                .flatten()
+                .map(StreamJoin::late)
+                .sum::<u64>()
     }
 
     /// Runs one input record through the topology; returns what to write.
@@ -335,12 +343,13 @@ impl Task {
     /// Stream time: the largest of the windowed operators' (what the
     /// runtime commits beside the input offsets).
     pub fn stream_time(&self) -> Option<i64> {
-        self.windowed
+        let windows = self
+            .windowed
             .iter()
             .flatten()
-            .map(WindowedAggregate::stream_time)
-            .filter(|&t| t > i64::MIN)
-            .max()
+            .map(WindowedAggregate::stream_time);
+        let joins = self.joins.iter().flatten().map(StreamJoin::stream_time);
+        windows.chain(joins).filter(|&t| t > i64::MIN).max()
     }
 
     /// Moves stream time forward to `t` without a record (an idle task,
@@ -375,6 +384,9 @@ impl Task {
     pub fn restore_stream_time(&mut self, t: i64) {
         for op in self.windowed.iter_mut().flatten() {
             op.restore_stream_time(t);
+        }
+        for join in self.joins.iter_mut().flatten() {
+            join.restore_stream_time(t);
         }
     }
 

@@ -750,6 +750,17 @@ fn a_join_restored_from_its_changelog_goes_on_as_the_original() {
             .unwrap();
     }
     second.restore_stream_time(104);
+    assert_eq!(
+        second.stream_time(),
+        Some(104),
+        "joins keep stream time too"
+    );
+    // A record whose window closed before the restart is late after it.
+    assert!(second
+        .process("right", 0, 9, Some(b"k"), Some(b"old"), 90, vec![])
+        .unwrap()
+        .is_empty());
+    assert_eq!(second.late_records(), 1);
     let mut out = second
         .process("right", 0, 1, Some(b"k"), Some(b"r2"), 112, vec![])
         .unwrap();
