@@ -261,18 +261,7 @@ fn reset_application(a: ResetArgs) -> Result<()> {
             "deleted_topics": internal,
         }))?,
         OutputFormat::Text => {
-            let rows: Vec<Vec<String>> = plan
-                .iter()
-                .map(|p| {
-                    vec![
-                        p.topic.clone(),
-                        p.partition.to_string(),
-                        p.current_offset
-                            .map_or_else(|| "-".into(), |o| o.to_string()),
-                        p.new_offset.to_string(),
-                    ]
-                })
-                .collect();
+            let rows: Vec<Vec<String>> = plan.iter().map(|p| p.cells().to_vec()).collect();
             print_table(
                 &["TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET"],
                 &rows,

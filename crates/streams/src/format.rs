@@ -72,6 +72,13 @@ impl Format {
         })
     }
 
+    /// Encodes a key that an operator cannot do without (a store's key):
+    /// a null key is an error naming `who` needs it.
+    pub fn encode_key(self, key: &Value, who: &str) -> Result<Bytes> {
+        self.encode(key)?
+            .ok_or_else(|| Error::Encode(format!("{who} needs a key")))
+    }
+
     pub fn encode(self, v: &Value) -> Result<Option<Bytes>> {
         if v.is_null() {
             return Ok(None);

@@ -137,10 +137,7 @@ impl StreamJoin {
         outputs: &mut Vec<Output>,
     ) -> Result<()> {
         self.stream_time = self.stream_time.max(r.timestamp);
-        let key = self
-            .key_format
-            .encode(&r.key)?
-            .ok_or_else(|| Error::Encode("a join needs a key".into()))?;
+        let key = self.key_format.encode_key(&r.key, "a join")?;
         let t = r.timestamp;
         if self.closed_at(t) <= self.stream_time {
             self.late += 1;

@@ -66,10 +66,7 @@ impl KeyedAggregate {
     /// Takes `r` out of its key's accumulator (a table row that changed or
     /// went, see `table`), or folds it in; returns the updated result.
     pub fn fold(&mut self, r: &Record, subtract: bool) -> Result<Record> {
-        let key = self
-            .key_format
-            .encode(&r.key)?
-            .ok_or_else(|| Error::Encode("an aggregation needs a key".into()))?;
+        let key = self.key_format.encode_key(&r.key, "an aggregation")?;
         let v = (self.extract)(r);
         let entry = self
             .table

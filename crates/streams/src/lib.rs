@@ -10,8 +10,9 @@
 //!   saying why ([`windowed`]); aggregation per key ([`keyed`]); tables
 //!   with retraction ([`table`]); stream-stream joins ([`join`]), and
 //!   stream-table and table-table joins in the topology;
-//! - the topology builder and tasks ([`topology`]): Kafka Streams' DSL in
-//!   Rust, dead letters, repartition topics after a key change;
+//! - the topology builder ([`builder`]: Kafka Streams' DSL in Rust,
+//!   repartition topics after a key change), the built graph
+//!   ([`topology`]) and the tasks that run it ([`task`], dead letters);
 //! - the runtime ([`runtime`]): an application as a consumer group with the
 //!   engine's own assignor, stores restored from changelogs, at-least-once
 //!   commits, task status for `fjord streams describe`.
@@ -20,6 +21,7 @@
 //! exactly-once and disk-backed stores come next.
 
 pub mod aggregate;
+pub mod builder;
 pub mod error;
 pub mod format;
 pub mod join;
@@ -36,12 +38,13 @@ pub mod window;
 pub mod windowed;
 
 pub use aggregate::Aggregate;
+pub use builder::{Stream, StreamsBuilder, Table};
 pub use error::{Error, Result};
 pub use format::Format;
 pub use join::JoinKind;
 pub use record::{Header, Output, Record, Source};
 pub use runtime::{run, StreamsConfig};
-pub use topology::{EventTime, Stream, StreamsBuilder, Table, Task, Topology};
+pub use topology::{EventTime, Task, Topology};
 pub use value::Value;
 pub use window::{SessionWindows, TimeWindows, Window};
 pub use windowed::{Emit, WindowKind, WindowedAggregate};

@@ -60,10 +60,7 @@ impl TableStore {
     /// Upserts (or, for a null value, deletes) `r`'s key; returns the
     /// change: `r` with its old value set.
     pub fn apply(&mut self, mut r: Record) -> Result<Record> {
-        let key = self
-            .key_format
-            .encode(&r.key)?
-            .ok_or_else(|| Error::Encode("a table row needs a key".into()))?;
+        let key = self.key_format.encode_key(&r.key, "a table row")?;
         let old = if r.value.is_null() {
             self.changelog.record(key.clone(), None);
             self.rows.remove(&key)

@@ -186,8 +186,7 @@ impl WindowedAggregate {
         self.stream_time = self.stream_time.max(r.timestamp);
         let key = self
             .key_format
-            .encode(&r.key)?
-            .ok_or_else(|| Error::Encode("a windowed aggregation needs a key".into()))?;
+            .encode_key(&r.key, "a windowed aggregation")?;
         let v = (self.extract)(r);
         let missed = match self.kind {
             WindowKind::Time(tw) => self.fold_time(tw, &key, r, &v, results),

@@ -101,6 +101,20 @@ pub(crate) struct Planned {
     pub new_offset: i64,
 }
 
+impl Planned {
+    /// TOPIC, PARTITION, CURRENT-OFFSET ("-": nothing committed) and
+    /// NEW-OFFSET, as the plan tables print them.
+    pub(crate) fn cells(&self) -> [String; 4] {
+        [
+            self.topic.clone(),
+            self.partition.to_string(),
+            self.current_offset
+                .map_or_else(|| "-".into(), |c| c.to_string()),
+            self.new_offset.to_string(),
+        ]
+    }
+}
+
 #[derive(Serialize)]
 struct PlanJson<'a> {
     group: &'a str,
@@ -145,14 +159,9 @@ pub fn run(args: ResetArgs) -> Result<()> {
             let rows: Vec<Vec<String>> = plan
                 .iter()
                 .map(|r| {
-                    vec![
-                        args.group.clone(),
-                        r.topic.clone(),
-                        r.partition.to_string(),
-                        r.current_offset
-                            .map_or_else(|| "-".into(), |c| c.to_string()),
-                        r.new_offset.to_string(),
-                    ]
+                    let mut row = vec![args.group.clone()];
+                    row.extend(r.cells());
+                    row
                 })
                 .collect();
             print_table(

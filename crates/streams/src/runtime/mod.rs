@@ -107,6 +107,8 @@ struct Instance<'a> {
     /// Per task: when it last read a record, and when its stream time last
     /// moved with the wall clock (idle_timeout).
     idle: BTreeMap<i32, (Instant, Instant)>,
+    /// Reads changelogs when a task is restored (made on first use).
+    restorer: Option<BaseConsumer>,
 }
 
 /// Runs `topology` until `stop` is set (then commits and leaves the group)
@@ -205,6 +207,7 @@ impl<'a> Instance<'a> {
             positions: BTreeMap::new(),
             dirty: false,
             idle: BTreeMap::new(),
+            restorer: None,
         })
     }
 
@@ -597,18 +600,11 @@ impl<'a> Instance<'a> {
         }
     }
 
-    /// Rebuilds `task`'s stores from their changelog partitions.
-    fn restore(&self, task: &mut Task) -> Result<()> {
-        let p = task.partition();
-        for topic in self.topology.changelog_topics() {
-            let (low, high) = self
-                .consumer
-                .fetch_watermarks(&topic, p, Duration::from_secs(10))
-                .map_err(|e| kafka(&format!("watermarks of {topic}-{p}"), e))?;
-            if high <= low {
-                continue;
-            }
-            let restorer: BaseConsumer = kafka::client_config(
+    /// The consumer that reads changelogs, made on first use and kept
+    /// (a stateless application never makes one).
+    fn restorer(&mut self) -> Result<&BaseConsumer> {
+        if self.restorer.is_none() {
+            let consumer: BaseConsumer = kafka::client_config(
                 &self.config.bootstrap_servers,
                 &self.config.client_settings,
                 &[
@@ -618,6 +614,23 @@ impl<'a> Instance<'a> {
             )
             .create()
             .map_err(|e| kafka("restore consumer", e))?;
+            self.restorer = Some(consumer);
+        }
+        Ok(self.restorer.as_ref().expect("made above"))
+    }
+
+    /// Rebuilds `task`'s stores from their changelog partitions.
+    fn restore(&mut self, task: &mut Task) -> Result<()> {
+        let p = task.partition();
+        for topic in self.topology.changelog_topics() {
+            let (low, high) = self
+                .consumer
+                .fetch_watermarks(&topic, p, Duration::from_secs(10))
+                .map_err(|e| kafka(&format!("watermarks of {topic}-{p}"), e))?;
+            if high <= low {
+                continue;
+            }
+            let restorer = self.restorer()?;
             let mut list = TopicPartitionList::new();
             list.add_partition_offset(&topic, p, Offset::Offset(low))
                 .map_err(|e| kafka("restore", e))?;
@@ -627,6 +640,8 @@ impl<'a> Instance<'a> {
             let mut next = low;
             while next < high {
                 match restorer.poll(Duration::from_secs(1)) {
+                    // A message fetched for an earlier assignment: not ours.
+                    Some(Ok(m)) if m.topic() != topic || m.partition() != p => {}
                     Some(Ok(m)) => {
                         next = m.offset() + 1;
                         if let Some(k) = m.key() {
