@@ -353,3 +353,65 @@ async fn a_group_whose_assignment_cannot_be_stored_does_not_spin() {
         .await;
     assert_eq!(d.groups[0].group_state.as_str(), "Stable");
 }
+
+// A KIP-848 heartbeat whose change must be stored is answered once the
+// write is durable: on a disk slower than the session timeout the answer
+// comes after the session would have ended, so the session restarts with
+// the answer (as a classic member's does with SyncGroup's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_answered_late_by_a_slow_disk_keeps_its_session() {
+    let fs = FaultFs::new();
+    let b = heartbeat_test_broker(&fs).await;
+    let mut admin = b.client().await;
+    admin.create_topic("other", 1).await;
+    // The session is 1.5 s; every fsync takes 2 s.
+    fs.set_sync_delay(Duration::from_millis(2000));
+    let mut member = b.client().await;
+    let started = Instant::now();
+    let joined = member
+        .send(
+            1,
+            ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(GroupId(s("late-answer")))
+                .with_member_id(s("m1"))
+                .with_member_epoch(0)
+                .with_rebalance_timeout_ms(30_000)
+                .with_subscribed_topic_names(Some(vec![topic_name("other")]))
+                .with_topic_partitions(Some(Vec::new())),
+        )
+        .await;
+    assert_eq!(joined.error_code, 0);
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "the join waited for the fsync"
+    );
+    fs.set_sync_delay(Duration::ZERO);
+    let beat = member
+        .send(
+            1,
+            ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(GroupId(s("late-answer")))
+                .with_member_id(s("m1"))
+                .with_member_epoch(joined.member_epoch)
+                .with_rebalance_timeout_ms(-1),
+        )
+        .await;
+    assert_eq!(beat.error_code, 0, "{:?}", beat.error_message);
+    // Silent afterwards, it is removed when its session ends: holding the
+    // session for the answer does not keep it for ever.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let gone = member
+        .send(
+            1,
+            ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(GroupId(s("late-answer")))
+                .with_member_id(s("m1"))
+                .with_member_epoch(beat.member_epoch)
+                .with_rebalance_timeout_ms(-1),
+        )
+        .await;
+    assert_eq!(
+        gone.error_code, 25,
+        "UNKNOWN_MEMBER_ID once the session ended"
+    );
+}

@@ -60,16 +60,31 @@ pub fn handle(
     };
     let response = respond(broker, answer);
     let groups = broker.groups.clone();
+    let member_id = response
+        .member_id
+        .as_ref()
+        .map(|m| m.to_string())
+        .unwrap_or_default();
+    // On a task of its own: the member's session is held open while its
+    // write is pending, and `consumer_answered` must release it even if
+    // the client goes and this answer is dropped.
+    let stored = pending.map(|p| {
+        tokio::spawn(async move {
+            let stored = p.durable().await;
+            groups.consumer_answered(&group_id, &member_id, stored.is_ok());
+            stored
+        })
+    });
     async move {
-        match pending {
-            Some(p) => match p.durable().await {
-                Ok(()) => response,
-                Err(e) => {
-                    groups.consumer_write_failed(&group_id);
-                    error(e)
-                }
-            },
+        match stored {
             None => response,
+            Some(task) => match task.await {
+                Ok(Ok(())) => response,
+                Ok(Err(e)) => error(e),
+                Err(e) => error(GroupError::Storage(format!(
+                    "storing the change failed: {e}"
+                ))),
+            },
         }
     }
 }

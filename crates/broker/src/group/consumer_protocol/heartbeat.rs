@@ -354,6 +354,7 @@ impl GroupCoordinator {
             timer_token: NEXT_TOKEN.fetch_add(1, Ordering::Relaxed),
             revoke_deadline: None,
             left_static: false,
+            awaiting_answer: false,
         };
         if let Some(i) = &req.instance_id {
             cg.static_members.insert(i.clone(), member_id.clone());
@@ -432,6 +433,13 @@ impl GroupCoordinator {
             .filter(|m| m.timer_token == token)?;
         let now = Instant::now();
         let revoke_late = m.revoke_deadline.is_some_and(|d| d <= now);
+        if m.awaiting_answer && !revoke_late {
+            // Its last heartbeat is still being answered (its change is
+            // being stored): the session restarts with the answer.
+            let session =
+                Duration::from_millis(self.config.consumer_session_timeout_ms.max(1) as u64);
+            return Some(now + session);
+        }
         if m.expires_at > now && !revoke_late {
             return Some(match m.revoke_deadline {
                 Some(d) => d.min(m.expires_at),

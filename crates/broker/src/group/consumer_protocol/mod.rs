@@ -85,6 +85,9 @@ pub(crate) struct ConsumerMember {
     /// A static member that left with epoch -2: it keeps its assignment
     /// until it rejoins or its session times out.
     pub left_static: bool,
+    /// A heartbeat of this member waits for its change to be stored: the
+    /// session does not end meanwhile, and restarts with the answer.
+    pub awaiting_answer: bool,
 }
 
 /// A consumer-protocol group's membership and assignment.
@@ -355,6 +358,7 @@ mod tests {
             timer_token: 0,
             revoke_deadline: None,
             left_static: false,
+            awaiting_answer: false,
         }
     }
 

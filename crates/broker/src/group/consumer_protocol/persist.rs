@@ -206,6 +206,7 @@ impl ConsumerGroup {
                 timer_token: NEXT_TOKEN.fetch_add(1, Ordering::Relaxed),
                 revoke_deadline: revoking.then(|| now + rebalance_timeout),
                 left_static: v.left_static,
+                awaiting_answer: false,
             },
         );
         self.persisted.members.insert(id, raw);
@@ -236,6 +237,11 @@ impl GroupCoordinator {
         match self.log.append(group_id, &changes.records) {
             Ok(pending) => {
                 cg.written(changes);
+                if let Touched::Member(id) = touched {
+                    if let Some(m) = cg.members.get_mut(id) {
+                        m.awaiting_answer = true;
+                    }
+                }
                 Ok(Some(pending))
             }
             Err(e) => {
@@ -245,13 +251,25 @@ impl GroupCoordinator {
         }
     }
 
-    /// A write `persist_consumer` asked for failed after it returned (the
-    /// append or its fsync): the next write of the group compares every
-    /// record again.
-    pub fn consumer_write_failed(&self, group_id: &str) {
+    /// The answer to a heartbeat of `member_id` that waited for its change
+    /// to be stored (`stored`: whether the write succeeded). A slow disk
+    /// can stretch that wait past the session, so the session did not end
+    /// meanwhile (`awaiting_answer`) and restarts now, as a classic member's
+    /// does with its SyncGroup answer. A failed write makes the group's
+    /// next write compare every record again.
+    pub fn consumer_answered(&self, group_id: &str, member_id: &str, stored: bool) {
+        let session =
+            std::time::Duration::from_millis(self.config.consumer_session_timeout_ms.max(1) as u64);
         let mut groups = crate::lock::lock(&self.groups);
-        if let Some(cg) = groups.get_mut(group_id).and_then(|g| g.consumer.as_mut()) {
+        let Some(cg) = groups.get_mut(group_id).and_then(|g| g.consumer.as_mut()) else {
+            return;
+        };
+        if !stored {
             cg.write_failed();
+        }
+        if let Some(m) = cg.members.get_mut(member_id) {
+            m.awaiting_answer = false;
+            m.expires_at = m.expires_at.max(Instant::now() + session);
         }
     }
 
