@@ -84,6 +84,8 @@ struct BrokerSection {
     connections_max_idle_ms: Option<u64>,
     offsets_retention_minutes: Option<u64>,
     group_initial_rebalance_delay_ms: Option<u64>,
+    group_min_session_timeout_ms: Option<i32>,
+    group_max_session_timeout_ms: Option<i32>,
     group_consumer_session_timeout_ms: Option<i32>,
     group_consumer_heartbeat_interval_ms: Option<i32>,
     transaction_max_timeout_ms: Option<i32>,
@@ -209,6 +211,21 @@ fn resolve(args: &ServeArgs) -> Result<BrokerConfig> {
     config.group_initial_rebalance_delay_ms = b
         .group_initial_rebalance_delay_ms
         .unwrap_or(config.group_initial_rebalance_delay_ms);
+    config.group_min_session_timeout_ms = b
+        .group_min_session_timeout_ms
+        .unwrap_or(config.group_min_session_timeout_ms);
+    config.group_max_session_timeout_ms = b
+        .group_max_session_timeout_ms
+        .unwrap_or(config.group_max_session_timeout_ms);
+    if config.group_min_session_timeout_ms < 1
+        || config.group_min_session_timeout_ms > config.group_max_session_timeout_ms
+    {
+        bail!(
+            "group_min_session_timeout_ms ({}) must be at least 1 and at most group_max_session_timeout_ms ({})",
+            config.group_min_session_timeout_ms,
+            config.group_max_session_timeout_ms
+        );
+    }
     config.group_consumer_session_timeout_ms = b
         .group_consumer_session_timeout_ms
         .unwrap_or(config.group_consumer_session_timeout_ms);

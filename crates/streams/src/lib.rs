@@ -43,7 +43,7 @@ pub use error::{Error, Result};
 pub use format::Format;
 pub use join::JoinKind;
 pub use record::{Header, Output, Record, Source};
-pub use runtime::{run, StreamsConfig};
+pub use runtime::{run, ProcessingGuarantee, StreamsConfig};
 pub use topology::{EventTime, Task, Topology};
 pub use value::Value;
 pub use window::{SessionWindows, TimeWindows, Window};

@@ -279,6 +279,31 @@ fn windowed_counts_with_emit_final_and_late_records() {
 }
 
 #[test]
+fn exactly_once_commits_outputs_with_the_input_offsets() {
+    let broker = TestBroker::start();
+    broker.create_topic("clicks", 2);
+    let app = start_instance_with(&broker.bootstrap(), |c| {
+        c.guarantee = ProcessingGuarantee::ExactlyOnce;
+        c.transaction_timeout = Duration::from_secs(5);
+    });
+    broker.produce("clicks", &clicks(0..3));
+    broker.produce("clicks", &[("a", T0 + 10_000, 0), ("b", T0 + 10_000, 1)]);
+    // The reader is read_committed (librdkafka's default): outputs show
+    // once their transaction commits.
+    let out = broker.read("counts", 2, 6);
+    assert_eq!(counts(&out), expected(0..3));
+    app.stop();
+    // The offsets went with the transactions: a new instance has nothing
+    // left to do, and writes nothing again.
+    let again = start_instance_with(&broker.bootstrap(), |c| {
+        c.guarantee = ProcessingGuarantee::ExactlyOnce;
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    again.stop();
+    assert_eq!(counts(&broker.read("counts", 2, 6)), expected(0..3));
+}
+
+#[test]
 fn another_instance_takes_over_with_the_state_restored() {
     let broker = TestBroker::start();
     broker.create_topic("clicks", 2);

@@ -49,7 +49,25 @@ impl Broker {
         let addr = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port");
-        let child = Command::new(FJORD)
+        let child = Broker::spawn(&dir, addr);
+        let mut broker = Broker { child, addr, dir };
+        broker.wait_listening()?;
+        Ok(broker)
+    }
+
+    /// kill -9, then the broker again on the same port and data: what it
+    /// acknowledged must all be there.
+    pub fn kill_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Broker::spawn(&self.dir, self.addr);
+        if let Err(log) = self.wait_listening() {
+            panic!("fjord serve did not come back after kill -9: {log}");
+        }
+    }
+
+    fn spawn(dir: &TempDir, addr: SocketAddr) -> Child {
+        Command::new(FJORD)
             .arg("serve")
             .arg("--listen")
             .arg(addr.to_string())
@@ -66,27 +84,31 @@ impl Broker {
             .env_remove("FJORD_LISTEN")
             .stdout(Stdio::null())
             .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join("broker.log")).expect("log file"),
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.path().join("broker.log"))
+                    .expect("log file"),
             ))
             .spawn()
-            .expect("start fjord serve");
-        let mut broker = Broker { child, addr, dir };
+            .expect("start fjord serve")
+    }
+
+    /// Waits until the broker accepts connections; Err(log) if it exited.
+    fn wait_listening(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if let Ok(Some(status)) = broker.child.try_wait() {
-                return Err(format!(
-                    "fjord serve exited with {status}: {}",
-                    broker.log()
-                ));
+        while TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("fjord serve exited with {status}: {}", self.log()));
             }
             assert!(
                 Instant::now() < deadline,
                 "broker did not listen: {}",
-                broker.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(broker)
+        Ok(())
     }
 
     pub fn log(&self) -> String {

@@ -132,5 +132,12 @@ fn committed(
         Duration::from_secs(15),
     )
     .map_err(|e| kafka("group coordinator", e))?;
-    kafka::fetch_offsets(&mut conn, application_id, None, &[])
+    // An instance's transaction commits within its commit interval.
+    kafka::fetch_offsets(
+        &mut conn,
+        application_id,
+        None,
+        &[],
+        Duration::from_secs(15),
+    )
 }

@@ -151,14 +151,52 @@ pub(crate) struct PartitionOffset {
     pub metadata: Option<String>,
 }
 
+/// UNSTABLE_OFFSET_COMMIT: an open transaction holds offsets of the
+/// partition (KIP-447).
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+
 /// Committed offsets (and their metadata) of `topics` x `partitions`, or
-/// of everything the group committed when `topics` is None.
+/// of everything the group committed when `topics` is None. Offsets that
+/// an open transaction holds are waited for (up to `stable_within`): a
+/// task's new owner starts where the old one's transaction ends, committed
+/// or aborted.
 pub(crate) fn fetch_offsets(
     conn: &mut fjord_kafka_client::KafkaConnection,
     group: &str,
     topics: Option<&[String]>,
     partitions: &[i32],
+    stable_within: Duration,
 ) -> Result<Vec<PartitionOffset>> {
+    let deadline = std::time::Instant::now() + stable_within;
+    let mut logged = false;
+    loop {
+        match fetch_offsets_once(conn, group, topics, partitions)? {
+            Ok(offsets) => return Ok(offsets),
+            Err(what) if std::time::Instant::now() < deadline => {
+                if !logged {
+                    tracing::info!(%group, partition = %what,
+                        "waiting for an open transaction to end before reading committed offsets");
+                    logged = true;
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            Err(what) => {
+                return Err(Error::Kafka(format!(
+                    "OffsetFetch of {what}: a transaction has held its offsets for over {} s",
+                    stable_within.as_secs()
+                )))
+            }
+        }
+    }
+}
+
+/// One OffsetFetch; Err(partition) when an open transaction holds one.
+fn fetch_offsets_once(
+    conn: &mut fjord_kafka_client::KafkaConnection,
+    group: &str,
+    topics: Option<&[String]>,
+    partitions: &[i32],
+) -> Result<std::result::Result<Vec<PartitionOffset>, String>> {
     let version = conn
         .version::<OffsetFetchRequest>(7)
         .map_err(|e| kafka("OffsetFetch", e))?;
@@ -187,6 +225,9 @@ pub(crate) fn fetch_offsets(
     let mut out = Vec::new();
     for t in resp.topics {
         for p in t.partitions {
+            if p.error_code == UNSTABLE_OFFSET_COMMIT {
+                return Ok(Err(format!("{}-{}", t.name.as_str(), p.partition_index)));
+            }
             if p.error_code != 0 {
                 return Err(Error::Kafka(format!(
                     "OffsetFetch of {}-{}: {}",
@@ -203,7 +244,7 @@ pub(crate) fn fetch_offsets(
             });
         }
     }
-    Ok(out)
+    Ok(Ok(out))
 }
 
 /// A commit's outcome: done, or the Kafka error code that means the

@@ -1,11 +1,24 @@
-//! Running a topology against a Kafka cluster (at-least-once).
+//! Running a topology against a Kafka cluster.
 //!
 //! An application is a consumer group named by its application id. Each
 //! instance ([`run`]) joins it with the streams assignor (`assignor`),
 //! runs the tasks it is given, and, every commit interval, writes its
-//! changelog records, waits until everything it produced is acknowledged,
-//! then commits its input offsets with its generation (Kafka Streams'
-//! at-least-once order: a crash repeats outputs, never loses them).
+//! changelog records and commits its input offsets with its generation:
+//!
+//! - at-least-once (the default): it waits until everything it produced
+//!   is acknowledged, then commits the offsets (Kafka Streams' order: a
+//!   crash repeats outputs, never loses them);
+//! - exactly-once ([`ProcessingGuarantee::ExactlyOnce`], Kafka Streams'
+//!   exactly_once_v2): outputs, changelog records and the input offsets go
+//!   in one transaction of the instance's transactional producer, the
+//!   offsets sent with the group generation so a zombie instance is fenced
+//!   (KIP-447). A crash aborts the open transaction (when the instance
+//!   comes back with the same transactional id, or after the transaction
+//!   timeout); whoever takes the tasks over restores their stores from
+//!   the committed changelog and re-reads from the committed offsets, so a
+//!   `read_committed` reader sees every output once. A commit that fails
+//!   aborts, drops the instance's tasks (their in-memory state is ahead of
+//!   what was committed) and rejoins.
 //!
 //! A task new to an instance restores its stores first, by reading their
 //! changelog partitions from the beginning (progress logged). Stream time
@@ -20,9 +33,12 @@
 
 pub mod admin;
 pub mod assignor;
+mod heartbeat;
 mod kafka;
 pub mod status;
+mod txn;
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,15 +47,43 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use fjord_kafka_client::group::{codes, GroupMember, JoinOutcome};
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
-use rdkafka::producer::BaseRecord;
+use rdkafka::producer::{BaseRecord, Producer as _};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::error::{Error, Result};
 use crate::record::Output;
 use crate::topology::{Task, Topology};
 use assignor::{AssignmentInfo, SubscriptionInfo};
+use heartbeat::{Beat, Heartbeats};
 use kafka::{kafka, Deliveries, DeliveryContext, PartitionOffset, Producer};
+
+/// What a crash may do to an application's outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProcessingGuarantee {
+    /// A crash may repeat the outputs since the last commit, never lose
+    /// them.
+    #[default]
+    AtLeastOnce,
+    /// Every output, as a `read_committed` reader sees it, exactly once
+    /// (Kafka Streams' exactly_once_v2; transactions on the cluster).
+    ExactlyOnce,
+}
+
+impl ProcessingGuarantee {
+    /// Kafka Streams' names (`at_least_once`, `exactly_once_v2`) and
+    /// Fjord's (`at-least-once`, `exactly-once`).
+    pub fn parse(s: &str) -> Option<ProcessingGuarantee> {
+        match s.to_ascii_lowercase().replace('-', "_").as_str() {
+            "at_least_once" => Some(ProcessingGuarantee::AtLeastOnce),
+            "exactly_once" | "exactly_once_v2" | "exactly_once_beta" => {
+                Some(ProcessingGuarantee::ExactlyOnce)
+            }
+            _ => None,
+        }
+    }
+}
 
 /// How an instance runs.
 #[derive(Debug, Clone)]
@@ -66,6 +110,18 @@ pub struct StreamsConfig {
     /// that arrives afterwards is processed as usual, and is late if its
     /// window closed meanwhile.
     pub idle_timeout: Option<Duration>,
+    /// At-least-once unless set otherwise; see [`StreamsConfig::with_guarantee`].
+    pub guarantee: ProcessingGuarantee,
+    /// Exactly-once: how long the cluster lets a transaction stay open
+    /// before aborting it (Kafka Streams' 10 s). A crashed instance's
+    /// transaction blocks `read_committed` readers of its outputs and the
+    /// tasks' new owners until then.
+    pub transaction_timeout: Duration,
+    /// Exactly-once: the producer's transactional id. An instance that
+    /// comes back with the id it had aborts its own open transaction at
+    /// once instead of waiting for the timeout; two live instances must
+    /// never share one. Default: `<application-id>-<random>`.
+    pub transactional_id: Option<String>,
 }
 
 impl StreamsConfig {
@@ -79,7 +135,22 @@ impl StreamsConfig {
             rebalance_timeout_ms: 60_000,
             application_server: String::new(),
             idle_timeout: None,
+            guarantee: ProcessingGuarantee::AtLeastOnce,
+            transaction_timeout: Duration::from_secs(10),
+            transactional_id: None,
         }
+    }
+
+    /// Sets the guarantee and the commit interval Kafka Streams pairs with
+    /// it (30 s at-least-once, 100 ms exactly-once: each commit ends a
+    /// transaction, and `read_committed` readers see outputs only then).
+    pub fn with_guarantee(mut self, guarantee: ProcessingGuarantee) -> StreamsConfig {
+        self.guarantee = guarantee;
+        self.commit_interval = match guarantee {
+            ProcessingGuarantee::AtLeastOnce => Duration::from_secs(30),
+            ProcessingGuarantee::ExactlyOnce => Duration::from_millis(100),
+        };
+        self
     }
 }
 
@@ -99,7 +170,11 @@ struct Instance<'a> {
     consumer: BaseConsumer,
     producer: Producer,
     deliveries: Arc<Deliveries>,
+    /// Exactly-once: a transaction is open (begun at the first output
+    /// after a commit).
+    in_transaction: Cell<bool>,
     member: Member,
+    heartbeats: Heartbeats,
     tasks: BTreeMap<i32, Task>,
     /// Next offset to commit per (source topic, partition).
     positions: BTreeMap<(String, i32), i64>,
@@ -136,6 +211,9 @@ impl<'a> Instance<'a> {
                 ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
                 ("enable.partition.eof", "false"),
+                // Outputs of aborted transactions (ours or an upstream
+                // application's) are never input.
+                ("isolation.level", "read_committed"),
                 ("auto.offset.reset", "earliest"),
                 ("allow.auto.create.topics", "false"),
             ],
@@ -164,7 +242,7 @@ impl<'a> Instance<'a> {
             &wanted,
         )?;
         let deliveries = Arc::new(Deliveries::default());
-        let producer: Producer = kafka::client_config(
+        let mut producer_config = kafka::client_config(
             &config.bootstrap_servers,
             settings,
             &[
@@ -175,17 +253,49 @@ impl<'a> Instance<'a> {
                 // producer (or Kafka Streams) would put them.
                 ("partitioner", "murmur2_random"),
             ],
-        )
-        .create_with_context(DeliveryContext(deliveries.clone()))
-        .map_err(|e| kafka("producer", e))?;
+        );
+        let transactional = config.guarantee == ProcessingGuarantee::ExactlyOnce;
+        if transactional {
+            let id = config
+                .transactional_id
+                .clone()
+                .unwrap_or_else(|| format!("{app}-{}", random_suffix()));
+            producer_config.set("transactional.id", &id);
+            producer_config.set(
+                "transaction.timeout.ms",
+                config.transaction_timeout.as_millis().to_string(),
+            );
+            tracing::info!(application = %app, transactional_id = %id, "exactly-once");
+        }
+        let producer: Producer = producer_config
+            .create_with_context(DeliveryContext(deliveries.clone()))
+            .map_err(|e| kafka("producer", e))?;
+        if transactional {
+            // Fences an earlier producer with this id and aborts its open
+            // transaction.
+            producer
+                .init_transactions(Duration::from_secs(60))
+                .map_err(|e| kafka("initialising transactions", e))?;
+        }
         let timeout = Duration::from_millis(config.rebalance_timeout_ms.max(10_000) as u64 + 5_000);
-        let conn = fjord_kafka_client::group::connect_coordinator(
-            &config.bootstrap_servers,
-            settings,
-            app,
-            timeout,
-        )
-        .map_err(|e| kafka("group coordinator", e))?;
+        let coordinator = || {
+            fjord_kafka_client::group::connect_coordinator(
+                &config.bootstrap_servers,
+                settings,
+                app,
+                timeout,
+            )
+            .map_err(|e| kafka("group coordinator", e))
+        };
+        let conn = coordinator()?;
+        let heartbeats = Heartbeats::start(
+            GroupMember {
+                conn: coordinator()?,
+                group: app.to_string(),
+                protocol_type: "consumer".into(),
+            },
+            config.heartbeat_interval,
+        );
         Ok(Instance {
             topology,
             config,
@@ -194,6 +304,7 @@ impl<'a> Instance<'a> {
             consumer,
             producer,
             deliveries,
+            in_transaction: Cell::new(false),
             member: Member {
                 group: GroupMember {
                     conn,
@@ -203,6 +314,7 @@ impl<'a> Instance<'a> {
                 member_id: String::new(),
                 generation: -1,
             },
+            heartbeats,
             tasks: BTreeMap::new(),
             positions: BTreeMap::new(),
             dirty: false,
@@ -214,7 +326,6 @@ impl<'a> Instance<'a> {
     fn run_until(&mut self, stop: &AtomicBool) -> Result<()> {
         self.rebalance()?;
         let mut last_commit = Instant::now();
-        let mut last_heartbeat = Instant::now();
         while !stop.load(Ordering::SeqCst) {
             self.poll_once()?;
             self.advance_idle_tasks()?;
@@ -224,30 +335,23 @@ impl<'a> Instance<'a> {
                 }
                 last_commit = Instant::now();
             }
-            if last_heartbeat.elapsed() >= self.config.heartbeat_interval {
-                last_heartbeat = Instant::now();
-                let beat = self
-                    .member
-                    .group
-                    .heartbeat(self.member.generation, &self.member.member_id)
-                    .map_err(|e| kafka("Heartbeat", e))?;
-                match beat {
-                    Ok(()) => {}
-                    Err(codes::REBALANCE_IN_PROGRESS) => {
-                        // Hand over cleanly: what was processed is committed.
-                        self.commit()?;
-                        self.rebalance()?;
-                    }
-                    Err(code) => {
-                        tracing::warn!(code = %fjord_kafka_client::error_name(code),
-                            "heartbeat refused: rejoining (uncommitted outputs may repeat)");
-                        self.lose_tasks();
-                        if code == codes::UNKNOWN_MEMBER_ID {
-                            self.member.member_id.clear();
-                        }
-                        self.rebalance()?;
-                    }
+            match self.heartbeats.outcome() {
+                None => {}
+                Some(Beat::Refused(codes::REBALANCE_IN_PROGRESS)) => {
+                    // Hand over cleanly: what was processed is committed.
+                    self.commit()?;
+                    self.rebalance()?;
                 }
+                Some(Beat::Refused(code)) => {
+                    tracing::warn!(code = %fjord_kafka_client::error_name(code),
+                        "heartbeat refused: rejoining (uncommitted work is redone)");
+                    self.lose_tasks()?;
+                    if code == codes::UNKNOWN_MEMBER_ID {
+                        self.member.member_id.clear();
+                    }
+                    self.rebalance()?;
+                }
+                Some(Beat::Failed(e)) => return Err(kafka("Heartbeat", e)),
             }
         }
         Ok(())
@@ -330,6 +434,7 @@ impl<'a> Instance<'a> {
     }
 
     fn send(&self, o: &Output) -> Result<()> {
+        self.begin_transaction()?;
         let mut record: BaseRecord<'_, [u8], [u8], ()> =
             BaseRecord::to(&o.topic).timestamp(o.timestamp);
         if let Some(k) = &o.key {
@@ -370,8 +475,27 @@ impl<'a> Instance<'a> {
         }
     }
 
-    /// Writes changelogs, waits for every delivery, commits offsets and
-    /// stream time. Returns false if the group moved on (rejoin).
+    fn transactional(&self) -> bool {
+        self.config.guarantee == ProcessingGuarantee::ExactlyOnce
+    }
+
+    /// Exactly-once: opens a transaction unless one is open.
+    fn begin_transaction(&self) -> Result<()> {
+        if self.transactional() && !self.in_transaction.get() {
+            self.producer
+                .begin_transaction()
+                .map_err(|e| kafka("beginning a transaction", e))?;
+            self.in_transaction.set(true);
+        }
+        Ok(())
+    }
+
+    /// Writes changelogs and the tasks' status, then makes outputs and
+    /// input offsets (with stream time) durable together: at-least-once
+    /// waits for every delivery and commits the offsets; exactly-once
+    /// commits its transaction. Returns false if the group moved on or
+    /// the transaction was aborted (the instance has dropped its tasks
+    /// and must rejoin).
     fn commit(&mut self) -> Result<bool> {
         if !self.dirty {
             return Ok(true);
@@ -384,13 +508,7 @@ impl<'a> Instance<'a> {
         for o in &changes {
             self.send(o)?;
         }
-        rdkafka::producer::Producer::flush(&self.producer, Duration::from_secs(60))
-            .map_err(|e| kafka("flushing outputs", e))?;
-        if let Some(e) = self.deliveries.failure() {
-            return Err(Error::Kafka(format!(
-                "an output was not written ({e}); stopping before committing past it"
-            )));
-        }
+        self.publish_status()?;
         let offsets: Vec<PartitionOffset> = self
             .positions
             .iter()
@@ -405,23 +523,26 @@ impl<'a> Instance<'a> {
                     .map(|st| format!("{{\"stream_time\":{st}}}")),
             })
             .collect();
-        let outcome = kafka::commit_offsets(
-            &mut self.member.group.conn,
-            self.topology.application_id(),
-            self.member.generation,
-            &self.member.member_id,
-            &offsets,
-        )?;
-        match outcome {
-            Ok(()) => {
+        let started = Instant::now();
+        let refused = if self.transactional() {
+            self.commit_transaction(&offsets)?
+        } else {
+            self.commit_offsets(&offsets)?
+        };
+        tracing::debug!(
+            partitions = offsets.len(),
+            changes = changes.len(),
+            ms = started.elapsed().as_millis() as u64,
+            committed = refused.is_none(),
+            "commit"
+        );
+        match refused {
+            None => {
                 self.dirty = false;
-                self.publish_status()?;
                 Ok(true)
             }
-            Err(code) => {
-                tracing::warn!(code = %fjord_kafka_client::error_name(code),
-                    "commit refused: the group rebalanced; outputs since the last commit may repeat");
-                self.lose_tasks();
+            Some(code) => {
+                self.lose_tasks()?;
                 if code == codes::UNKNOWN_MEMBER_ID {
                     self.member.member_id.clear();
                 }
@@ -430,8 +551,98 @@ impl<'a> Instance<'a> {
         }
     }
 
+    /// At-least-once: flushes, then commits. Some(code): the group
+    /// refused the commit.
+    fn commit_offsets(&mut self, offsets: &[PartitionOffset]) -> Result<Option<i16>> {
+        rdkafka::producer::Producer::flush(&self.producer, Duration::from_secs(60))
+            .map_err(|e| kafka("flushing outputs", e))?;
+        if let Some(e) = self.deliveries.failure() {
+            return Err(Error::Kafka(format!(
+                "an output was not written ({e}); stopping before committing past it"
+            )));
+        }
+        let outcome = kafka::commit_offsets(
+            &mut self.member.group.conn,
+            self.topology.application_id(),
+            self.member.generation,
+            &self.member.member_id,
+            offsets,
+        )?;
+        Ok(match outcome {
+            Ok(()) => None,
+            Err(code) => {
+                tracing::warn!(code = %fjord_kafka_client::error_name(code),
+                    "commit refused: the group rebalanced; outputs since the last commit may repeat");
+                Some(code)
+            }
+        })
+    }
+
+    /// Exactly-once: the offsets join the open transaction, which commits.
+    /// Some(code): it was aborted instead (refused by the group, or a
+    /// delivery failed); a fatal producer error (fenced by a newer
+    /// instance with our transactional id) stops the instance.
+    fn commit_transaction(&mut self, offsets: &[PartitionOffset]) -> Result<Option<i16>> {
+        let timeout = Duration::from_secs(60);
+        let mut list = TopicPartitionList::new();
+        for o in offsets {
+            let mut entry = list.add_partition(&o.topic, o.partition);
+            entry
+                .set_offset(Offset::Offset(o.offset))
+                .map_err(|e| kafka("offsets to commit", e))?;
+            if let Some(m) = &o.metadata {
+                entry.set_metadata(m);
+            }
+        }
+        self.begin_transaction()?;
+        let sent = txn::send_offsets(
+            &self.producer,
+            &list,
+            self.topology.application_id(),
+            self.member.generation,
+            &self.member.member_id,
+            timeout,
+        );
+        let refused = match sent {
+            Ok(()) => match self.producer.commit_transaction(timeout) {
+                Ok(()) => {
+                    self.in_transaction.set(false);
+                    return Ok(None);
+                }
+                Err(KafkaError::Transaction(e)) if e.txn_requires_abort() => {
+                    tracing::warn!(error = %e, "transaction could not commit: aborting it");
+                    -1
+                }
+                Err(e) => return Err(kafka("committing a transaction", e)),
+            },
+            Err(e) if e.requires_abort && !e.fatal => {
+                tracing::warn!(error = %e,
+                    "the group refused the transaction's offsets (it rebalanced): aborting it");
+                i16::try_from(e.code).unwrap_or(-1)
+            }
+            Err(e) => {
+                return Err(Error::Kafka(format!(
+                    "sending offsets to a transaction: {e}"
+                )))
+            }
+        };
+        self.abort_transaction()?;
+        Ok(Some(refused))
+    }
+
+    /// Exactly-once: aborts the open transaction, if any.
+    fn abort_transaction(&self) -> Result<()> {
+        if self.in_transaction.get() {
+            self.producer
+                .abort_transaction(Duration::from_secs(60))
+                .map_err(|e| kafka("aborting a transaction", e))?;
+            self.in_transaction.set(false);
+        }
+        Ok(())
+    }
+
     /// One status record per task to `<application-id>-status` (see
-    /// `status`); delivered with the next flush.
+    /// `status`), committed with the offsets.
     fn publish_status(&self) -> Result<()> {
         let topic = status::status_topic(self.topology.application_id());
         let now = std::time::SystemTime::now()
@@ -458,11 +669,14 @@ impl<'a> Instance<'a> {
     }
 
     /// The group moved on without us: our tasks' uncommitted work is lost
-    /// (their new owners reprocess it), so is their state.
-    fn lose_tasks(&mut self) {
+    /// (their new owners reprocess it), so is their state, and so is an
+    /// open transaction (exactly-once: aborted).
+    fn lose_tasks(&mut self) -> Result<()> {
+        self.abort_transaction()?;
         self.tasks.clear();
         self.positions.clear();
         self.dirty = false;
+        Ok(())
     }
 
     /// Joins (or rejoins) the group and takes up the tasks assigned.
@@ -476,6 +690,7 @@ impl<'a> Instance<'a> {
             self.topology.application_id(),
             Some(&self.sources),
             &assignment.tasks,
+            self.config.transaction_timeout + Duration::from_secs(30),
         )?;
         for &t in &assignment.tasks {
             if !self.tasks.contains_key(&t) {
@@ -518,6 +733,7 @@ impl<'a> Instance<'a> {
                 owned: self.tasks.keys().copied().collect(),
             },
         );
+        self.heartbeats.pause();
         let deadline = Instant::now()
             + Duration::from_millis(self.config.rebalance_timeout_ms.max(0) as u64 * 2);
         loop {
@@ -584,7 +800,10 @@ impl<'a> Instance<'a> {
                 .sync(joined.generation, &joined.member_id, assignments)
                 .map_err(|e| kafka("SyncGroup", e))?
             {
-                Ok(bytes) => return assignor::decode_assignment(&bytes),
+                Ok(bytes) => {
+                    self.heartbeats.member(&joined.member_id, joined.generation);
+                    return assignor::decode_assignment(&bytes);
+                }
                 Err(codes::REBALANCE_IN_PROGRESS) => continue,
                 Err(codes::UNKNOWN_MEMBER_ID) => {
                     m.member_id.clear();
@@ -610,6 +829,14 @@ impl<'a> Instance<'a> {
                 &[
                     ("enable.auto.commit", "false"),
                     ("group.id", "fjord-streams-restore"),
+                    // Exactly-once: only what committed transactions wrote,
+                    // up to the last stable offset, where EOF is reported
+                    // (a commit marker is never delivered, so the last
+                    // offset read may stay below the end).
+                    ("isolation.level", "read_committed"),
+                    ("enable.partition.eof", "true"),
+                    // At the end, answer at once rather than wait for more.
+                    ("fetch.wait.max.ms", "10"),
                 ],
             )
             .create()
@@ -636,24 +863,29 @@ impl<'a> Instance<'a> {
                 .map_err(|e| kafka("restore", e))?;
             restorer.assign(&list).map_err(|e| kafka("restore", e))?;
             let started = Instant::now();
+            let mut progressed = started;
             let mut restored = 0u64;
             let mut next = low;
             while next < high {
-                match restorer.poll(Duration::from_secs(1)) {
+                // Short polls: librdkafka may hand the end-of-partition
+                // event over only on the poll after the one that saw it.
+                match restorer.poll(Duration::from_millis(50)) {
                     // A message fetched for an earlier assignment: not ours.
                     Some(Ok(m)) if m.topic() != topic || m.partition() != p => {}
                     Some(Ok(m)) => {
                         next = m.offset() + 1;
+                        progressed = Instant::now();
                         if let Some(k) = m.key() {
                             task.restore(&topic, k, m.payload())?;
                             restored += 1;
                         }
                     }
+                    Some(Err(KafkaError::PartitionEOF(eof))) if eof == p => break,
                     Some(Err(e)) if kafka::is_benign(&e) => {}
                     Some(Err(e)) => return Err(kafka(&format!("restoring {topic}-{p}"), e)),
-                    None if started.elapsed() > Duration::from_secs(300) => {
+                    None if progressed.elapsed() > Duration::from_secs(120) => {
                         return Err(Error::Kafka(format!(
-                            "restoring {topic}-{p} made no progress"
+                            "restoring {topic}-{p}: nothing read for 120 s at offset {next} of {high}"
                         )))
                     }
                     None => {}
@@ -695,4 +927,18 @@ fn co_partitioned(consumer: &BaseConsumer, sources: &[String]) -> Result<i32> {
 fn stream_time_of(meta: Option<&str>) -> Option<i64> {
     let v: serde_json::Value = serde_json::from_str(meta?).ok()?;
     v.get("stream_time")?.as_i64()
+}
+
+/// A suffix that makes a transactional id this process's own: the time
+/// and process id, hashed by the standard library's randomly keyed hasher.
+fn random_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:016x}", h.finish())
 }
