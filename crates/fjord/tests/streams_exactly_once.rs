@@ -16,7 +16,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -114,19 +114,11 @@ fn app_log(broker: &Broker, n: usize) -> std::path::PathBuf {
 }
 
 fn start_application(broker: &Broker, n: usize) -> Child {
-    let log = std::fs::File::create(app_log(broker, n)).unwrap();
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "eos_application_process",
-            "--nocapture",
-        ])
-        .env(APP_ENV, broker.addr.to_string())
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("start the application process")
+    spawn_test_process(
+        "eos_application_process",
+        &[(APP_ENV, broker.addr.to_string())],
+        &app_log(broker, n),
+    )
 }
 
 /// Waits until application process `n` has joined and runs its tasks.

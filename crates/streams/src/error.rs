@@ -14,6 +14,9 @@ pub enum Error {
     /// The topology is not valid (found when it is built or started).
     #[error("invalid topology: {0}")]
     Topology(String),
+    /// A state store's disk part failed.
+    #[error("{0}")]
+    Store(String),
     /// Talking to the Kafka cluster failed.
     #[error("{0}")]
     Kafka(String),

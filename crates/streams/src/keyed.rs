@@ -6,13 +6,12 @@
 //! topology puts a repartition topic in front when an earlier step may
 //! have changed the key.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 
 use crate::aggregate::Aggregate;
 use crate::error::{Error, Result};
 use crate::format::Format;
+use crate::kv::{KvStore, StateLimits};
 use crate::record::Record;
 use crate::store::{ChangeCapture, StoreChanges};
 use crate::value::Value;
@@ -23,8 +22,8 @@ pub struct KeyedAggregate {
     agg: Aggregate,
     extract: Extract,
     key_format: Format,
-    /// encoded key -> (key, accumulator).
-    table: BTreeMap<Bytes, (Value, Value)>,
+    /// encoded key -> accumulator.
+    table: KvStore,
     changelog: ChangeCapture,
 }
 
@@ -34,15 +33,17 @@ impl KeyedAggregate {
         agg: Aggregate,
         extract: Extract,
         key_format: Format,
-    ) -> KeyedAggregate {
-        KeyedAggregate {
-            store: store.into(),
+        limits: &StateLimits,
+    ) -> Result<KeyedAggregate> {
+        let store = store.into();
+        Ok(KeyedAggregate {
+            table: KvStore::open(&store, limits)?,
+            store,
             agg,
             extract,
             key_format,
-            table: BTreeMap::new(),
             changelog: ChangeCapture::default(),
-        }
+        })
     }
 
     pub fn store_name(&self) -> &str {
@@ -68,30 +69,32 @@ impl KeyedAggregate {
     pub fn fold(&mut self, r: &Record, subtract: bool) -> Result<Record> {
         let key = self.key_format.encode_key(&r.key, "an aggregation")?;
         let v = (self.extract)(r);
-        let entry = self
-            .table
-            .entry(key.clone())
-            .or_insert_with(|| (r.key.clone(), self.agg.init()));
-        let acc = std::mem::replace(&mut entry.1, Value::Null);
-        entry.1 = if subtract {
-            match self.agg.subtract(acc.clone(), &v) {
-                Some(a) => a,
-                None => {
-                    entry.1 = acc;
-                    return Err(Error::Operator(format!(
-                        "{:?} cannot take a value back out",
-                        self.agg
-                    )));
+        let agg = &self.agg;
+        let acc = self.table.update(key.clone(), |slot| {
+            let acc = slot.take().unwrap_or_else(|| agg.init());
+            let next = if subtract {
+                agg.subtract(acc.clone(), &v).ok_or(acc)
+            } else {
+                Ok(agg.add(acc, &v))
+            };
+            match next {
+                Ok(a) => {
+                    *slot = Some(a.clone());
+                    Ok(a)
+                }
+                Err(unchanged) => {
+                    *slot = Some(unchanged);
+                    Err(Error::Operator(format!(
+                        "{agg:?} cannot take a value back out"
+                    )))
                 }
             }
-        } else {
-            self.agg.add(acc, &v)
-        };
+        })??;
         self.changelog
-            .record(key, Some(Bytes::from(entry.1.to_json().to_string())));
+            .record(key, Some(Bytes::from(acc.to_json().to_string())));
         Ok(Record {
             key: r.key.clone(),
-            value: self.agg.result(&entry.1),
+            value: self.agg.result(&acc),
             timestamp: r.timestamp,
             headers: Vec::new(),
             source: None,
@@ -103,29 +106,22 @@ impl KeyedAggregate {
 
     /// Applies one changelog record (restoring a task elsewhere).
     pub fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
-        let k = Bytes::copy_from_slice(key);
-        match value {
-            None => {
-                self.table.remove(&k);
-            }
-            Some(v) => {
-                let acc = Value::from_json(
-                    serde_json::from_slice(v)
-                        .map_err(|e| Error::Decode(format!("changelog of {}: {e}", self.store)))?,
-                );
-                let decoded = self.key_format.decode(Some(key))?;
-                self.table.insert(k, (decoded, acc));
-            }
-        }
+        let acc = match value {
+            None => None,
+            Some(v) => Some(Value::from_json(serde_json::from_slice(v).map_err(
+                |e| Error::Decode(format!("changelog of {}: {e}", self.store)),
+            )?)),
+        };
+        self.table.put(Bytes::copy_from_slice(key), acc)?;
         Ok(())
     }
 
     /// The result for `key` now (pull queries later).
-    pub fn get(&self, key: &Value) -> Result<Option<Value>> {
+    pub fn get(&mut self, key: &Value) -> Result<Option<Value>> {
         let Some(k) = self.key_format.encode(key)? else {
             return Ok(None);
         };
-        Ok(self.table.get(&k).map(|(_, acc)| self.agg.result(acc)))
+        Ok(self.table.get(&k)?.map(|acc| self.agg.result(&acc)))
     }
 
     pub fn take_changelog(&mut self) -> StoreChanges {

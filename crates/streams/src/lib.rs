@@ -15,10 +15,8 @@
 //!   ([`topology`]) and the tasks that run it ([`task`], dead letters);
 //! - the runtime ([`runtime`]): an application as a consumer group with the
 //!   engine's own assignor, stores restored from changelogs, at-least-once
-//!   commits, task status for `fjord streams describe`.
-//!
-//! Stores are in memory for now (their changelogs make them durable);
-//! exactly-once and disk-backed stores come next.
+//!   or exactly-once commits, task status for `fjord streams describe`;
+//! - state stores with a memory budget that spill to disk ([`kv`]).
 
 pub mod aggregate;
 pub mod builder;
@@ -26,6 +24,7 @@ pub mod error;
 pub mod format;
 pub mod join;
 pub mod keyed;
+pub mod kv;
 pub mod late;
 pub mod record;
 pub mod runtime;
@@ -42,6 +41,7 @@ pub use builder::{Stream, StreamsBuilder, Table};
 pub use error::{Error, Result};
 pub use format::Format;
 pub use join::JoinKind;
+pub use kv::StateLimits;
 pub use record::{Header, Output, Record, Source};
 pub use runtime::{run, ProcessingGuarantee, StreamsConfig};
 pub use topology::{EventTime, Task, Topology};

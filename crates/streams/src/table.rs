@@ -11,12 +11,11 @@
 //! repartition topic (the header `fjord.change` says which), so each group
 //! is aggregated in one task whatever partitions its rows came from.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::format::Format;
+use crate::kv::{KvStore, StateLimits};
 use crate::record::Record;
 use crate::store::{ChangeCapture, StoreChanges};
 use crate::value::Value;
@@ -31,18 +30,24 @@ pub const ADD: &[u8] = b"add";
 pub struct TableStore {
     store: String,
     key_format: Format,
-    rows: BTreeMap<Bytes, (Value, Value)>,
+    /// encoded key -> row.
+    rows: KvStore,
     changelog: ChangeCapture,
 }
 
 impl TableStore {
-    pub fn new(store: impl Into<String>, key_format: Format) -> TableStore {
-        TableStore {
-            store: store.into(),
+    pub fn new(
+        store: impl Into<String>,
+        key_format: Format,
+        limits: &StateLimits,
+    ) -> Result<TableStore> {
+        let store = store.into();
+        Ok(TableStore {
+            rows: KvStore::open(&store, limits)?,
+            store,
             key_format,
-            rows: BTreeMap::new(),
             changelog: ChangeCapture::default(),
-        }
+        })
     }
 
     pub fn store_name(&self) -> &str {
@@ -63,42 +68,35 @@ impl TableStore {
         let key = self.key_format.encode_key(&r.key, "a table row")?;
         let old = if r.value.is_null() {
             self.changelog.record(key.clone(), None);
-            self.rows.remove(&key)
+            self.rows.put(key, None)?
         } else {
             self.changelog.record(
                 key.clone(),
                 Some(Bytes::from(r.value.to_json().to_string())),
             );
-            self.rows.insert(key, (r.key.clone(), r.value.clone()))
+            self.rows.put(key, Some(r.value.clone()))?
         };
-        r.old = Some(old.map_or(Value::Null, |(_, v)| v));
+        r.old = Some(old.unwrap_or(Value::Null));
         Ok(r)
     }
 
     /// The value of `key` now (pull queries later).
-    pub fn get(&self, key: &Value) -> Result<Option<Value>> {
+    pub fn get(&mut self, key: &Value) -> Result<Option<Value>> {
         let Some(k) = self.key_format.encode(key)? else {
             return Ok(None);
         };
-        Ok(self.rows.get(&k).map(|(_, v)| v.clone()))
+        self.rows.get(&k)
     }
 
     /// Applies one changelog record (restoring a task elsewhere).
     pub fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
-        let k = Bytes::copy_from_slice(key);
-        match value {
-            None => {
-                self.rows.remove(&k);
-            }
-            Some(v) => {
-                let row = Value::from_json(
-                    serde_json::from_slice(v)
-                        .map_err(|e| Error::Decode(format!("changelog of {}: {e}", self.store)))?,
-                );
-                self.rows
-                    .insert(k, (self.key_format.decode(Some(key))?, row));
-            }
-        }
+        let row = match value {
+            None => None,
+            Some(v) => Some(Value::from_json(serde_json::from_slice(v).map_err(
+                |e| Error::Decode(format!("changelog of {}: {e}", self.store)),
+            )?)),
+        };
+        self.rows.put(Bytes::copy_from_slice(key), row)?;
         Ok(())
     }
 

@@ -268,7 +268,7 @@ impl Task {
                 joiner,
             } => {
                 let row = self.tables[*other]
-                    .as_ref()
+                    .as_mut()
                     .expect("a join names a table node")
                     .get(&r.key)?
                     .unwrap_or(Value::Null);
@@ -293,7 +293,7 @@ impl Task {
                 left,
             } => {
                 let row = self.tables[*table]
-                    .as_ref()
+                    .as_mut()
                     .expect("a join names a table node")
                     .get(&r.key)?;
                 let Some(row) = row.or_else(|| left.then_some(Value::Null)) else {

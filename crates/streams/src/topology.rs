@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::format::Format;
 use crate::join::{JoinKind, Side, StreamJoin, ValueJoiner};
 use crate::keyed::KeyedAggregate;
+use crate::kv::StateLimits;
 use crate::record::Record;
 use crate::table::TableStore;
 pub use crate::task::Task;
@@ -230,8 +231,29 @@ impl Topology {
         out
     }
 
-    /// A fresh task for partition number `partition` of the inputs.
+    /// A fresh task for partition number `partition` of the inputs, its
+    /// stores in memory.
     pub fn task(&self, partition: i32) -> Task {
+        self.task_with_state(partition, &StateLimits::in_memory())
+            .expect("in-memory stores open")
+    }
+
+    /// Key-value stores (aggregations and tables) a task has: the ones
+    /// that share its memory budget.
+    pub fn key_value_stores(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| matches!(n, Node::Keyed(_) | Node::KeyedTable(_) | Node::Table(_)))
+            .count()
+    }
+
+    /// A fresh task whose key-value stores spill under `limits` (each
+    /// store gets its share of the budget).
+    pub fn task_with_state(&self, partition: i32, limits: &StateLimits) -> Result<Task> {
+        let limits = &StateLimits {
+            dir: limits.dir.clone(),
+            cache_bytes: limits.cache_bytes / self.key_value_stores().max(1),
+        };
         let windowed = self
             .nodes
             .iter()
@@ -262,10 +284,12 @@ impl Topology {
                     k.agg.clone(),
                     k.extract.clone(),
                     Format::String,
+                    limits,
                 )),
                 _ => None,
             })
-            .collect();
+            .map(Option::transpose)
+            .collect::<Result<_>>()?;
         let joins = self
             .nodes
             .iter()
@@ -286,11 +310,12 @@ impl Topology {
             .nodes
             .iter()
             .map(|n| match n {
-                Node::Table(store) => Some(TableStore::new(store.clone(), Format::String)),
+                Node::Table(store) => Some(TableStore::new(store.clone(), Format::String, limits)),
                 _ => None,
             })
-            .collect();
-        Task {
+            .map(Option::transpose)
+            .collect::<Result<_>>()?;
+        Ok(Task {
             topology: self.clone(),
             partition,
             windowed,
@@ -299,6 +324,6 @@ impl Topology {
             joins,
             dead_letters: 0,
             processed: 0,
-        }
+        })
     }
 }

@@ -41,6 +41,23 @@ impl Value {
         matches!(self, Value::Null)
     }
 
+    /// Roughly the bytes the value takes in memory (for a store's memory
+    /// budget).
+    pub fn approx_size(&self) -> usize {
+        let own = std::mem::size_of::<Value>();
+        own + match self {
+            Value::Null | Value::Bool(_) | Value::Int(_) | Value::Double(_) => 0,
+            Value::String(s) => s.capacity(),
+            Value::Bytes(b) => b.len(),
+            Value::Array(items) => items.iter().map(Value::approx_size).sum(),
+            // A B-tree node per few entries: count each entry's name too.
+            Value::Struct(fields) => fields
+                .iter()
+                .map(|(k, v)| k.capacity() + 16 + v.approx_size())
+                .sum(),
+        }
+    }
+
     /// The value as a number, if it is one.
     pub fn as_f64(&self) -> Option<f64> {
         match self {

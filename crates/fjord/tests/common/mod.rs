@@ -174,6 +174,26 @@ impl Drop for Broker {
     }
 }
 
+/// Starts this test binary again, running only `test` (an `#[ignore]`d
+/// test whose body is the child process: an application to kill, to
+/// measure), with `env` set and its output appended to `log`.
+pub fn spawn_test_process(test: &str, env: &[(&str, String)], log: &std::path::Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("child log file");
+    let mut command = Command::new(std::env::current_exe().expect("test binary"));
+    command
+        .args(["--ignored", "--exact", test, "--nocapture"])
+        .stdout(Stdio::from(log.try_clone().expect("log file")))
+        .stderr(Stdio::from(log));
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.spawn().expect("start the test's child process")
+}
+
 pub fn wait_with_timeout(mut child: Child, limit: Duration, args: &[&str]) -> Output {
     let deadline = Instant::now() + limit;
     loop {

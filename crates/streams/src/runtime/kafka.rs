@@ -27,6 +27,22 @@ pub(crate) fn kafka(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Kafka(format!("{what}: {e}"))
 }
 
+/// Consumer settings an instance starts from, which `-X` may change: a
+/// smaller read-ahead than librdkafka's (64 MiB and 100,000 records per
+/// partition), so an instance's memory is mostly its stores' budget. The
+/// byte limit counts fetched bytes, compressed: with well-compressed
+/// records 16 MiB of them held over 300 MiB once decompressed, so the
+/// record count bounds it too.
+pub(crate) const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
+    ("queued.max.messages.kbytes", "16384"),
+    ("queued.min.messages", "20000"),
+];
+
+/// Producer settings an instance starts from, which `-X` may change: at
+/// most 64 MiB of outputs waiting for the cluster (librdkafka allows 1
+/// GiB); `send` waits when it is full.
+pub(crate) const PRODUCER_DEFAULTS: &[(&str, &str)] = &[("queue.buffering.max.kbytes", "65536")];
+
 /// A librdkafka config: the bootstrap servers, then the caller's settings
 /// (`-X`), then `fixed` (what the runtime depends on).
 pub(crate) fn client_config(
@@ -34,8 +50,21 @@ pub(crate) fn client_config(
     settings: &[(String, String)],
     fixed: &[(&str, &str)],
 ) -> ClientConfig {
+    client_config_with_defaults(bootstrap, &[], settings, fixed)
+}
+
+/// As `client_config`, with `defaults` before the caller's settings.
+pub(crate) fn client_config_with_defaults(
+    bootstrap: &str,
+    defaults: &[(&str, &str)],
+    settings: &[(String, String)],
+    fixed: &[(&str, &str)],
+) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap);
+    for (k, v) in defaults {
+        c.set(*k, *v);
+    }
     for (k, v) in settings {
         c.set(k, v);
     }

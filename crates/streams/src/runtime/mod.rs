@@ -40,6 +40,7 @@ mod txn;
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -122,6 +123,16 @@ pub struct StreamsConfig {
     /// once instead of waiting for the timeout; two live instances must
     /// never share one. Default: `<application-id>-<random>`.
     pub transactional_id: Option<String>,
+    /// Where tasks' stores spill to disk (Kafka Streams' state.dir): under
+    /// `<state_dir>/<application-id>/<task>/`. Default: the system's
+    /// temporary directory, `fjord-streams`. The files are emptied when a
+    /// task starts (its changelog is its state) and removed when it goes.
+    pub state_dir: PathBuf,
+    /// The memory the instance's key-value stores may use together before
+    /// they spill to disk (estimated; default 128 MiB). Split evenly over
+    /// every task of the application and every store of a task, so it
+    /// holds whichever tasks this instance runs.
+    pub state_memory_bytes: usize,
 }
 
 impl StreamsConfig {
@@ -138,6 +149,8 @@ impl StreamsConfig {
             guarantee: ProcessingGuarantee::AtLeastOnce,
             transaction_timeout: Duration::from_secs(10),
             transactional_id: None,
+            state_dir: std::env::temp_dir().join("fjord-streams"),
+            state_memory_bytes: 128 << 20,
         }
     }
 
@@ -203,8 +216,9 @@ impl<'a> Instance<'a> {
     fn start(topology: &'a Topology, config: &'a StreamsConfig) -> Result<Instance<'a>> {
         let app = topology.application_id();
         let settings = &config.client_settings;
-        let consumer: BaseConsumer = kafka::client_config(
+        let consumer: BaseConsumer = kafka::client_config_with_defaults(
             &config.bootstrap_servers,
+            kafka::CONSUMER_DEFAULTS,
             settings,
             &[
                 ("group.id", app),
@@ -242,8 +256,9 @@ impl<'a> Instance<'a> {
             &wanted,
         )?;
         let deliveries = Arc::new(Deliveries::default());
-        let mut producer_config = kafka::client_config(
+        let mut producer_config = kafka::client_config_with_defaults(
             &config.bootstrap_servers,
+            kafka::PRODUCER_DEFAULTS,
             settings,
             &[
                 ("enable.idempotence", "true"),
@@ -694,7 +709,16 @@ impl<'a> Instance<'a> {
         )?;
         for &t in &assignment.tasks {
             if !self.tasks.contains_key(&t) {
-                let mut task = self.topology.task(t);
+                let limits = crate::kv::StateLimits {
+                    dir: Some(
+                        self.config
+                            .state_dir
+                            .join(self.topology.application_id())
+                            .join(t.to_string()),
+                    ),
+                    cache_bytes: self.config.state_memory_bytes / self.task_count.max(1) as usize,
+                };
+                let mut task = self.topology.task_with_state(t, &limits)?;
                 self.restore(&mut task)?;
                 let st = committed
                     .iter()
@@ -823,8 +847,9 @@ impl<'a> Instance<'a> {
     /// (a stateless application never makes one).
     fn restorer(&mut self) -> Result<&BaseConsumer> {
         if self.restorer.is_none() {
-            let consumer: BaseConsumer = kafka::client_config(
+            let consumer: BaseConsumer = kafka::client_config_with_defaults(
                 &self.config.bootstrap_servers,
+                kafka::CONSUMER_DEFAULTS,
                 &self.config.client_settings,
                 &[
                     ("enable.auto.commit", "false"),
