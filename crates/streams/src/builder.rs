@@ -215,8 +215,10 @@ impl Stream {
     }
 
     /// Writes the stream to the internal topic `<application-id>-<name>-
-    /// repartition` (partitioned by the current key; keys and values as
-    /// JSON) and reads it back: what comes after sees every record of a
+    /// repartition` (partitioned by the current key: string keys as they
+    /// are, so they meet the same keys of a topic keyed by strings, other
+    /// keys as JSON, see `Format::RepartitionKey`; values as JSON) and
+    /// reads it back: what comes after sees every record of a
     /// key in one task. Stateful operators do this by themselves after a
     /// key change.
     pub fn repartition(&self, name: &str) -> Stream {
@@ -226,14 +228,14 @@ impl Stream {
         };
         self.then(Node::Sink {
             topic: topic.clone(),
-            key: Format::Json,
+            key: Format::RepartitionKey,
             value: Format::Json,
         });
         add_source(
             &self.graph,
             Node::Source {
                 topic,
-                key: Format::Json,
+                key: Format::RepartitionKey,
                 value: Format::Json,
                 time: EventTime::RecordTimestamp,
                 internal: true,
@@ -379,6 +381,11 @@ impl Stream {
     ) -> Stream {
         self.map(move |mut r| {
             r.key = f(&r)?;
+            // A windowed result given a key of its own is no longer keyed
+            // by its window (as Kafka Streams' Windowed<K> mapped away):
+            // sinks write the new key alone.
+            r.window = None;
+            r.session = false;
             Ok(r)
         })
     }

@@ -30,7 +30,17 @@ pub enum Format {
     /// empty field is an empty string); encoded from an array, each
     /// element as text. No quoting: a field may not contain the delimiter.
     Delimited(char),
+    /// The keys of repartition topics: a string as its UTF-8 bytes (as
+    /// `String` writes it, so a re-keyed stream lands in the partition of
+    /// the same key in a topic keyed by strings, and joins with it); any
+    /// other value as a zero byte and its JSON. Internal: what reads it
+    /// back is the engine.
+    RepartitionKey,
 }
+
+/// RepartitionKey's mark of a JSON (not string) key: no string key starts
+/// with a NUL character in practice.
+const JSON_KEY_MARK: u8 = 0;
 
 impl Format {
     pub fn decode(self, bytes: Option<&[u8]>) -> Result<Value> {
@@ -62,6 +72,10 @@ impl Format {
             Format::Json => Value::from_json(
                 serde_json::from_slice(b).map_err(|e| Error::Decode(format!("not JSON: {e}")))?,
             ),
+            Format::RepartitionKey => match b.split_first() {
+                Some((&JSON_KEY_MARK, json)) => Format::Json.decode(Some(json))?,
+                _ => Format::String.decode(Some(b))?,
+            },
             Format::Delimited(d) => Value::Array(
                 std::str::from_utf8(b)
                     .map_err(|e| Error::Decode(format!("not UTF-8: {e}")))?
@@ -98,6 +112,14 @@ impl Format {
                 _ => return Err(wrong()),
             },
             Format::Json => Bytes::from(v.to_json().to_string()),
+            Format::RepartitionKey => match v {
+                Value::String(s) => Bytes::from(s.clone()),
+                other => {
+                    let mut b = vec![JSON_KEY_MARK];
+                    b.extend_from_slice(other.to_json().to_string().as_bytes());
+                    Bytes::from(b)
+                }
+            },
             Format::Delimited(d) => {
                 let Value::Array(fields) = v else {
                     return Err(wrong());
@@ -125,6 +147,19 @@ impl Format {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repartition_keys_are_plain_strings_or_marked_json() {
+        let f = Format::RepartitionKey;
+        let s = Value::String("1000".into());
+        assert_eq!(f.encode(&s).unwrap().unwrap(), Bytes::from("1000"));
+        assert_eq!(f.decode(Some(b"1000")).unwrap(), s);
+        for v in [Value::Int(1000), Value::Array(vec![Value::Int(1)])] {
+            let b = f.encode(&v).unwrap().unwrap();
+            assert_eq!(b[0], 0);
+            assert_eq!(f.decode(Some(&b)).unwrap(), v);
+        }
+    }
 
     #[test]
     fn primitives_are_written_as_the_java_client_writes_them() {

@@ -106,14 +106,7 @@ impl KeyedAggregate {
 
     /// Applies one changelog record (restoring a task elsewhere).
     pub fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
-        let acc = match value {
-            None => None,
-            Some(v) => Some(Value::from_json(serde_json::from_slice(v).map_err(
-                |e| Error::Decode(format!("changelog of {}: {e}", self.store)),
-            )?)),
-        };
-        self.table.put(Bytes::copy_from_slice(key), acc)?;
-        Ok(())
+        self.table.restore(key, value)
     }
 
     /// The result for `key` now (pull queries later).

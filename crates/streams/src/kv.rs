@@ -142,6 +142,19 @@ impl KvStore {
         self.update(key, |slot| std::mem::replace(slot, value))
     }
 
+    /// Applies one changelog record (its value the JSON the changelog
+    /// writes; None a tombstone) while restoring.
+    pub fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
+        let value = match value {
+            None => None,
+            Some(v) => Some(Value::from_json(serde_json::from_slice(v).map_err(
+                |e| Error::Decode(format!("changelog of {}: {e}", self.name)),
+            )?)),
+        };
+        self.put(Bytes::copy_from_slice(key), value)?;
+        Ok(())
+    }
+
     /// `key`'s slot in the cache, read from disk if it is not there.
     fn slot(&mut self, key: &Bytes) -> Result<&mut Slot> {
         self.clock += 1;

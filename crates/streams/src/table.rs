@@ -13,7 +13,7 @@
 
 use bytes::Bytes;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::Format;
 use crate::kv::{KvStore, StateLimits};
 use crate::record::Record;
@@ -90,14 +90,7 @@ impl TableStore {
 
     /// Applies one changelog record (restoring a task elsewhere).
     pub fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
-        let row = match value {
-            None => None,
-            Some(v) => Some(Value::from_json(serde_json::from_slice(v).map_err(
-                |e| Error::Decode(format!("changelog of {}: {e}", self.store)),
-            )?)),
-        };
-        self.rows.put(Bytes::copy_from_slice(key), row)?;
-        Ok(())
+        self.rows.restore(key, value)
     }
 
     pub fn take_changelog(&mut self) -> StoreChanges {

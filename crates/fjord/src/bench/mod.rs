@@ -1,5 +1,6 @@
-//! `fjord bench produce|consume|e2e|group|disk`: load generators that measure a
-//! broker (any Kafka cluster, through librdkafka) or a data directory.
+//! `fjord bench produce|consume|e2e|group|disk|txn`: load generators that
+//! measure a broker (any Kafka cluster, through librdkafka) or a data
+//! directory; `fjord bench nexmark`: the stream processing engine.
 //!
 //! A tool, not a test: each run prints a human-readable report and, as its
 //! last line, a one-line JSON summary (with the librdkafka settings used and
@@ -11,6 +12,7 @@ mod disk;
 mod e2e;
 mod group;
 mod histogram;
+mod nexmark;
 mod produce;
 mod raw;
 mod txn;
@@ -55,6 +57,10 @@ enum BenchCommand {
     /// Transactional produce at several records per transaction against
     /// the same (idempotent) producer without transactions.
     Txn(txn::TxnBenchArgs),
+    /// Nexmark's queries (q0 q1 q2 q3 q5 q7 q8) on Fjord's stream
+    /// processing engine: loads the events, runs the query, reports
+    /// events/s and CPU-seconds per million events.
+    Nexmark(nexmark::NexmarkBenchArgs),
 }
 
 /// Which client drives the load.
@@ -84,6 +90,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         BenchCommand::Group(args) => group::run(args),
         BenchCommand::Disk(args) => disk::run(args),
         BenchCommand::Txn(args) => txn::run(args),
+        BenchCommand::Nexmark(args) => nexmark::run(args),
     }
 }
 

@@ -112,6 +112,27 @@ impl ProducerContext for DeliveryContext {
 
 pub(crate) type Producer = ThreadedProducer<DeliveryContext>;
 
+/// Waits until every record sent is acknowledged (or failed), in 1 ms
+/// steps. The rdkafka crate's `flush`, which `commit_transaction` calls
+/// first, polls in 100 ms slices that it waits out whole, so a commit
+/// with records in flight cost at least 100 ms; after this it returns at
+/// once.
+pub(crate) fn wait_delivered(producer: &Producer, timeout: Duration) -> Result<()> {
+    use rdkafka::producer::Producer as _;
+    let deadline = std::time::Instant::now() + timeout;
+    while producer.in_flight_count() > 0 {
+        if std::time::Instant::now() > deadline {
+            return Err(Error::Kafka(format!(
+                "{} outputs not acknowledged after {} s",
+                producer.in_flight_count(),
+                timeout.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
 /// Partition counts of `topics` (None for a topic that does not exist).
 pub(crate) fn partition_counts(
     consumer: &BaseConsumer,

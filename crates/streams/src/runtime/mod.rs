@@ -569,6 +569,7 @@ impl<'a> Instance<'a> {
     /// At-least-once: flushes, then commits. Some(code): the group
     /// refused the commit.
     fn commit_offsets(&mut self, offsets: &[PartitionOffset]) -> Result<Option<i16>> {
+        kafka::wait_delivered(&self.producer, Duration::from_secs(60))?;
         rdkafka::producer::Producer::flush(&self.producer, Duration::from_secs(60))
             .map_err(|e| kafka("flushing outputs", e))?;
         if let Some(e) = self.deliveries.failure() {
@@ -619,17 +620,20 @@ impl<'a> Instance<'a> {
             timeout,
         );
         let refused = match sent {
-            Ok(()) => match self.producer.commit_transaction(timeout) {
-                Ok(()) => {
-                    self.in_transaction.set(false);
-                    return Ok(None);
+            Ok(()) => {
+                kafka::wait_delivered(&self.producer, timeout)?;
+                match self.producer.commit_transaction(timeout) {
+                    Ok(()) => {
+                        self.in_transaction.set(false);
+                        return Ok(None);
+                    }
+                    Err(KafkaError::Transaction(e)) if e.txn_requires_abort() => {
+                        tracing::warn!(error = %e, "transaction could not commit: aborting it");
+                        -1
+                    }
+                    Err(e) => return Err(kafka("committing a transaction", e)),
                 }
-                Err(KafkaError::Transaction(e)) if e.txn_requires_abort() => {
-                    tracing::warn!(error = %e, "transaction could not commit: aborting it");
-                    -1
-                }
-                Err(e) => return Err(kafka("committing a transaction", e)),
-            },
+            }
             Err(e) if e.requires_abort && !e.fatal => {
                 tracing::warn!(error = %e,
                     "the group refused the transaction's offsets (it rebalanced): aborting it");
