@@ -289,7 +289,8 @@ mod tests {
 
     #[test]
     fn q7_writes_each_window_once() {
-        let out = run("q7", 50_000);
+        // 150 s of event time: windows close 60 s (the grace) after their end.
+        let out = run("q7", 150_000);
         let mut starts: Vec<_> = out.iter().map(|o| o.key.clone()).collect();
         let all = starts.len();
         starts.sort();
