@@ -5,9 +5,15 @@
 use std::io::IsTerminal;
 
 pub fn init() {
+    init_with_default("info");
+}
+
+/// As `init`, logging at `level` unless FJORD_LOG or RUST_LOG say
+/// otherwise (a tool whose output is its report logs warnings only).
+pub fn init_with_default(level: &str) {
     let filter = std::env::var("FJORD_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_string());
+        .unwrap_or_else(|_| level.to_string());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)

@@ -33,6 +33,7 @@
 
 pub mod admin;
 pub mod assignor;
+mod buffer;
 mod heartbeat;
 mod kafka;
 pub mod status;
@@ -57,6 +58,7 @@ use crate::error::{Error, Result};
 use crate::record::Output;
 use crate::topology::{Task, Topology};
 use assignor::{AssignmentInfo, SubscriptionInfo};
+use buffer::{Buffered, TaskQueues, MAX_BUFFERED};
 use heartbeat::{Beat, Heartbeats};
 use kafka::{kafka, Deliveries, DeliveryContext, PartitionOffset, Producer};
 
@@ -133,6 +135,11 @@ pub struct StreamsConfig {
     /// every task of the application and every store of a task, so it
     /// holds whichever tasks this instance runs.
     pub state_memory_bytes: usize,
+    /// How long a task with several inputs waits for an input that has
+    /// no records fetched before it goes on without it (Kafka Streams'
+    /// max.task.idle.ms). A task takes its inputs' records in timestamp
+    /// order; see `buffer`.
+    pub max_task_idle: Duration,
 }
 
 impl StreamsConfig {
@@ -151,6 +158,7 @@ impl StreamsConfig {
             transactional_id: None,
             state_dir: std::env::temp_dir().join("fjord-streams"),
             state_memory_bytes: 128 << 20,
+            max_task_idle: Duration::from_millis(100),
         }
     }
 
@@ -189,6 +197,10 @@ struct Instance<'a> {
     member: Member,
     heartbeats: Heartbeats,
     tasks: BTreeMap<i32, Task>,
+    /// Fetched records waiting for their turn, per task.
+    queues: BTreeMap<i32, TaskQueues>,
+    /// Partitions whose queue is full: not fetched until it drains.
+    paused: BTreeSet<(String, i32)>,
     /// Next offset to commit per (source topic, partition).
     positions: BTreeMap<(String, i32), i64>,
     dirty: bool,
@@ -331,6 +343,8 @@ impl<'a> Instance<'a> {
             },
             heartbeats,
             tasks: BTreeMap::new(),
+            queues: BTreeMap::new(),
+            paused: BTreeSet::new(),
             positions: BTreeMap::new(),
             dirty: false,
             idle: BTreeMap::new(),
@@ -372,47 +386,107 @@ impl<'a> Instance<'a> {
         Ok(())
     }
 
-    /// Fetches what is there (up to 100 ms) and runs it through its tasks.
+    /// Fetches a record (waiting up to 100 ms when nothing is queued) and
+    /// runs what may go now through its tasks, in timestamp order.
     fn poll_once(&mut self) -> Result<()> {
-        let Some(polled) = self.consumer.poll(Duration::from_millis(100)) else {
+        let queued = self.queues.values().any(|q| !q.is_empty());
+        let wait = Duration::from_millis(if queued { 5 } else { 100 });
+        let fetched = match self.consumer.poll(wait) {
+            None => None,
+            Some(Ok(msg)) => Some(buffered(&msg)),
+            Some(Err(e)) if kafka::is_benign(&e) => None,
+            Some(Err(e)) => return Err(kafka("fetch", e)),
+        };
+        if let Some(record) = fetched {
+            self.queue(record)?;
+        }
+        self.process_queued()
+    }
+
+    /// Queues a fetched record for its task; pauses its partition when
+    /// the queue is full.
+    fn queue(&mut self, record: Buffered) -> Result<()> {
+        let (topic, partition) = (record.topic.clone(), record.partition);
+        if !self.tasks.contains_key(&partition) {
+            return Ok(()); // fetched just before a rebalance took the task
+        }
+        let queue = self
+            .queues
+            .entry(partition)
+            .or_insert_with(|| TaskQueues::new(&self.sources));
+        queue.push(record);
+        if queue.len(&topic) >= MAX_BUFFERED && self.paused.insert((topic.clone(), partition)) {
+            self.set_paused(&topic, partition, true)?;
+        }
+        Ok(())
+    }
+
+    fn set_paused(&self, topic: &str, partition: i32, paused: bool) -> Result<()> {
+        let mut list = TopicPartitionList::new();
+        list.add_partition(topic, partition);
+        let done = if paused {
+            self.consumer.pause(&list)
+        } else {
+            self.consumer.resume(&list)
+        };
+        done.map_err(|e| kafka("pausing a full input", e))
+    }
+
+    /// Runs every queued record that may go now.
+    fn process_queued(&mut self) -> Result<()> {
+        let max_idle = self.config.max_task_idle;
+        let partitions: Vec<i32> = self.queues.keys().copied().collect();
+        for p in partitions {
+            while let Some(record) = self.queues.get_mut(&p).and_then(|q| q.next(max_idle)) {
+                let topic = record.topic.clone();
+                self.process(record)?;
+                let drained = self
+                    .queues
+                    .get(&p)
+                    .is_some_and(|q| q.len(&topic) <= MAX_BUFFERED / 2);
+                if drained && self.paused.remove(&(topic.clone(), p)) {
+                    self.set_paused(&topic, p, false)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one record through its task and sends what it makes.
+    fn process(&mut self, r: Buffered) -> Result<()> {
+        let Some(task) = self.tasks.get_mut(&r.partition) else {
             return Ok(());
         };
-        let msg = match polled {
-            Ok(m) => m,
-            Err(e) if kafka::is_benign(&e) => return Ok(()),
-            Err(e) => return Err(kafka("fetch", e)),
-        };
-        let (topic, partition, offset) = (msg.topic().to_string(), msg.partition(), msg.offset());
-        let headers = msg
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| (h.key.to_string(), h.value.map(Bytes::copy_from_slice)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let timestamp = msg.timestamp().to_millis().unwrap_or(0);
-        let Some(task) = self.tasks.get_mut(&partition) else {
-            return Ok(()); // fetched just before a rebalance took the task
-        };
         let outputs = task.process(
-            &topic,
-            partition,
-            offset,
-            msg.key(),
-            msg.payload(),
-            timestamp,
-            headers,
+            &r.topic,
+            r.partition,
+            r.offset,
+            r.key.as_deref(),
+            r.value.as_deref(),
+            r.timestamp,
+            r.headers,
         )?;
-        drop(msg);
-        tracing::trace!(%topic, partition, offset, outputs = outputs.len(), "processed");
+        tracing::trace!(topic = %r.topic, partition = r.partition, offset = r.offset,
+            outputs = outputs.len(), "processed");
         for o in &outputs {
             self.send(o)?;
         }
-        self.positions.insert((topic, partition), offset + 1);
+        self.positions.insert((r.topic, r.partition), r.offset + 1);
         self.dirty = true;
         let now = Instant::now();
-        self.idle.insert(partition, (now, now));
+        self.idle.insert(r.partition, (now, now));
+        Ok(())
+    }
+
+    /// Drops every queued record (they are fetched again from the
+    /// positions after a rebalance) and resumes paused partitions.
+    fn clear_queues(&mut self) -> Result<()> {
+        for q in self.queues.values_mut() {
+            q.clear();
+        }
+        for (topic, p) in std::mem::take(&mut self.paused) {
+            self.set_paused(&topic, p, false)?;
+        }
         Ok(())
     }
 
@@ -692,6 +766,7 @@ impl<'a> Instance<'a> {
     /// open transaction (exactly-once: aborted).
     fn lose_tasks(&mut self) -> Result<()> {
         self.abort_transaction()?;
+        self.clear_queues()?;
         self.tasks.clear();
         self.positions.clear();
         self.dirty = false;
@@ -700,6 +775,8 @@ impl<'a> Instance<'a> {
 
     /// Joins (or rejoins) the group and takes up the tasks assigned.
     fn rebalance(&mut self) -> Result<()> {
+        // Queued records are fetched again from the positions kept.
+        self.clear_queues()?;
         let assignment = self.join()?;
         let wanted: BTreeSet<i32> = assignment.tasks.iter().copied().collect();
         self.tasks.retain(|t, _| wanted.contains(t));
@@ -970,4 +1047,24 @@ fn random_suffix() -> String {
             .map_or(0, |d| d.as_nanos()),
     );
     format!("{:016x}", h.finish())
+}
+
+/// A fetched record, copied out of librdkafka's buffer to wait its turn.
+fn buffered(msg: &rdkafka::message::BorrowedMessage<'_>) -> Buffered {
+    Buffered {
+        topic: msg.topic().to_string(),
+        partition: msg.partition(),
+        offset: msg.offset(),
+        key: msg.key().map(Bytes::copy_from_slice),
+        value: msg.payload().map(Bytes::copy_from_slice),
+        timestamp: msg.timestamp().to_millis().unwrap_or(0),
+        headers: msg
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| (h.key.to_string(), h.value.map(Bytes::copy_from_slice)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
 }

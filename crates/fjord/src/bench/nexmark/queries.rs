@@ -7,7 +7,7 @@
 //! - q1 projection: the price in euros (`price * 0.908`);
 //! - q2 filter: bids with `auction % 123 == 0`, as (auction, price);
 //! - q3 join: persons in OR, ID or CA with their category-10 auctions
-//!   (a stream-stream join keyed by seller, its window a day wide: in a
+//!   (a stream-stream join on the person, its window a day wide: in a
 //!   run, a regular join);
 //! - q5 hot items: bids per auction in 10 s windows every 2 s (EMIT
 //!   FINAL), then per window start the auction with the most;
@@ -15,9 +15,10 @@
 //! - q8 new users: persons and the auctions they opened in the same 10 s
 //!   tumbling window (a window join), one row per pair.
 //!
-//! Windows over a source topic have no grace, as the Flink jobs'
-//! watermarks allow no out-of-orderness. Where records come through a
-//! repartition topic (q7's single key, q8's auctions by seller), two tasks
+//! Persons and auctions are keyed by person (see the generator), so q3 and
+//! q8 join without a repartition. Windows over a source topic have no
+//! grace, as the Flink jobs' watermarks allow no out-of-orderness. Where
+//! records come through a repartition topic (q7's single key), two tasks
 //! write into one partition and their records interleave out of order by
 //! by many seconds of event time (the consumer reads one partition ahead
 //! of the other); Flink's watermark is the minimum over its inputs and
@@ -110,17 +111,17 @@ pub fn topology(query: &str, run: &str) -> Result<Topology> {
                         Some("OR" | "ID" | "CA")
                     ))
                 });
+            // Auctions are keyed by seller (see the generator).
             let auctions = b
                 .stream(AUCTION_TOPIC, Format::String, Format::Json)
-                .filter(|r| Ok(int(&r.value, "category") == 10))
-                .select_key(|r| Ok(Value::String(int(&r.value, "seller").to_string())));
+                .filter(|r| Ok(int(&r.value, "category") == 10));
             persons
                 .join(
                     &auctions,
                     "q3-join",
                     JoinKind::Inner,
                     86_400_000,
-                    REPARTITION_GRACE_MS,
+                    0,
                     |person, auction| {
                         Ok(object(&[
                             ("name", field(person, "name").clone()),
@@ -195,16 +196,14 @@ pub fn topology(query: &str, run: &str) -> Result<Topology> {
             .to(out, Format::String, Format::Json),
         "q8" => {
             let persons = b.stream(PERSON_TOPIC, Format::String, Format::Json);
-            let auctions = b
-                .stream(AUCTION_TOPIC, Format::String, Format::Json)
-                .select_key(|r| Ok(Value::String(int(&r.value, "seller").to_string())));
+            let auctions = b.stream(AUCTION_TOPIC, Format::String, Format::Json);
             persons
                 .join(
                     &auctions,
                     "q8-join",
                     JoinKind::Inner,
                     10_000,
-                    REPARTITION_GRACE_MS,
+                    0,
                     |person, auction| {
                         // The same tumbling 10 s window, or no row.
                         let window = |t: i64| t - t.rem_euclid(10_000);
