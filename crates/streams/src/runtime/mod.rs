@@ -34,8 +34,10 @@
 pub mod admin;
 pub mod assignor;
 mod buffer;
+mod commit;
 mod heartbeat;
 mod kafka;
+mod restore;
 pub mod status;
 mod txn;
 
@@ -49,7 +51,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use fjord_kafka_client::group::{codes, GroupMember, JoinOutcome};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseRecord, Producer as _};
 use rdkafka::{Offset, TopicPartitionList};
@@ -60,7 +61,7 @@ use crate::topology::{Task, Topology};
 use assignor::{AssignmentInfo, SubscriptionInfo};
 use buffer::{Buffered, TaskQueues, MAX_BUFFERED};
 use heartbeat::{Beat, Heartbeats};
-use kafka::{kafka, Deliveries, DeliveryContext, PartitionOffset, Producer};
+use kafka::{kafka, Deliveries, DeliveryContext, Producer};
 
 /// What a crash may do to an application's outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -564,203 +565,6 @@ impl<'a> Instance<'a> {
         }
     }
 
-    fn transactional(&self) -> bool {
-        self.config.guarantee == ProcessingGuarantee::ExactlyOnce
-    }
-
-    /// Exactly-once: opens a transaction unless one is open.
-    fn begin_transaction(&self) -> Result<()> {
-        if self.transactional() && !self.in_transaction.get() {
-            self.producer
-                .begin_transaction()
-                .map_err(|e| kafka("beginning a transaction", e))?;
-            self.in_transaction.set(true);
-        }
-        Ok(())
-    }
-
-    /// Writes changelogs and the tasks' status, then makes outputs and
-    /// input offsets (with stream time) durable together: at-least-once
-    /// waits for every delivery and commits the offsets; exactly-once
-    /// commits its transaction. Returns false if the group moved on or
-    /// the transaction was aborted (the instance has dropped its tasks
-    /// and must rejoin).
-    fn commit(&mut self) -> Result<bool> {
-        if !self.dirty {
-            return Ok(true);
-        }
-        let changes: Vec<Output> = self
-            .tasks
-            .values_mut()
-            .flat_map(Task::take_changelogs)
-            .collect();
-        for o in &changes {
-            self.send(o)?;
-        }
-        self.publish_status()?;
-        let offsets: Vec<PartitionOffset> = self
-            .positions
-            .iter()
-            .map(|((t, p), o)| PartitionOffset {
-                topic: t.clone(),
-                partition: *p,
-                offset: *o,
-                metadata: self
-                    .tasks
-                    .get(p)
-                    .and_then(Task::stream_time)
-                    .map(|st| format!("{{\"stream_time\":{st}}}")),
-            })
-            .collect();
-        let started = Instant::now();
-        let refused = if self.transactional() {
-            self.commit_transaction(&offsets)?
-        } else {
-            self.commit_offsets(&offsets)?
-        };
-        tracing::debug!(
-            partitions = offsets.len(),
-            changes = changes.len(),
-            ms = started.elapsed().as_millis() as u64,
-            committed = refused.is_none(),
-            "commit"
-        );
-        match refused {
-            None => {
-                self.dirty = false;
-                Ok(true)
-            }
-            Some(code) => {
-                self.lose_tasks()?;
-                if code == codes::UNKNOWN_MEMBER_ID {
-                    self.member.member_id.clear();
-                }
-                Ok(false)
-            }
-        }
-    }
-
-    /// At-least-once: flushes, then commits. Some(code): the group
-    /// refused the commit.
-    fn commit_offsets(&mut self, offsets: &[PartitionOffset]) -> Result<Option<i16>> {
-        kafka::wait_delivered(&self.producer, Duration::from_secs(60))?;
-        rdkafka::producer::Producer::flush(&self.producer, Duration::from_secs(60))
-            .map_err(|e| kafka("flushing outputs", e))?;
-        if let Some(e) = self.deliveries.failure() {
-            return Err(Error::Kafka(format!(
-                "an output was not written ({e}); stopping before committing past it"
-            )));
-        }
-        let outcome = kafka::commit_offsets(
-            &mut self.member.group.conn,
-            self.topology.application_id(),
-            self.member.generation,
-            &self.member.member_id,
-            offsets,
-        )?;
-        Ok(match outcome {
-            Ok(()) => None,
-            Err(code) => {
-                tracing::warn!(code = %fjord_kafka_client::error_name(code),
-                    "commit refused: the group rebalanced; outputs since the last commit may repeat");
-                Some(code)
-            }
-        })
-    }
-
-    /// Exactly-once: the offsets join the open transaction, which commits.
-    /// Some(code): it was aborted instead (refused by the group, or a
-    /// delivery failed); a fatal producer error (fenced by a newer
-    /// instance with our transactional id) stops the instance.
-    fn commit_transaction(&mut self, offsets: &[PartitionOffset]) -> Result<Option<i16>> {
-        let timeout = Duration::from_secs(60);
-        let mut list = TopicPartitionList::new();
-        for o in offsets {
-            let mut entry = list.add_partition(&o.topic, o.partition);
-            entry
-                .set_offset(Offset::Offset(o.offset))
-                .map_err(|e| kafka("offsets to commit", e))?;
-            if let Some(m) = &o.metadata {
-                entry.set_metadata(m);
-            }
-        }
-        self.begin_transaction()?;
-        let sent = txn::send_offsets(
-            &self.producer,
-            &list,
-            self.topology.application_id(),
-            self.member.generation,
-            &self.member.member_id,
-            timeout,
-        );
-        let refused = match sent {
-            Ok(()) => {
-                kafka::wait_delivered(&self.producer, timeout)?;
-                match self.producer.commit_transaction(timeout) {
-                    Ok(()) => {
-                        self.in_transaction.set(false);
-                        return Ok(None);
-                    }
-                    Err(KafkaError::Transaction(e)) if e.txn_requires_abort() => {
-                        tracing::warn!(error = %e, "transaction could not commit: aborting it");
-                        -1
-                    }
-                    Err(e) => return Err(kafka("committing a transaction", e)),
-                }
-            }
-            Err(e) if e.requires_abort && !e.fatal => {
-                tracing::warn!(error = %e,
-                    "the group refused the transaction's offsets (it rebalanced): aborting it");
-                i16::try_from(e.code).unwrap_or(-1)
-            }
-            Err(e) => {
-                return Err(Error::Kafka(format!(
-                    "sending offsets to a transaction: {e}"
-                )))
-            }
-        };
-        self.abort_transaction()?;
-        Ok(Some(refused))
-    }
-
-    /// Exactly-once: aborts the open transaction, if any.
-    fn abort_transaction(&self) -> Result<()> {
-        if self.in_transaction.get() {
-            self.producer
-                .abort_transaction(Duration::from_secs(60))
-                .map_err(|e| kafka("aborting a transaction", e))?;
-            self.in_transaction.set(false);
-        }
-        Ok(())
-    }
-
-    /// One status record per task to `<application-id>-status` (see
-    /// `status`), committed with the offsets.
-    fn publish_status(&self) -> Result<()> {
-        let topic = status::status_topic(self.topology.application_id());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        for task in self.tasks.values() {
-            let s = status::TaskStatus::of(
-                task,
-                &self.member.member_id,
-                &self.config.application_server,
-                now,
-            );
-            let value = serde_json::to_vec(&s).map_err(|e| kafka("status", e))?;
-            self.send(&Output {
-                topic: topic.clone(),
-                partition: Some(0),
-                key: Some(Bytes::from(s.key())),
-                value: Some(Bytes::from(value)),
-                timestamp: now,
-                headers: Vec::new(),
-            })?;
-        }
-        Ok(())
-    }
-
     /// The group moved on without us: our tasks' uncommitted work is lost
     /// (their new owners reprocess it), so is their state, and so is an
     /// open transaction (exactly-once: aborted).
@@ -922,85 +726,6 @@ impl<'a> Instance<'a> {
                 }
             }
         }
-    }
-
-    /// The consumer that reads changelogs, made on first use and kept
-    /// (a stateless application never makes one).
-    fn restorer(&mut self) -> Result<&BaseConsumer> {
-        if self.restorer.is_none() {
-            let consumer: BaseConsumer = kafka::client_config_with_defaults(
-                &self.config.bootstrap_servers,
-                kafka::CONSUMER_DEFAULTS,
-                &self.config.client_settings,
-                &[
-                    ("enable.auto.commit", "false"),
-                    ("group.id", "fjord-streams-restore"),
-                    // Exactly-once: only what committed transactions wrote,
-                    // up to the last stable offset, where EOF is reported
-                    // (a commit marker is never delivered, so the last
-                    // offset read may stay below the end).
-                    ("isolation.level", "read_committed"),
-                    ("enable.partition.eof", "true"),
-                    // At the end, answer at once rather than wait for more.
-                    ("fetch.wait.max.ms", "10"),
-                ],
-            )
-            .create()
-            .map_err(|e| kafka("restore consumer", e))?;
-            self.restorer = Some(consumer);
-        }
-        Ok(self.restorer.as_ref().expect("made above"))
-    }
-
-    /// Rebuilds `task`'s stores from their changelog partitions.
-    fn restore(&mut self, task: &mut Task) -> Result<()> {
-        let p = task.partition();
-        for topic in self.topology.changelog_topics() {
-            let (low, high) = self
-                .consumer
-                .fetch_watermarks(&topic, p, Duration::from_secs(10))
-                .map_err(|e| kafka(&format!("watermarks of {topic}-{p}"), e))?;
-            if high <= low {
-                continue;
-            }
-            let restorer = self.restorer()?;
-            let mut list = TopicPartitionList::new();
-            list.add_partition_offset(&topic, p, Offset::Offset(low))
-                .map_err(|e| kafka("restore", e))?;
-            restorer.assign(&list).map_err(|e| kafka("restore", e))?;
-            let started = Instant::now();
-            let mut progressed = started;
-            let mut restored = 0u64;
-            let mut next = low;
-            while next < high {
-                // Short polls: librdkafka may hand the end-of-partition
-                // event over only on the poll after the one that saw it.
-                match restorer.poll(Duration::from_millis(50)) {
-                    // A message fetched for an earlier assignment: not ours.
-                    Some(Ok(m)) if m.topic() != topic || m.partition() != p => {}
-                    Some(Ok(m)) => {
-                        next = m.offset() + 1;
-                        progressed = Instant::now();
-                        if let Some(k) = m.key() {
-                            task.restore(&topic, k, m.payload())?;
-                            restored += 1;
-                        }
-                    }
-                    Some(Err(KafkaError::PartitionEOF(eof))) if eof == p => break,
-                    Some(Err(e)) if kafka::is_benign(&e) => {}
-                    Some(Err(e)) => return Err(kafka(&format!("restoring {topic}-{p}"), e)),
-                    None if progressed.elapsed() > Duration::from_secs(120) => {
-                        return Err(Error::Kafka(format!(
-                            "restoring {topic}-{p}: nothing read for 120 s at offset {next} of {high}"
-                        )))
-                    }
-                    None => {}
-                }
-            }
-            tracing::info!(%topic, partition = p, records = restored,
-                ms = started.elapsed().as_millis() as u64, "restored a store from its changelog");
-        }
-        Ok(())
     }
 }
 

@@ -1,0 +1,95 @@
+//! Restoring a task's stores from their changelog topics, read
+//! `read_committed` up to their end.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::kafka::{self, kafka};
+use super::Instance;
+use crate::error::{Error, Result};
+use crate::task::Task;
+
+impl Instance<'_> {
+    /// The consumer that reads changelogs, made on first use and kept
+    /// (a stateless application never makes one).
+    fn restorer(&mut self) -> Result<&BaseConsumer> {
+        if self.restorer.is_none() {
+            let consumer: BaseConsumer = kafka::client_config_with_defaults(
+                &self.config.bootstrap_servers,
+                kafka::CONSUMER_DEFAULTS,
+                &self.config.client_settings,
+                &[
+                    ("enable.auto.commit", "false"),
+                    ("group.id", "fjord-streams-restore"),
+                    // Exactly-once: only what committed transactions wrote,
+                    // up to the last stable offset, where EOF is reported
+                    // (a commit marker is never delivered, so the last
+                    // offset read may stay below the end).
+                    ("isolation.level", "read_committed"),
+                    ("enable.partition.eof", "true"),
+                    // At the end, answer at once rather than wait for more.
+                    ("fetch.wait.max.ms", "10"),
+                ],
+            )
+            .create()
+            .map_err(|e| kafka("restore consumer", e))?;
+            self.restorer = Some(consumer);
+        }
+        Ok(self.restorer.as_ref().expect("made above"))
+    }
+
+    /// Rebuilds `task`'s stores from their changelog partitions.
+    pub(super) fn restore(&mut self, task: &mut Task) -> Result<()> {
+        let p = task.partition();
+        for topic in self.topology.changelog_topics() {
+            let (low, high) = self
+                .consumer
+                .fetch_watermarks(&topic, p, Duration::from_secs(10))
+                .map_err(|e| kafka(&format!("watermarks of {topic}-{p}"), e))?;
+            if high <= low {
+                continue;
+            }
+            let restorer = self.restorer()?;
+            let mut list = TopicPartitionList::new();
+            list.add_partition_offset(&topic, p, Offset::Offset(low))
+                .map_err(|e| kafka("restore", e))?;
+            restorer.assign(&list).map_err(|e| kafka("restore", e))?;
+            let started = Instant::now();
+            let mut progressed = started;
+            let mut restored = 0u64;
+            let mut next = low;
+            while next < high {
+                // Short polls: librdkafka may hand the end-of-partition
+                // event over only on the poll after the one that saw it.
+                match restorer.poll(Duration::from_millis(50)) {
+                    // A message fetched for an earlier assignment: not ours.
+                    Some(Ok(m)) if m.topic() != topic || m.partition() != p => {}
+                    Some(Ok(m)) => {
+                        next = m.offset() + 1;
+                        progressed = Instant::now();
+                        if let Some(k) = m.key() {
+                            task.restore(&topic, k, m.payload())?;
+                            restored += 1;
+                        }
+                    }
+                    Some(Err(KafkaError::PartitionEOF(eof))) if eof == p => break,
+                    Some(Err(e)) if kafka::is_benign(&e) => {}
+                    Some(Err(e)) => return Err(kafka(&format!("restoring {topic}-{p}"), e)),
+                    None if progressed.elapsed() > Duration::from_secs(120) => {
+                        return Err(Error::Kafka(format!(
+                            "restoring {topic}-{p}: nothing read for 120 s at offset {next} of {high}"
+                        )))
+                    }
+                    None => {}
+                }
+            }
+            tracing::info!(%topic, partition = p, records = restored,
+                ms = started.elapsed().as_millis() as u64, "restored a store from its changelog");
+        }
+        Ok(())
+    }
+}
