@@ -9,14 +9,11 @@
 //!
 //! While an input's queue is empty the task waits for it, at most
 //! `max_idle` (Kafka Streams' max.task.idle.ms), then goes on with what
-//! it has and does not wait for that input again until it has delivered
-//! a record: an input that is quiet or bursty (a repartition topic fed
-//! when windows close) would otherwise cost the wait every time the
-//! other inputs' queues ran dry (Nexmark q5 ran at 8,000 records/s). A queue holding
+//! it has until that input has records again. A queue holding
 //! `MAX_BUFFERED` records is full: the runtime pauses fetching its
 //! partition until it drains to half.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -42,8 +39,6 @@ pub(crate) struct TaskQueues {
     queues: BTreeMap<String, VecDeque<Buffered>>,
     /// Since when an input has been empty while others had records.
     waiting_since: Option<Instant>,
-    /// Inputs waited for in vain: not waited for until they deliver.
-    idle: BTreeSet<String>,
 }
 
 impl TaskQueues {
@@ -54,12 +49,10 @@ impl TaskQueues {
                 .map(|t| (t.clone(), VecDeque::new()))
                 .collect(),
             waiting_since: None,
-            idle: BTreeSet::new(),
         }
     }
 
     pub fn push(&mut self, record: Buffered) {
-        self.idle.remove(&record.topic);
         self.queues
             .entry(record.topic.clone())
             .or_default()
@@ -77,26 +70,19 @@ impl TaskQueues {
 
     /// The record to process next, if one may go now.
     pub fn next(&mut self, max_idle: Duration) -> Option<Buffered> {
-        if self.is_empty() {
+        let heads = self.queues.values().filter(|q| !q.is_empty()).count();
+        if heads == 0 {
             self.waiting_since = None;
             return None;
         }
-        let awaited =
-            |(t, q): (&String, &VecDeque<Buffered>)| q.is_empty() && !self.idle.contains(t);
-        if self.queues.iter().any(awaited) {
+        if heads < self.queues.len() {
             let since = *self.waiting_since.get_or_insert_with(Instant::now);
             if since.elapsed() < max_idle {
                 return None;
             }
-            let empty: Vec<String> = self
-                .queues
-                .iter()
-                .filter(|(_, q)| q.is_empty())
-                .map(|(t, _)| t.clone())
-                .collect();
-            self.idle.extend(empty);
+        } else {
+            self.waiting_since = None;
         }
-        self.waiting_since = None;
         let topic = self
             .queues
             .iter()
@@ -109,7 +95,6 @@ impl TaskQueues {
     pub fn clear(&mut self) {
         self.queues.values_mut().for_each(VecDeque::clear);
         self.waiting_since = None;
-        self.idle.clear();
     }
 }
 
@@ -157,18 +142,5 @@ mod tests {
         // Still idle: no new wait.
         assert_eq!(q.next(Duration::from_millis(30)).unwrap().timestamp, 2);
         assert!(q.next(Duration::from_millis(30)).is_none());
-        // a ran dry and came again: b, waited out before, is not waited
-        // for until it delivers.
-        q.push(rec("a", 3));
-        assert_eq!(q.next(Duration::from_millis(30)).unwrap().timestamp, 3);
-        // b delivers: it is waited for again, and so is a, now empty.
-        q.push(rec("b", 5));
-        assert!(q.next(Duration::from_millis(30)).is_none());
-        q.push(rec("a", 4));
-        assert_eq!(q.next(Duration::from_millis(30)).unwrap().timestamp, 4);
-        assert!(
-            q.next(Duration::from_millis(30)).is_none(),
-            "a is empty again"
-        );
     }
 }

@@ -138,8 +138,8 @@ pub struct StreamsConfig {
     pub state_memory_bytes: usize,
     /// How long a task with several inputs waits for an input that has
     /// no records fetched before it goes on without it (Kafka Streams'
-    /// max.task.idle.ms; default 20 ms, about a fetch's round trip). A task
-    /// takes its inputs' records in timestamp order; see `buffer`.
+    /// max.task.idle.ms). A task takes its inputs' records in timestamp
+    /// order; see `buffer`.
     pub max_task_idle: Duration,
 }
 
@@ -159,7 +159,7 @@ impl StreamsConfig {
             transactional_id: None,
             state_dir: std::env::temp_dir().join("fjord-streams"),
             state_memory_bytes: 128 << 20,
-            max_task_idle: Duration::from_millis(20),
+            max_task_idle: Duration::from_millis(100),
         }
     }
 
