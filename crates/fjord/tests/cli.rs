@@ -3,20 +3,13 @@
 //! data dir and runs the built `fjord` binary against it, as a user would.
 
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod common;
 
-use common::{assert_success, Broker};
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+use common::{assert_success, now_ms, Broker};
 
 fn json_lines(stdout: &str) -> Vec<Value> {
     stdout

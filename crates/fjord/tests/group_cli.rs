@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -14,19 +14,12 @@ use serde_json::Value;
 
 mod common;
 
-use common::Broker;
+use common::{now_ms, Broker};
 
 /// No initial rebalance delay: a lone consumer gets its partitions at once.
 const FAST_GROUPS: &str = "[broker]\ngroup_initial_rebalance_delay_ms = 0\n";
 const TOPIC: &str = "orders";
 const GROUP: &str = "billing";
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 fn consumer(broker: &Broker, group: &str) -> BaseConsumer {
     ClientConfig::new()

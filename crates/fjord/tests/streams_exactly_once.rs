@@ -208,10 +208,7 @@ fn feed_readings(broker: &Broker) -> std::thread::JoinHandle<Expected> {
             .unwrap();
         // Event times start ten minutes ago: older ones would be past the
         // output topics' retention (7 days) and deleted as they are written.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64;
+        let now = now_ms();
         let t0 = now - now % WINDOW_MS - 600_000;
         let mut expected = Expected::new();
         let send = |key: &str, value: i64, ts: i64, partition: i32| loop {

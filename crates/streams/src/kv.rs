@@ -73,6 +73,11 @@ pub struct KvStore {
     spill: Option<Spill>,
 }
 
+/// Bytes an entry is counted for in the cache.
+fn entry_size(key: &[u8], value: Option<&Value>) -> usize {
+    key.len() + value.map_or(0, Value::approx_size) + ENTRY_OVERHEAD
+}
+
 fn store_error(store: &str, e: impl std::fmt::Display) -> Error {
     Error::Store(format!("state store {store}: {e}"))
 }
@@ -125,7 +130,7 @@ impl KvStore {
         let result = f(&mut slot.value);
         slot.dirty = true;
         let has = slot.value.is_some();
-        let size = key.len() + slot.value.as_ref().map_or(0, Value::approx_size) + ENTRY_OVERHEAD;
+        let size = entry_size(&key, slot.value.as_ref());
         let old_size = std::mem::replace(&mut slot.size, size);
         self.cached_bytes = self.cached_bytes + size - old_size;
         match (had, has) {
@@ -164,7 +169,7 @@ impl KvStore {
                 Some(spill) => spill.read(&self.name, key)?,
                 None => None,
             };
-            let size = key.len() + value.as_ref().map_or(0, Value::approx_size) + ENTRY_OVERHEAD;
+            let size = entry_size(key, value.as_ref());
             self.cached_bytes += size;
             self.cache.insert(
                 key.clone(),

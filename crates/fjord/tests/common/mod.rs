@@ -174,6 +174,14 @@ impl Drop for Broker {
     }
 }
 
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+}
+
 /// Starts this test binary again, running only `test` (an `#[ignore]`d
 /// test whose body is the child process: an application to kill, to
 /// measure), with `env` set and its output appended to `log`.

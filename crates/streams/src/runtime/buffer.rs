@@ -91,11 +91,6 @@ impl TaskQueues {
             .map(|(_, t)| t.clone())?;
         self.queues.get_mut(&topic)?.pop_front()
     }
-
-    pub fn clear(&mut self) {
-        self.queues.values_mut().for_each(VecDeque::clear);
-        self.waiting_since = None;
-    }
 }
 
 #[cfg(test)]

@@ -92,12 +92,10 @@ impl Instance<'_> {
         }
     }
 
-    /// At-least-once: flushes, then commits. Some(code): the group
-    /// refused the commit.
+    /// At-least-once: waits for every output, then commits. Some(code):
+    /// the group refused the commit.
     fn commit_offsets(&mut self, offsets: &[PartitionOffset]) -> Result<Option<i16>> {
         kafka::wait_delivered(&self.producer, Duration::from_secs(60))?;
-        rdkafka::producer::Producer::flush(&self.producer, Duration::from_secs(60))
-            .map_err(|e| kafka("flushing outputs", e))?;
         if let Some(e) = self.deliveries.failure() {
             return Err(Error::Kafka(format!(
                 "an output was not written ({e}); stopping before committing past it"

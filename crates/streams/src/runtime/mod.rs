@@ -306,24 +306,22 @@ impl<'a> Instance<'a> {
                 .map_err(|e| kafka("initialising transactions", e))?;
         }
         let timeout = Duration::from_millis(config.rebalance_timeout_ms.max(10_000) as u64 + 5_000);
-        let coordinator = || {
-            fjord_kafka_client::group::connect_coordinator(
-                &config.bootstrap_servers,
-                settings,
-                app,
-                timeout,
-            )
-            .map_err(|e| kafka("group coordinator", e))
-        };
-        let conn = coordinator()?;
-        let heartbeats = Heartbeats::start(
-            GroupMember {
-                conn: coordinator()?,
+        // The member's requests and its heartbeats each on a connection.
+        let member = || -> Result<GroupMember> {
+            Ok(GroupMember {
+                conn: fjord_kafka_client::group::connect_coordinator(
+                    &config.bootstrap_servers,
+                    settings,
+                    app,
+                    timeout,
+                )
+                .map_err(|e| kafka("group coordinator", e))?,
                 group: app.to_string(),
                 protocol_type: "consumer".into(),
-            },
-            config.heartbeat_interval,
-        );
+            })
+        };
+        let group = member()?;
+        let heartbeats = Heartbeats::start(member()?, config.heartbeat_interval);
         Ok(Instance {
             topology,
             config,
@@ -334,11 +332,7 @@ impl<'a> Instance<'a> {
             deliveries,
             in_transaction: Cell::new(false),
             member: Member {
-                group: GroupMember {
-                    conn,
-                    group: app.to_string(),
-                    protocol_type: "consumer".into(),
-                },
+                group,
                 member_id: String::new(),
                 generation: -1,
             },
@@ -482,9 +476,7 @@ impl<'a> Instance<'a> {
     /// Drops every queued record (they are fetched again from the
     /// positions after a rebalance) and resumes paused partitions.
     fn clear_queues(&mut self) -> Result<()> {
-        for q in self.queues.values_mut() {
-            q.clear();
-        }
+        self.queues.clear();
         for (topic, p) in std::mem::take(&mut self.paused) {
             self.set_paused(&topic, p, false)?;
         }
