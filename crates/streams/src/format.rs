@@ -69,9 +69,8 @@ impl Format {
             }
             Format::Double => Value::Double(f64::from_be_bytes(fixed(8)?.try_into().expect("8"))),
             Format::Bytes => Value::Bytes(Bytes::copy_from_slice(b)),
-            Format::Json => Value::from_json(
-                serde_json::from_slice(b).map_err(|e| Error::Decode(format!("not JSON: {e}")))?,
-            ),
+            Format::Json => serde_json::from_slice::<Value>(b)
+                .map_err(|e| Error::Decode(format!("not JSON: {e}")))?,
             Format::RepartitionKey => match b.split_first() {
                 Some((&JSON_KEY_MARK, json)) => Format::Json.decode(Some(json))?,
                 _ => Format::String.decode(Some(b))?,
@@ -111,12 +110,12 @@ impl Format {
                 Value::Bytes(b) => b.clone(),
                 _ => return Err(wrong()),
             },
-            Format::Json => Bytes::from(v.to_json().to_string()),
+            Format::Json => Bytes::from(json_bytes(v)),
             Format::RepartitionKey => match v {
                 Value::String(s) => Bytes::from(s.clone()),
                 other => {
                     let mut b = vec![JSON_KEY_MARK];
-                    b.extend_from_slice(other.to_json().to_string().as_bytes());
+                    b.extend_from_slice(&json_bytes(other));
                     Bytes::from(b)
                 }
             },
@@ -207,4 +206,9 @@ mod tests {
         assert!(csv.encode(&Value::Int(1)).is_err());
         assert_eq!(Format::Json.encode(&Value::Null).unwrap(), None);
     }
+}
+
+/// `v` as JSON text (writing a `Value` cannot fail: its keys are strings).
+pub(crate) fn json_bytes(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).expect("a Value is always JSON")
 }

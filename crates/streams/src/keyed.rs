@@ -91,7 +91,7 @@ impl KeyedAggregate {
             }
         })??;
         self.changelog
-            .record(key, Some(Bytes::from(acc.to_json().to_string())));
+            .record(key, Some(Bytes::from(crate::format::json_bytes(&acc))));
         Ok(Record {
             key: r.key.clone(),
             value: self.agg.result(&acc),

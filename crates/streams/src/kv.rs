@@ -152,9 +152,10 @@ impl KvStore {
     pub fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
         let value = match value {
             None => None,
-            Some(v) => Some(Value::from_json(serde_json::from_slice(v).map_err(
-                |e| Error::Decode(format!("changelog of {}: {e}", self.name)),
-            )?)),
+            Some(v) => Some(
+                serde_json::from_slice::<Value>(v)
+                    .map_err(|e| Error::Decode(format!("changelog of {}: {e}", self.name)))?,
+            ),
         };
         self.put(Bytes::copy_from_slice(key), value)?;
         Ok(())
@@ -265,9 +266,8 @@ impl Spill {
         let Some(stored) = table.get(key).map_err(|e| error(&e))? else {
             return Ok(None);
         };
-        let json: serde_json::Value =
-            serde_json::from_slice(stored.value()).map_err(|e| error(&e))?;
-        Ok(Some(Value::from_json(json)))
+        let value: Value = serde_json::from_slice(stored.value()).map_err(|e| error(&e))?;
+        Ok(Some(value))
     }
 
     fn write<'a>(
@@ -284,9 +284,9 @@ impl Spill {
             for (key, value) in entries {
                 match value {
                     Some(v) => {
-                        let json = v.to_json().to_string();
+                        let json = crate::format::json_bytes(v);
                         table
-                            .insert(key.as_ref(), json.as_bytes())
+                            .insert(key.as_ref(), json.as_slice())
                             .map_err(|e| error(&e))?;
                     }
                     None => {

@@ -41,7 +41,7 @@ pub fn late_output(topic: &str, r: &Record, key_format: Format, why: &Lateness) 
     h("fjord.late.stream.time", why.stream_time.to_string());
     h("fjord.late.by.ms", why.late_by_ms.max(0).to_string());
     if let Some(s) = &r.source {
-        h("fjord.late.source.topic", s.topic.clone());
+        h("fjord.late.source.topic", s.topic.to_string());
         h("fjord.late.source.partition", s.partition.to_string());
         h("fjord.late.source.offset", s.offset.to_string());
     }

@@ -33,6 +33,7 @@ pub mod table;
 pub mod task;
 pub mod topology;
 pub mod value;
+mod value_serde;
 pub mod window;
 pub mod windowed;
 

@@ -15,7 +15,8 @@ pub type Header = (String, Option<Bytes>);
 /// dead-letter topic goes there unchanged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
-    pub topic: String,
+    /// Shared with the runtime's other records of this topic.
+    pub topic: Arc<str>,
     pub partition: i32,
     pub offset: i64,
     pub key: Option<Bytes>,

@@ -72,7 +72,7 @@ impl TableStore {
         } else {
             self.changelog.record(
                 key.clone(),
-                Some(Bytes::from(r.value.to_json().to_string())),
+                Some(Bytes::from(crate::format::json_bytes(&r.value))),
             );
             self.rows.put(key, Some(r.value.clone()))?
         };

@@ -117,14 +117,24 @@ impl Task {
         timestamp: i64,
         headers: Vec<Header>,
     ) -> Result<Vec<Output>> {
-        let source = Arc::new(Source {
-            topic: topic.to_string(),
-            partition,
-            offset,
-            key: key.map(Bytes::copy_from_slice),
-            value: value.map(Bytes::copy_from_slice),
-            headers,
-        });
+        self.process_source(
+            Source {
+                topic: Arc::from(topic),
+                partition,
+                offset,
+                key: key.map(Bytes::copy_from_slice),
+                value: value.map(Bytes::copy_from_slice),
+                headers,
+            },
+            timestamp,
+        )
+    }
+
+    /// As `process`, with the record as fetched (the runtime's way: no
+    /// copy of its bytes).
+    pub(crate) fn process_source(&mut self, source: Source, timestamp: i64) -> Result<Vec<Output>> {
+        let source = Arc::new(source);
+        let topic = &*source.topic;
         let Some(node) = self
             .topology
             .nodes
@@ -178,8 +188,10 @@ impl Task {
 
     /// Hands `r` to the children of `node` on `port`.
     fn push(&mut self, node: usize, port: usize, r: Record, out: &mut Vec<Output>) -> Result<()> {
-        let topology = self.topology.clone();
-        let mut targets = topology.children[node]
+        // The Arc, not the whole topology (its names are Strings): this
+        // runs for every record at every node.
+        let children = Arc::clone(&self.topology.children);
+        let mut targets = children[node]
             .iter()
             .filter(|(_, p)| *p == port)
             .map(|(c, _)| *c)
@@ -196,8 +208,8 @@ impl Task {
     }
 
     fn apply(&mut self, node: usize, r: Record, out: &mut Vec<Output>) -> Result<()> {
-        let topology = self.topology.clone();
-        match &topology.nodes[node] {
+        let nodes = Arc::clone(&self.topology.nodes);
+        match &nodes[node] {
             Node::Source { .. } => Err(Error::Topology("a source has no parent".into())),
             Node::Filter(f) => {
                 if f(&r)? {
@@ -325,7 +337,7 @@ impl Task {
     fn dead_letter(&self, source: &Source, timestamp: i64, e: &Error) -> Output {
         let mut headers = source.headers.clone();
         let mut h = |k: &str, v: String| headers.push((k.to_string(), Some(Bytes::from(v))));
-        h("fjord.dlq.topic", source.topic.clone());
+        h("fjord.dlq.topic", source.topic.to_string());
         h("fjord.dlq.partition", source.partition.to_string());
         h("fjord.dlq.offset", source.offset.to_string());
         h("fjord.dlq.group", self.topology.app_id.clone());

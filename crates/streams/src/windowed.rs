@@ -338,8 +338,10 @@ impl WindowedAggregate {
         let session = self.kind.is_session();
         let wk = windowed_key(key, &w, session);
         let e = &self.windows[&(key.clone(), w.start)];
-        self.changelog
-            .record(wk.clone(), Some(Bytes::from(e.acc.to_json().to_string())));
+        self.changelog.record(
+            wk.clone(),
+            Some(Bytes::from(crate::format::json_bytes(&e.acc))),
+        );
         match self.emit {
             Emit::Changes => results.push(self.result(e, w)),
             Emit::Final => {
@@ -441,10 +443,8 @@ impl WindowedAggregate {
         let Some(v) = value else {
             return Ok(());
         };
-        let acc = Value::from_json(
-            serde_json::from_slice(v)
-                .map_err(|e| Error::Decode(format!("changelog of {}: {e}", self.store)))?,
-        );
+        let acc: Value = serde_json::from_slice(v)
+            .map_err(|e| Error::Decode(format!("changelog of {}: {e}", self.store)))?;
         let decoded_key = self.key_format.decode(Some(&key))?;
         self.by_end.insert((w.end, key.clone(), w.start));
         self.windows.insert(

@@ -14,6 +14,7 @@
 //! partition until it drains to half.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -25,7 +26,7 @@ pub(crate) const MAX_BUFFERED: usize = 1000;
 
 /// A fetched record waiting for its turn.
 pub(crate) struct Buffered {
-    pub topic: String,
+    pub topic: Arc<str>,
     pub partition: i32,
     pub offset: i64,
     pub key: Option<Bytes>,
@@ -36,13 +37,13 @@ pub(crate) struct Buffered {
 
 /// One task's queues, one per input topic.
 pub(crate) struct TaskQueues {
-    queues: BTreeMap<String, VecDeque<Buffered>>,
+    queues: BTreeMap<Arc<str>, VecDeque<Buffered>>,
     /// Since when an input has been empty while others had records.
     waiting_since: Option<Instant>,
 }
 
 impl TaskQueues {
-    pub fn new(topics: &[String]) -> TaskQueues {
+    pub fn new(topics: &[Arc<str>]) -> TaskQueues {
         TaskQueues {
             queues: topics
                 .iter()

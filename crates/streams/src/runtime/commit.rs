@@ -54,7 +54,7 @@ impl Instance<'_> {
             .positions
             .iter()
             .map(|((t, p), o)| PartitionOffset {
-                topic: t.clone(),
+                topic: t.to_string(),
                 partition: *p,
                 offset: *o,
                 metadata: self

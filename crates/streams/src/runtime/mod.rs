@@ -188,6 +188,8 @@ struct Instance<'a> {
     topology: &'a Topology,
     config: &'a StreamsConfig,
     sources: Vec<String>,
+    /// The same names, shared by every record fetched from them.
+    source_names: Vec<Arc<str>>,
     task_count: i32,
     consumer: BaseConsumer,
     producer: Producer,
@@ -201,9 +203,9 @@ struct Instance<'a> {
     /// Fetched records waiting for their turn, per task.
     queues: BTreeMap<i32, TaskQueues>,
     /// Partitions whose queue is full: not fetched until it drains.
-    paused: BTreeSet<(String, i32)>,
+    paused: BTreeSet<(Arc<str>, i32)>,
     /// Next offset to commit per (source topic, partition).
-    positions: BTreeMap<(String, i32), i64>,
+    positions: BTreeMap<(Arc<str>, i32), i64>,
     dirty: bool,
     /// Per task: when it last read a record, and when its stream time last
     /// moved with the wall clock (idle_timeout).
@@ -325,6 +327,7 @@ impl<'a> Instance<'a> {
         Ok(Instance {
             topology,
             config,
+            source_names: sources.iter().map(|t| Arc::from(t.as_str())).collect(),
             sources,
             task_count,
             consumer,
@@ -388,7 +391,7 @@ impl<'a> Instance<'a> {
         let wait = Duration::from_millis(if queued { 5 } else { 100 });
         let fetched = match self.consumer.poll(wait) {
             None => None,
-            Some(Ok(msg)) => Some(buffered(&msg)),
+            Some(Ok(msg)) => Some(buffered(&msg, &self.source_names)),
             Some(Err(e)) if kafka::is_benign(&e) => None,
             Some(Err(e)) => return Err(kafka("fetch", e)),
         };
@@ -408,7 +411,7 @@ impl<'a> Instance<'a> {
         let queue = self
             .queues
             .entry(partition)
-            .or_insert_with(|| TaskQueues::new(&self.sources));
+            .or_insert_with(|| TaskQueues::new(&self.source_names));
         queue.push(record);
         if queue.len(&topic) >= MAX_BUFFERED && self.paused.insert((topic.clone(), partition)) {
             self.set_paused(&topic, partition, true)?;
@@ -452,24 +455,28 @@ impl<'a> Instance<'a> {
         let Some(task) = self.tasks.get_mut(&r.partition) else {
             return Ok(());
         };
-        let outputs = task.process(
-            &r.topic,
-            r.partition,
-            r.offset,
-            r.key.as_deref(),
-            r.value.as_deref(),
+        let (topic, partition, offset) = (r.topic, r.partition, r.offset);
+        let outputs = task.process_source(
+            crate::record::Source {
+                topic: topic.clone(),
+                partition,
+                offset,
+                key: r.key,
+                value: r.value,
+                headers: r.headers,
+            },
             r.timestamp,
-            r.headers,
         )?;
-        tracing::trace!(topic = %r.topic, partition = r.partition, offset = r.offset,
-            outputs = outputs.len(), "processed");
+        tracing::trace!(%topic, partition, offset, outputs = outputs.len(), "processed");
         for o in &outputs {
             self.send(o)?;
         }
-        self.positions.insert((r.topic, r.partition), r.offset + 1);
+        self.positions.insert((topic, partition), offset + 1);
         self.dirty = true;
-        let now = Instant::now();
-        self.idle.insert(r.partition, (now, now));
+        if self.config.idle_timeout.is_some() {
+            let now = Instant::now();
+            self.idle.insert(partition, (now, now));
+        }
         Ok(())
     }
 
@@ -610,7 +617,10 @@ impl<'a> Instance<'a> {
         }
         let mut list = TopicPartitionList::new();
         for c in &committed {
-            let start = match self.positions.get(&(c.topic.clone(), c.partition)) {
+            let start = match self
+                .positions
+                .get(&(Arc::from(c.topic.as_str()), c.partition))
+            {
                 Some(&o) => Offset::Offset(o),
                 None if c.offset >= 0 => Offset::Offset(c.offset),
                 None => Offset::Beginning,
@@ -767,9 +777,14 @@ fn random_suffix() -> String {
 }
 
 /// A fetched record, copied out of librdkafka's buffer to wait its turn.
-fn buffered(msg: &rdkafka::message::BorrowedMessage<'_>) -> Buffered {
+fn buffered(msg: &rdkafka::message::BorrowedMessage<'_>, names: &[Arc<str>]) -> Buffered {
+    let topic = msg.topic();
     Buffered {
-        topic: msg.topic().to_string(),
+        topic: names
+            .iter()
+            .find(|n| ***n == *topic)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(topic)),
         partition: msg.partition(),
         offset: msg.offset(),
         key: msg.key().map(Bytes::copy_from_slice),
