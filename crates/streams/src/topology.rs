@@ -162,6 +162,51 @@ impl Topology {
             .collect()
     }
 
+    /// The source topics in groups whose records a task takes in
+    /// timestamp order together: the inputs of one sub-topology in Kafka
+    /// Streams' sense, connected through operators, joins or a table's
+    /// store. A repartition topic starts a sub-topology of its own (its
+    /// sink and source are not connected), so a task does not hold its
+    /// inputs back waiting for the topic it feeds.
+    pub(crate) fn input_groups(&self) -> Vec<Vec<String>> {
+        let n = self.nodes.len();
+        let mut root: Vec<usize> = (0..n).collect();
+        fn find(root: &mut [usize], mut i: usize) -> usize {
+            while root[i] != i {
+                root[i] = root[root[i]];
+                i = root[i];
+            }
+            i
+        }
+        let mut union = |a: usize, b: usize| {
+            let (ra, rb) = (find(&mut root, a), find(&mut root, b));
+            root[ra] = rb;
+        };
+        let mut first_of_topic: std::collections::BTreeMap<&str, usize> = Default::default();
+        for (i, node) in self.nodes.iter().enumerate() {
+            for &(child, _) in &self.children[i] {
+                union(i, child);
+            }
+            match node {
+                Node::JoinSide { owner, .. } => union(i, *owner),
+                Node::TableJoinSide { other, .. } => union(i, *other),
+                Node::StreamTableJoin { table, .. } => union(i, *table),
+                Node::Source { topic, .. } => union(i, *first_of_topic.entry(topic).or_insert(i)),
+                _ => {}
+            }
+        }
+        let mut groups: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if let Node::Source { topic, .. } = node {
+                let group = groups.entry(find(&mut root, i)).or_default();
+                if !group.contains(topic) {
+                    group.push(topic.clone());
+                }
+            }
+        }
+        groups.into_values().collect()
+    }
+
     /// The user's input topics (the repartition topics apart): they must
     /// be co-partitioned, and give the task count.
     pub fn input_topics(&self) -> Vec<String> {

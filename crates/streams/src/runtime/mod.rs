@@ -37,6 +37,7 @@ mod buffer;
 mod commit;
 mod heartbeat;
 mod kafka;
+mod lag;
 mod restore;
 pub mod status;
 mod txn;
@@ -59,9 +60,13 @@ use crate::error::{Error, Result};
 use crate::record::Output;
 use crate::topology::{Task, Topology};
 use assignor::{AssignmentInfo, SubscriptionInfo};
-use buffer::{Buffered, TaskQueues, MAX_BUFFERED};
+use buffer::{Buffered, TaskQueues, Waits, MAX_BUFFERED};
 use heartbeat::{Beat, Heartbeats};
 use kafka::{kafka, Deliveries, DeliveryContext, Producer};
+
+/// How long a task waits for an input the cluster has unfetched records
+/// of before it goes on without them (see `buffer`).
+const LAGGING_INPUT_WAIT: Duration = Duration::from_secs(30);
 
 /// What a crash may do to an application's outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -188,8 +193,9 @@ struct Instance<'a> {
     topology: &'a Topology,
     config: &'a StreamsConfig,
     sources: Vec<String>,
-    /// The same names, shared by every record fetched from them.
-    source_names: Vec<Arc<str>>,
+    /// The same names in input groups (`Topology::input_groups`), shared
+    /// by every record fetched from them.
+    input_groups: Vec<Vec<Arc<str>>>,
     task_count: i32,
     consumer: BaseConsumer,
     producer: Producer,
@@ -327,7 +333,11 @@ impl<'a> Instance<'a> {
         Ok(Instance {
             topology,
             config,
-            source_names: sources.iter().map(|t| Arc::from(t.as_str())).collect(),
+            input_groups: topology
+                .input_groups()
+                .iter()
+                .map(|g| g.iter().map(|t| Arc::from(t.as_str())).collect())
+                .collect(),
             sources,
             task_count,
             consumer,
@@ -391,7 +401,7 @@ impl<'a> Instance<'a> {
         let wait = Duration::from_millis(if queued { 5 } else { 100 });
         let fetched = match self.consumer.poll(wait) {
             None => None,
-            Some(Ok(msg)) => Some(buffered(&msg, &self.source_names)),
+            Some(Ok(msg)) => Some(buffered(&msg, &self.input_groups)),
             Some(Err(e)) if kafka::is_benign(&e) => None,
             Some(Err(e)) => return Err(kafka("fetch", e)),
         };
@@ -411,7 +421,7 @@ impl<'a> Instance<'a> {
         let queue = self
             .queues
             .entry(partition)
-            .or_insert_with(|| TaskQueues::new(&self.source_names));
+            .or_insert_with(|| TaskQueues::new(&self.input_groups));
         queue.push(record);
         if queue.len(&topic) >= MAX_BUFFERED && self.paused.insert((topic.clone(), partition)) {
             self.set_paused(&topic, partition, true)?;
@@ -432,10 +442,22 @@ impl<'a> Instance<'a> {
 
     /// Runs every queued record that may go now.
     fn process_queued(&mut self) -> Result<()> {
-        let max_idle = self.config.max_task_idle;
+        let waits = Waits {
+            idle: self.config.max_task_idle,
+            lagging: LAGGING_INPUT_WAIT,
+        };
         let partitions: Vec<i32> = self.queues.keys().copied().collect();
         for p in partitions {
-            while let Some(record) = self.queues.get_mut(&p).and_then(|q| q.next(max_idle)) {
+            loop {
+                let consumer = &self.consumer;
+                let mut lagging = |topic: &str| lag::has_unfetched(consumer, topic, p);
+                let Some(record) = self
+                    .queues
+                    .get_mut(&p)
+                    .and_then(|q| q.next(waits, &mut lagging))
+                else {
+                    break;
+                };
                 let topic = record.topic.clone();
                 self.process(record)?;
                 let drained = self
@@ -777,11 +799,12 @@ fn random_suffix() -> String {
 }
 
 /// A fetched record, copied out of librdkafka's buffer to wait its turn.
-fn buffered(msg: &rdkafka::message::BorrowedMessage<'_>, names: &[Arc<str>]) -> Buffered {
+fn buffered(msg: &rdkafka::message::BorrowedMessage<'_>, names: &[Vec<Arc<str>>]) -> Buffered {
     let topic = msg.topic();
     Buffered {
         topic: names
             .iter()
+            .flatten()
             .find(|n| ***n == *topic)
             .cloned()
             .unwrap_or_else(|| Arc::from(topic)),
