@@ -36,6 +36,7 @@ pub mod assignor;
 mod buffer;
 mod commit;
 mod heartbeat;
+mod input;
 mod kafka;
 mod lag;
 mod restore;
@@ -49,10 +50,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use fjord_kafka_client::group::{codes, GroupMember, JoinOutcome};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::producer::{BaseRecord, Producer as _};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -60,7 +59,8 @@ use crate::error::{Error, Result};
 use crate::record::Output;
 use crate::topology::{Task, Topology};
 use assignor::{AssignmentInfo, SubscriptionInfo};
-use buffer::{Buffered, TaskQueues, Waits, MAX_BUFFERED};
+use buffer::{Buffered, TaskQueues, Waits};
+use input::Inputs;
 use heartbeat::{Beat, Heartbeats};
 use kafka::{kafka, Deliveries, DeliveryContext, Producer};
 
@@ -193,11 +193,8 @@ struct Instance<'a> {
     topology: &'a Topology,
     config: &'a StreamsConfig,
     sources: Vec<String>,
-    /// The same names in input groups (`Topology::input_groups`), shared
-    /// by every record fetched from them.
-    input_groups: Vec<Vec<Arc<str>>>,
     task_count: i32,
-    consumer: BaseConsumer,
+    input: Inputs,
     producer: Producer,
     deliveries: Arc<Deliveries>,
     /// Exactly-once: a transaction is open (begun at the first output
@@ -208,8 +205,6 @@ struct Instance<'a> {
     tasks: BTreeMap<i32, Task>,
     /// Fetched records waiting for their turn, per task.
     queues: BTreeMap<i32, TaskQueues>,
-    /// Partitions whose queue is full: not fetched until it drains.
-    paused: BTreeSet<(Arc<str>, i32)>,
     /// Next offset to commit per (source topic, partition).
     positions: BTreeMap<(Arc<str>, i32), i64>,
     dirty: bool,
@@ -333,14 +328,16 @@ impl<'a> Instance<'a> {
         Ok(Instance {
             topology,
             config,
-            input_groups: topology
-                .input_groups()
-                .iter()
-                .map(|g| g.iter().map(|t| Arc::from(t.as_str())).collect())
-                .collect(),
             sources,
             task_count,
-            consumer,
+            input: Inputs::new(
+                consumer,
+                topology
+                    .input_groups()
+                    .iter()
+                    .map(|g| g.iter().map(|t| Arc::from(t.as_str())).collect())
+                    .collect(),
+            ),
             producer,
             deliveries,
             in_transaction: Cell::new(false),
@@ -352,7 +349,6 @@ impl<'a> Instance<'a> {
             heartbeats,
             tasks: BTreeMap::new(),
             queues: BTreeMap::new(),
-            paused: BTreeSet::new(),
             positions: BTreeMap::new(),
             dirty: false,
             idle: BTreeMap::new(),
@@ -394,63 +390,39 @@ impl<'a> Instance<'a> {
         Ok(())
     }
 
-    /// Fetches a record (waiting up to 100 ms when nothing is queued) and
-    /// runs what may go now through its tasks, in timestamp order.
+    /// Moves fetched records into the task queues and runs what may go
+    /// now through its tasks, in timestamp order; when nothing could,
+    /// waits for records (up to 100 ms, 5 ms while a task waits for an
+    /// input).
     fn poll_once(&mut self) -> Result<()> {
-        let queued = self.queues.values().any(|q| !q.is_empty());
-        let wait = Duration::from_millis(if queued { 5 } else { 100 });
-        let fetched = match self.consumer.poll(wait) {
-            None => None,
-            Some(Ok(msg)) => Some(buffered(&msg, &self.input_groups)),
-            Some(Err(e)) if kafka::is_benign(&e) => None,
-            Some(Err(e)) => return Err(kafka("fetch", e)),
-        };
-        if let Some(record) = fetched {
-            self.queue(record)?;
+        self.input.serve_events()?;
+        for &t in self.tasks.keys() {
+            self.queues
+                .entry(t)
+                .or_insert_with(|| TaskQueues::new(&self.input.groups));
         }
-        self.process_queued()
-    }
-
-    /// Queues a fetched record for its task; pauses its partition when
-    /// the queue is full.
-    fn queue(&mut self, record: Buffered) -> Result<()> {
-        let (topic, partition) = (record.topic.clone(), record.partition);
-        if !self.tasks.contains_key(&partition) {
-            return Ok(()); // fetched just before a rebalance took the task
-        }
-        let queue = self
-            .queues
-            .entry(partition)
-            .or_insert_with(|| TaskQueues::new(&self.input_groups));
-        queue.push(record);
-        if queue.len(&topic) >= MAX_BUFFERED && self.paused.insert((topic.clone(), partition)) {
-            self.set_paused(&topic, partition, true)?;
+        let fetched = self.input.fill(&mut self.queues)?;
+        let processed = self.process_queued()?;
+        if fetched == 0 && processed == 0 {
+            let queued = self.queues.values().any(|q| !q.is_empty());
+            self.input
+                .wait(Duration::from_millis(if queued { 5 } else { 100 }));
         }
         Ok(())
     }
 
-    fn set_paused(&self, topic: &str, partition: i32, paused: bool) -> Result<()> {
-        let mut list = TopicPartitionList::new();
-        list.add_partition(topic, partition);
-        let done = if paused {
-            self.consumer.pause(&list)
-        } else {
-            self.consumer.resume(&list)
-        };
-        done.map_err(|e| kafka("pausing a full input", e))
-    }
-
-    /// Runs every queued record that may go now.
-    fn process_queued(&mut self) -> Result<()> {
+    /// Runs every queued record that may go now; returns how many ran.
+    fn process_queued(&mut self) -> Result<usize> {
         let waits = Waits {
             idle: self.config.max_task_idle,
             lagging: LAGGING_INPUT_WAIT,
         };
+        let mut processed = 0;
         let partitions: Vec<i32> = self.queues.keys().copied().collect();
         for p in partitions {
             loop {
-                let consumer = &self.consumer;
-                let mut lagging = |topic: &str| lag::has_unfetched(consumer, topic, p);
+                let input = &self.input;
+                let mut lagging = |topic: &str| input.has_unfetched(topic, p);
                 let Some(record) = self
                     .queues
                     .get_mut(&p)
@@ -458,18 +430,11 @@ impl<'a> Instance<'a> {
                 else {
                     break;
                 };
-                let topic = record.topic.clone();
                 self.process(record)?;
-                let drained = self
-                    .queues
-                    .get(&p)
-                    .is_some_and(|q| q.len(&topic) <= MAX_BUFFERED / 2);
-                if drained && self.paused.remove(&(topic.clone(), p)) {
-                    self.set_paused(&topic, p, false)?;
-                }
+                processed += 1;
             }
         }
-        Ok(())
+        Ok(processed)
     }
 
     /// Runs one record through its task and sends what it makes.
@@ -503,13 +468,9 @@ impl<'a> Instance<'a> {
     }
 
     /// Drops every queued record (they are fetched again from the
-    /// positions after a rebalance) and resumes paused partitions.
-    fn clear_queues(&mut self) -> Result<()> {
+    /// positions after a rebalance).
+    fn clear_queues(&mut self) {
         self.queues.clear();
-        for (topic, p) in std::mem::take(&mut self.paused) {
-            self.set_paused(&topic, p, false)?;
-        }
-        Ok(())
     }
 
     /// idle_timeout: tasks that read nothing for that long move their
@@ -591,7 +552,7 @@ impl<'a> Instance<'a> {
     /// open transaction (exactly-once: aborted).
     fn lose_tasks(&mut self) -> Result<()> {
         self.abort_transaction()?;
-        self.clear_queues()?;
+        self.clear_queues();
         self.tasks.clear();
         self.positions.clear();
         self.dirty = false;
@@ -601,7 +562,7 @@ impl<'a> Instance<'a> {
     /// Joins (or rejoins) the group and takes up the tasks assigned.
     fn rebalance(&mut self) -> Result<()> {
         // Queued records are fetched again from the positions kept.
-        self.clear_queues()?;
+        self.clear_queues();
         let assignment = self.join()?;
         let wanted: BTreeSet<i32> = assignment.tasks.iter().copied().collect();
         self.tasks.retain(|t, _| wanted.contains(t));
@@ -650,9 +611,7 @@ impl<'a> Instance<'a> {
             list.add_partition_offset(&c.topic, c.partition, start)
                 .map_err(|e| kafka("assign", e))?;
         }
-        self.consumer
-            .assign(&list)
-            .map_err(|e| kafka("assign", e))?;
+        self.input.assign(&list)?;
         tracing::info!(application = %self.topology.application_id(), generation = self.member.generation,
             tasks = ?assignment.tasks, "running tasks");
         Ok(())
@@ -796,30 +755,4 @@ fn random_suffix() -> String {
             .map_or(0, |d| d.as_nanos()),
     );
     format!("{:016x}", h.finish())
-}
-
-/// A fetched record, copied out of librdkafka's buffer to wait its turn.
-fn buffered(msg: &rdkafka::message::BorrowedMessage<'_>, names: &[Vec<Arc<str>>]) -> Buffered {
-    let topic = msg.topic();
-    Buffered {
-        topic: names
-            .iter()
-            .flatten()
-            .find(|n| ***n == *topic)
-            .cloned()
-            .unwrap_or_else(|| Arc::from(topic)),
-        partition: msg.partition(),
-        offset: msg.offset(),
-        key: msg.key().map(Bytes::copy_from_slice),
-        value: msg.payload().map(Bytes::copy_from_slice),
-        timestamp: msg.timestamp().to_millis().unwrap_or(0),
-        headers: msg
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| (h.key.to_string(), h.value.map(Bytes::copy_from_slice)))
-                    .collect()
-            })
-            .unwrap_or_default(),
-    }
 }

@@ -47,6 +47,7 @@ impl Instance<'_> {
         let p = task.partition();
         for topic in self.topology.changelog_topics() {
             let (low, high) = self
+                .input
                 .consumer
                 .fetch_watermarks(&topic, p, Duration::from_secs(10))
                 .map_err(|e| kafka(&format!("watermarks of {topic}-{p}"), e))?;
