@@ -59,18 +59,26 @@ impl KeyedAggregate {
         self.table.is_empty()
     }
 
-    /// Folds `r` into its key's accumulator; returns the updated result.
-    pub fn process(&mut self, r: &Record) -> Result<Record> {
+    /// Folds `r` into its key's accumulator; returns the updated result,
+    /// None when it did not change (see `fold`).
+    pub fn process(&mut self, r: &Record) -> Result<Option<Record>> {
         self.fold(r, false)
     }
 
     /// Takes `r` out of its key's accumulator (a table row that changed or
     /// went, see `table`), or folds it in; returns the updated result.
-    pub fn fold(&mut self, r: &Record, subtract: bool) -> Result<Record> {
+    ///
+    /// Emit on change (Kafka Streams' KIP-557): an update that leaves the
+    /// result as it was (a MAX under a smaller value, a LATEST_BY_OFFSET
+    /// of the same value) is neither written to the changelog nor passed
+    /// on: None.
+    pub fn fold(&mut self, r: &Record, subtract: bool) -> Result<Option<Record>> {
         let key = self.key_format.encode_key(&r.key, "an aggregation")?;
         let v = (self.extract)(r);
         let agg = &self.agg;
+        let mut before = None;
         let acc = self.table.update(key.clone(), |slot| {
+            before = slot.clone();
             let acc = slot.take().unwrap_or_else(|| agg.init());
             let next = if subtract {
                 agg.subtract(acc.clone(), &v).ok_or(acc)
@@ -90,9 +98,12 @@ impl KeyedAggregate {
                 }
             }
         })??;
+        if before.as_ref() == Some(&acc) {
+            return Ok(None);
+        }
         self.changelog
             .record(key, Some(Bytes::from(crate::format::json_bytes(&acc))));
-        Ok(Record {
+        Ok(Some(Record {
             key: r.key.clone(),
             value: self.agg.result(&acc),
             timestamp: r.timestamp,
@@ -101,7 +112,7 @@ impl KeyedAggregate {
             old: None,
             window: None,
             session: false,
-        })
+        }))
     }
 
     /// Applies one changelog record (restoring a task elsewhere).

@@ -251,13 +251,17 @@ impl Task {
             }
             Node::Keyed(_) => {
                 let op = self.keyed[node].as_mut().expect("made with the task");
-                let result = op.process(&r)?;
-                self.push(node, 0, result, out)
+                match op.process(&r)? {
+                    Some(result) => self.push(node, 0, result, out),
+                    None => Ok(()),
+                }
             }
             Node::KeyedTable(_) => {
                 let op = self.keyed[node].as_mut().expect("made with the task");
-                let result = op.fold(&r, crate::table::is_subtract(&r))?;
-                self.push(node, 0, result, out)
+                match op.fold(&r, crate::table::is_subtract(&r))? {
+                    Some(result) => self.push(node, 0, result, out),
+                    None => Ok(()),
+                }
             }
             Node::Table(_) => {
                 let table = self.tables[node].as_mut().expect("made with the task");

@@ -329,6 +329,33 @@ fn no_repartition_without_a_key_change() {
     assert_eq!(out[1].value.as_deref(), Some(&2i64.to_be_bytes()[..]));
 }
 
+#[test]
+fn an_aggregation_passes_on_and_logs_only_results_that_changed() {
+    let b = StreamsBuilder::new("app");
+    b.stream("bids", Format::String, Format::Json)
+        .aggregate("highest", Aggregate::Max, |r| Value::Int(price(r)))
+        .to("highest-bids", Format::String, Format::Json);
+    let mut task = b.build().unwrap().task(0);
+    let bids = [
+        ("bike", r#"{"price":5}"#, 1),
+        ("bike", r#"{"price":3}"#, 2),
+        ("bike", r#"{"price":5}"#, 3),
+        ("bike", r#"{"price":9}"#, 4),
+        ("car", r#"{"price":1}"#, 5),
+    ];
+    let (mut values, mut logged) = (Vec::new(), Vec::new());
+    for bid in bids {
+        let out = feed(&mut task, "bids", &[bid]);
+        values.extend(rows(&out).into_iter().map(|(_, k, v)| (k, v)));
+        logged.push(task.take_changelogs().len());
+    }
+    assert_eq!(
+        values,
+        [("bike", "5"), ("bike", "9"), ("car", "1")].map(|(k, v)| (k.to_string(), v.to_string()))
+    );
+    assert_eq!(logged, [1, 0, 0, 1, 1], "changelog records per bid");
+}
+
 /// Feeds a task's repartition outputs back to it (as the runtime does
 /// through the topic), until only other outputs are left.
 fn settle(task: &mut Task, mut pending: Vec<Output>) -> Vec<Output> {

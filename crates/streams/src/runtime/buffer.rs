@@ -127,7 +127,10 @@ impl TaskQueues {
                 group.waiting_since = None;
                 group.gave_up = false;
             } else {
-                let waited = group.waiting_since.get_or_insert_with(Instant::now).elapsed();
+                let waited = group
+                    .waiting_since
+                    .get_or_insert_with(Instant::now)
+                    .elapsed();
                 if waited < waits.idle {
                     continue;
                 }
@@ -234,7 +237,10 @@ mod tests {
         assert!(q.next(waits, &mut b_lags).is_none());
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(q.next(waits, &mut b_lags).unwrap().timestamp, 1);
-        assert!(asked.iter().all(|t| t == "b"), "only the empty input is asked");
+        assert!(
+            asked.iter().all(|t| t == "b"),
+            "only the empty input is asked"
+        );
     }
 
     #[test]
@@ -246,7 +252,10 @@ mod tests {
         q.push(rec("a", 5));
         q.push(rec("repartition", 9));
         // a waits for b; the repartition topic's group goes on.
-        assert_eq!(q.next(LONG, &mut caught_up).unwrap().topic.as_ref(), "repartition");
+        assert_eq!(
+            q.next(LONG, &mut caught_up).unwrap().topic.as_ref(),
+            "repartition"
+        );
         assert!(q.next(LONG, &mut caught_up).is_none());
     }
 }

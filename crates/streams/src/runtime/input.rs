@@ -80,9 +80,7 @@ impl Inputs {
     /// queue (an assignment ends the queues of the previous one).
     pub fn assign(&mut self, list: &TopicPartitionList) -> Result<()> {
         self.partitions.clear();
-        self.consumer
-            .assign(list)
-            .map_err(|e| kafka("assign", e))?;
+        self.consumer.assign(list).map_err(|e| kafka("assign", e))?;
         for e in list.elements() {
             let Some(mut queue) = self
                 .consumer

@@ -60,8 +60,8 @@ use crate::record::Output;
 use crate::topology::{Task, Topology};
 use assignor::{AssignmentInfo, SubscriptionInfo};
 use buffer::{Buffered, TaskQueues, Waits};
-use input::Inputs;
 use heartbeat::{Beat, Heartbeats};
+use input::Inputs;
 use kafka::{kafka, Deliveries, DeliveryContext, Producer};
 
 /// How long a task waits for an input the cluster has unfetched records
