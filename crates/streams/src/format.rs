@@ -143,6 +143,11 @@ impl Format {
     }
 }
 
+/// `v` as JSON text (writing a `Value` cannot fail: its keys are strings).
+pub(crate) fn json_bytes(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).expect("a Value is always JSON")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,9 +211,4 @@ mod tests {
         assert!(csv.encode(&Value::Int(1)).is_err());
         assert_eq!(Format::Json.encode(&Value::Null).unwrap(), None);
     }
-}
-
-/// `v` as JSON text (writing a `Value` cannot fail: its keys are strings).
-pub(crate) fn json_bytes(v: &Value) -> Vec<u8> {
-    serde_json::to_vec(v).expect("a Value is always JSON")
 }

@@ -4,10 +4,12 @@
 //! compacted changelog topics).
 //!
 //! - values and formats ([`value`], [`mod@format`]); windows and exactly when
-//!   they close ([`window`]); aggregate functions ([`aggregate`]);
+//!   they close ([`window`]: tumbling, hopping, session and sliding);
+//!   aggregate functions ([`aggregate`]);
 //! - operators: the windowed aggregation with stream time, grace, EMIT
 //!   CHANGES / EMIT FINAL and late records routed to a topic with headers
-//!   saying why ([`windowed`]); aggregation per key ([`keyed`]); tables
+//!   saying why ([`windowed`]; sliding windows' state in [`sliding`]);
+//!   aggregation per key ([`keyed`]); tables
 //!   with retraction ([`table`]); stream-stream joins ([`join`]), and
 //!   stream-table and table-table joins in the topology;
 //! - the topology builder ([`builder`]: Kafka Streams' DSL in Rust,
@@ -28,6 +30,7 @@ pub mod kv;
 pub mod late;
 pub mod record;
 pub mod runtime;
+pub mod sliding;
 pub mod store;
 pub mod table;
 pub mod task;
@@ -47,5 +50,5 @@ pub use record::{Header, Output, Record, Source};
 pub use runtime::{run, ProcessingGuarantee, StreamsConfig};
 pub use topology::{EventTime, Task, Topology};
 pub use value::Value;
-pub use window::{SessionWindows, TimeWindows, Window};
+pub use window::{SessionWindows, SlidingWindows, TimeWindows, Window};
 pub use windowed::{Emit, WindowKind, WindowedAggregate};

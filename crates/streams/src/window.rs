@@ -18,6 +18,18 @@
 //!   record is late when the session it would make ends before the close
 //!   time. A session is *final* once stream time passes `end + gap + grace`:
 //!   no record can extend it after that.
+//! - **Sliding** windows (time difference `d`, Kafka Streams'
+//!   `SlidingWindows`, KIP-450) are `[start, start + d]`, both ends
+//!   included, and placed by the records themselves: each record at `t`
+//!   has its window `[t - d, t]`, and `[t + 1, t + 1 + d]` exists when a
+//!   record falls in it. A record at `t < d` has `[0, d]` instead of its
+//!   own (no window starts below 0, as in Kafka Streams). A window accepts
+//!   records while `end >= close time`; it *closes* when stream time
+//!   passes `end + grace`, i.e. at `end + grace + 1` (its end is included,
+//!   a time window's is not). A record whose own window has closed is
+//!   late; it is still folded into the later windows that are open, unless
+//!   none that could hold it is (`t + d < close time`: Kafka Streams drops
+//!   it). See `sliding` for which windows a record creates.
 //!
 //! A record for a closed window is late: the windowed operators send it
 //! to the late-data topic (never drop it silently), see `windowed`.
@@ -25,7 +37,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// One window of event time: `[start, end)` for time windows, `[start,
-/// end]` for sessions (see the module doc).
+/// end]` for sessions and sliding windows (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Window {
     pub start: i64,
@@ -128,9 +140,70 @@ impl SessionWindows {
     }
 }
 
+/// Sliding windows: every window spans `time_difference_ms`, both ends
+/// included, and starts or ends at a record (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlidingWindows {
+    pub time_difference_ms: i64,
+    pub grace_ms: i64,
+}
+
+impl SlidingWindows {
+    /// Windows of the records at most `time_difference_ms` apart (Kafka
+    /// Streams' `ofTimeDifferenceWithNoGrace`; add [`SlidingWindows::grace`]).
+    pub fn of_time_difference(time_difference_ms: i64) -> SlidingWindows {
+        SlidingWindows {
+            time_difference_ms: time_difference_ms.max(0),
+            grace_ms: 0,
+        }
+    }
+
+    /// How long after its end a window still accepts out-of-order records.
+    pub fn grace(mut self, grace_ms: i64) -> SlidingWindows {
+        self.grace_ms = grace_ms.max(0);
+        self
+    }
+
+    /// The window starting at `start`.
+    pub fn starting_at(&self, start: i64) -> Window {
+        Window {
+            start,
+            end: start.saturating_add(self.time_difference_ms),
+        }
+    }
+
+    /// The window a record at `t` (`t >= 0`) makes: the one ending at it,
+    /// or `[0, d]` for a record earlier than the time difference.
+    pub fn own_window(&self, t: i64) -> Window {
+        let end = t.max(self.time_difference_ms);
+        Window {
+            start: end - self.time_difference_ms,
+            end,
+        }
+    }
+
+    /// The window just after a record at `t` (it exists while a record
+    /// falls in it).
+    pub fn right_window(&self, t: i64) -> Window {
+        self.starting_at(t.saturating_add(1))
+    }
+
+    /// Whether `w` no longer accepts records at this stream time.
+    pub fn is_closed(&self, w: &Window, stream_time: i64) -> bool {
+        w.end < stream_time.saturating_sub(self.grace_ms)
+    }
+
+    /// Whether no open window can hold a record at `t`: the latest window
+    /// that contains it, `[t, t + d]`, is closed (Kafka Streams drops such
+    /// a record).
+    pub fn is_too_late(&self, t: i64, stream_time: i64) -> bool {
+        self.is_closed(&self.starting_at(t), stream_time)
+    }
+}
+
 /// A windowed key as Kafka Streams writes it, so its tools read it: the
-/// key's bytes, then the window start (8 bytes, big-endian) for time
-/// windows (TimeWindowedSerializer), or the end then the start for
+/// key's bytes, then the window start (8 bytes, big-endian) for time and
+/// sliding windows (TimeWindowedSerializer), or the end then the start for
 /// sessions (SessionWindowedSerializer).
 pub fn windowed_key(key: &[u8], w: &Window, session: bool) -> Bytes {
     let mut b = BytesMut::with_capacity(key.len() + 16);
@@ -180,6 +253,21 @@ mod tests {
         assert!(s.reaches(&w(10, 20), 5));
         assert!(!s.is_final(&w(10, 20), 27));
         assert!(s.is_final(&w(10, 20), 28));
+    }
+
+    #[test]
+    fn sliding_windows_end_at_records_and_close_after_end_plus_grace() {
+        let s = SlidingWindows::of_time_difference(10).grace(5);
+        assert_eq!(s.own_window(100), w(90, 100));
+        assert_eq!(s.right_window(100), w(101, 111));
+        // Before the time difference: the window [0, d].
+        assert_eq!(s.own_window(3), w(0, 10));
+        // Both ends included: open while end >= stream time - grace.
+        assert!(!s.is_closed(&w(90, 100), 105));
+        assert!(s.is_closed(&w(90, 100), 106));
+        // A record at 95 fits [95, 105], open until stream time 110.
+        assert!(!s.is_too_late(95, 110));
+        assert!(s.is_too_late(95, 111));
     }
 
     #[test]

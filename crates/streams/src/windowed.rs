@@ -8,7 +8,9 @@
 //!
 //! - `Emit::Changes` (EMIT CHANGES): every update of a window's result is
 //!   emitted at once. Sessions merged away by a record are emitted as
-//!   tombstones (null value), as Kafka Streams does.
+//!   tombstones (null value), as Kafka Streams does. A sliding window a
+//!   record creates is emitted too, also when the record is not in it
+//!   (see `sliding`); the windows of one record go out by start.
 //! - `Emit::Final` (EMIT FINAL, Kafka Streams' suppress until window
 //!   close): a window's result is emitted once, when it closes. Windows
 //!   waiting for that are kept in a second store (`<store>-suppress`, with
@@ -17,16 +19,21 @@
 //!
 //! A late record goes to the late-data topic unchanged, with the
 //! `fjord.late.*` headers saying why (see `late`; for hopping windows, the
-//! latest window it missed).
+//! latest window it missed; for sliding windows, its own window, the one
+//! ending at it).
 //!
 //! A record late for some hopping windows and on time for others is
-//! folded into the open ones and sent to the late topic once. Without a
+//! folded into the open ones and sent to the late topic once; so is a
+//! record whose own sliding window has closed while later windows that
+//! hold it are open. Without a
 //! late topic, late records are counted ([`WindowedAggregate::late`]) and
 //! dropped, which the topology builder only allows when asked explicitly.
 //!
 //! A window's state is removed from the store once stream time passes its
 //! end plus the retention (at least the grace period; by default exactly
-//! that, so a window leaves the store as it closes).
+//! that, so a window leaves the store as it closes). Sliding windows keep
+//! their records instead of their windows (`sliding` says why and for how
+//! long); the suppress buffer is the same for every kind.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -38,9 +45,10 @@ use crate::error::{Error, Result};
 use crate::format::Format;
 use crate::late::{late_output, Lateness};
 use crate::record::{Output, Record};
+use crate::sliding::SlidingState;
 use crate::store::{ChangeCapture, StoreChanges};
 use crate::value::Value;
-use crate::window::{windowed_key, SessionWindows, TimeWindows, Window};
+use crate::window::{windowed_key, SessionWindows, SlidingWindows, TimeWindows, Window};
 
 /// When a windowed aggregation emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +63,7 @@ pub enum Emit {
 pub enum WindowKind {
     Time(TimeWindows),
     Session(SessionWindows),
+    Sliding(SlidingWindows),
 }
 
 impl WindowKind {
@@ -62,6 +71,7 @@ impl WindowKind {
         match self {
             WindowKind::Time(t) => t.grace_ms,
             WindowKind::Session(s) => s.grace_ms,
+            WindowKind::Sliding(s) => s.grace_ms,
         }
     }
 
@@ -78,6 +88,8 @@ impl WindowKind {
                 .saturating_add(s.gap_ms)
                 .saturating_add(s.grace_ms)
                 .saturating_add(1),
+            // Its end is included: closed once stream time passes it.
+            WindowKind::Sliding(s) => w.end.saturating_add(s.grace_ms).saturating_add(1),
         }
     }
 }
@@ -110,6 +122,8 @@ pub struct WindowedAggregate {
     by_end: BTreeSet<(i64, Bytes, i64)>,
     /// EMIT FINAL: (final at, encoded key, start) not yet emitted.
     unemitted: BTreeSet<(i64, Bytes, i64)>,
+    /// Sliding windows' records (their store instead of `windows`).
+    sliding: Option<SlidingState>,
     changelog: ChangeCapture,
     suppress_changelog: ChangeCapture,
     late: u64,
@@ -138,6 +152,10 @@ impl WindowedAggregate {
             windows: BTreeMap::new(),
             by_end: BTreeSet::new(),
             unemitted: BTreeSet::new(),
+            sliding: match kind {
+                WindowKind::Sliding(sw) => Some(SlidingState::new(sw)),
+                _ => None,
+            },
             changelog: ChangeCapture::default(),
             suppress_changelog: ChangeCapture::default(),
             late: 0,
@@ -170,9 +188,12 @@ impl WindowedAggregate {
         self.stream_time
     }
 
-    /// Windows held in the store.
+    /// Windows held in the store (for sliding windows: records).
     pub fn window_count(&self) -> usize {
-        self.windows.len()
+        match &self.sliding {
+            Some(s) => s.len(),
+            None => self.windows.len(),
+        }
     }
 
     /// Processes one record: results go to `results` (downstream), late
@@ -191,6 +212,7 @@ impl WindowedAggregate {
         let missed = match self.kind {
             WindowKind::Time(tw) => self.fold_time(tw, &key, r, &v, results),
             WindowKind::Session(sw) => self.fold_session(sw, &key, r, &v, results),
+            WindowKind::Sliding(sw) => self.fold_sliding(sw, &key, r, v, results),
         };
         if let Some(w) = missed {
             self.late += 1;
@@ -299,6 +321,40 @@ impl WindowedAggregate {
         None
     }
 
+    /// Adds `r` to the sliding windows of its key that are open; returns
+    /// its own window if that has closed (see `window`).
+    fn fold_sliding(
+        &mut self,
+        sw: SlidingWindows,
+        key: &Bytes,
+        r: &Record,
+        v: Value,
+        results: &mut Vec<Record>,
+    ) -> Option<Window> {
+        let t = r.timestamp;
+        // No window starts below 0: as for time windows, a record before
+        // the epoch has none.
+        if t < 0 {
+            return None;
+        }
+        let own = sw.own_window(t);
+        let missed = sw.is_closed(&own, self.stream_time).then_some(own);
+        if sw.is_too_late(t, self.stream_time) {
+            return missed;
+        }
+        let sliding = self.sliding.as_mut().expect("sliding windows keep records");
+        let changed = sliding.add(&self.agg, key, &r.key, t, v, self.stream_time);
+        for (w, folded) in changed {
+            match self.emit {
+                Emit::Changes => {
+                    results.push(self.result(&r.key, &folded.acc, folded.max_ts, w));
+                }
+                Emit::Final => self.hold_until_final(key, w),
+            }
+        }
+        missed
+    }
+
     /// A session merged away: out of the store (a changelog tombstone),
     /// and, under EMIT CHANGES, a tombstone downstream.
     fn remove_window(
@@ -343,22 +399,29 @@ impl WindowedAggregate {
             Some(Bytes::from(crate::format::json_bytes(&e.acc))),
         );
         match self.emit {
-            Emit::Changes => results.push(self.result(e, w)),
-            Emit::Final => {
-                let final_at = self.kind.final_at(&w);
-                if self.unemitted.insert((final_at, key.clone(), w.start)) {
-                    self.suppress_changelog
-                        .record(wk, Some(Bytes::from(final_at.to_string())));
-                }
-            }
+            Emit::Changes => results.push(self.result(&e.key, &e.acc, e.max_ts, w)),
+            Emit::Final => self.hold_until_final(key, w),
         }
     }
 
-    fn result(&self, e: &Entry, w: Window) -> Record {
+    /// EMIT FINAL: window `w` of `key` waits (in the suppress buffer) to
+    /// be emitted when it closes.
+    fn hold_until_final(&mut self, key: &Bytes, w: Window) {
+        let final_at = self.kind.final_at(&w);
+        if self.unemitted.insert((final_at, key.clone(), w.start)) {
+            self.suppress_changelog.record(
+                windowed_key(key, &w, self.kind.is_session()),
+                Some(Bytes::from(final_at.to_string())),
+            );
+        }
+    }
+
+    /// The result of window `w` of `key`, its aggregate `acc`.
+    fn result(&self, key: &Value, acc: &Value, max_ts: i64, w: Window) -> Record {
         Record {
-            key: e.key.clone(),
-            value: self.agg.result(&e.acc),
-            timestamp: e.max_ts,
+            key: key.clone(),
+            value: self.agg.result(acc),
+            timestamp: max_ts,
             headers: Vec::new(),
             source: None,
             old: None,
@@ -377,14 +440,24 @@ impl WindowedAggregate {
                 break;
             }
             self.unemitted.pop_first();
-            if let Some(e) = self.windows.get(&(key.clone(), start)) {
+            if let Some(sliding) = self.sliding.as_mut() {
+                if let Some((w, key_value, folded)) = sliding.close(&self.agg, &key, start) {
+                    results.push(self.result(&key_value, &folded.acc, folded.max_ts, w));
+                    self.suppress_changelog
+                        .record(windowed_key(&key, &w, session), None);
+                }
+            } else if let Some(e) = self.windows.get(&(key.clone(), start)) {
                 let w = Window { start, end: e.end };
-                results.push(self.result(e, w));
+                results.push(self.result(&e.key, &e.acc, e.max_ts, w));
                 self.suppress_changelog
                     .record(windowed_key(&key, &w, session), None);
             }
         }
         let horizon = st.saturating_sub(self.retention_ms);
+        if let Some(sliding) = self.sliding.as_mut() {
+            sliding.expire(horizon);
+            return;
+        }
         while let Some((end, key, start)) = self.by_end.first().cloned() {
             let expired = match self.kind {
                 WindowKind::Time(_) => end <= horizon,
@@ -392,6 +465,7 @@ impl WindowedAggregate {
                 WindowKind::Session(_) => {
                     self.kind.final_at(&Window { start, end }) <= st && end <= horizon
                 }
+                WindowKind::Sliding(_) => unreachable!("sliding windows expire their records"),
             };
             // Retention is at least the grace period, so a window past it
             // has been emitted already (EMIT FINAL pops it above first).
@@ -435,6 +509,10 @@ impl WindowedAggregate {
     /// Applies one record of the window store's changelog (restoring a
     /// task elsewhere). Not captured again.
     pub fn restore_window(&mut self, windowed: &[u8], value: Option<&[u8]>) -> Result<()> {
+        if let Some(sliding) = self.sliding.as_mut() {
+            // A sliding window store logs records, not windows.
+            return sliding.restore(windowed, value, self.key_format);
+        }
         let (key, w) = self.parse_windowed(windowed)?;
         let slot = (key.clone(), w.start);
         if let Some(old) = self.windows.remove(&slot) {
@@ -493,6 +571,13 @@ impl WindowedAggregate {
                     },
                 ))
             }
+            WindowKind::Sliding(s) => {
+                let at = b.len().checked_sub(8).ok_or_else(bad)?;
+                Ok((
+                    Bytes::copy_from_slice(&b[..at]),
+                    s.starting_at(be(&b[at..])),
+                ))
+            }
             WindowKind::Session(_) => {
                 let at = b.len().checked_sub(16).ok_or_else(bad)?;
                 Ok((
@@ -509,7 +594,11 @@ impl WindowedAggregate {
     /// The changelog records since the last commit: the window store's
     /// and the suppress buffer's, by store name.
     pub fn take_changelog(&mut self) -> Vec<StoreChanges> {
-        let mut out = vec![(self.store.clone(), self.changelog.take())];
+        let store_changes = match self.sliding.as_mut() {
+            Some(sliding) => sliding.take_changelog(),
+            None => self.changelog.take(),
+        };
+        let mut out = vec![(self.store.clone(), store_changes)];
         if self.emit == Emit::Final {
             out.push((
                 format!("{}-suppress", self.store),
