@@ -109,6 +109,20 @@ impl KafkaSettings {
         .map_err(kafka("cannot create consumer"))
     }
 
+    /// A consumer of results that may come from transactions (the
+    /// statistics, exactly-once): it reads committed records only.
+    pub fn committed_reader(&self, group: &str) -> Result<BaseConsumer> {
+        self.config(&[
+            ("group.id", group),
+            ("enable.auto.commit", "false"),
+            ("enable.partition.eof", "false"),
+            ("allow.auto.create.topics", "false"),
+            ("isolation.level", "read_committed"),
+        ])
+        .create()
+        .map_err(kafka("cannot create consumer"))
+    }
+
     /// Creates the topic `bids` (4 partitions) unless it exists.
     pub async fn ensure_topic(&self) -> Result<()> {
         self.ensure_topic_named(TOPIC, PARTITIONS).await

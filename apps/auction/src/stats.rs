@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fjord_streams::{
-    Aggregate, Emit, Error as StreamsError, Format, StreamsBuilder, StreamsConfig, TimeWindows,
-    Topology, Value, WindowKind,
+    Aggregate, Emit, Error as StreamsError, Format, ProcessingGuarantee, StreamsBuilder,
+    StreamsConfig, TimeWindows, Topology, Value, WindowKind,
 };
 
 use crate::codec::{BidCodec, TOPIC};
@@ -94,12 +94,19 @@ pub fn topology(codec: Arc<dyn BidCodec>) -> Result<Topology> {
 /// instance after a pause, as Kafka Streams replaces a failed thread: it
 /// resumes from its last commit, so nothing is lost (outputs since that
 /// commit may repeat; the results are updates per window).
-pub fn run(settings: &KafkaSettings, codec: Arc<dyn BidCodec>, stop: &AtomicBool) -> Result<()> {
+pub fn run(
+    settings: &KafkaSettings,
+    codec: Arc<dyn BidCodec>,
+    guarantee: ProcessingGuarantee,
+    stop: &AtomicBool,
+) -> Result<()> {
     let topology = topology(codec)?;
-    let mut config = StreamsConfig::new(settings.bootstrap_servers.clone());
+    let mut config =
+        StreamsConfig::new(settings.bootstrap_servers.clone()).with_guarantee(guarantee);
     config.client_settings = settings.extra.clone();
-    // The dashboard shows these live: commit (and so flush) often.
-    config.commit_interval = Duration::from_secs(1);
+    // The dashboard shows these live: commit (and so flush) at least every
+    // second (exactly-once commits every 100 ms already).
+    config.commit_interval = config.commit_interval.min(Duration::from_secs(1));
     while !stop.load(Ordering::SeqCst) {
         match fjord_streams::run(&topology, &config, stop) {
             Ok(()) => break,
@@ -167,7 +174,20 @@ pub fn latest_minutes(consumer: &rdkafka::consumer::BaseConsumer) -> Result<Vec<
         .map_err(crate::error::kafka("cannot read the bid statistics"))?;
     let deadline = std::time::Instant::now() + Duration::from_secs(2);
     while !ends.is_empty() && std::time::Instant::now() < deadline {
-        let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else {
+        let polled = consumer.poll(Duration::from_millis(100));
+        // Read to the end: the position passes transaction markers too (an
+        // exactly-once statistics application ends its topics with one),
+        // where the last record's offset does not reach the end.
+        if let Ok(positions) = consumer.position() {
+            for e in positions.elements() {
+                if let rdkafka::Offset::Offset(at) = e.offset() {
+                    ends.retain(|&(t, p), end| {
+                        !(t == e.topic() && p == e.partition() && at >= *end)
+                    });
+                }
+            }
+        }
+        let Some(Ok(m)) = polled else {
             continue;
         };
         let topic = if m.topic() == BIDS_PER_MINUTE {
@@ -175,12 +195,6 @@ pub fn latest_minutes(consumer: &rdkafka::consumer::BaseConsumer) -> Result<Vec<
         } else {
             HIGHEST_BID_PER_MINUTE
         };
-        if ends
-            .get(&(topic, m.partition()))
-            .is_some_and(|&end| m.offset() + 1 >= end)
-        {
-            ends.remove(&(topic, m.partition()));
-        }
         let (Some(key), Some(value)) = (m.key(), m.payload()) else {
             continue;
         };

@@ -24,6 +24,34 @@ use crate::client::{self, ClientArgs, REQUEST_TIMEOUT};
 use crate::group::reset::{self, Planned, Target};
 use crate::group::{fetch_group, group_consumer, print_json, print_table, OutputFormat};
 
+/// `--guarantee` of the commands that run a stream processing
+/// application (Kafka Streams' processing.guarantee).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum GuaranteeArg {
+    /// A crash may repeat outputs since the last commit, never lose them.
+    #[default]
+    AtLeastOnce,
+    /// Outputs, state and input offsets commit in one transaction:
+    /// read_committed readers see every output once.
+    ExactlyOnce,
+}
+
+impl GuaranteeArg {
+    pub fn engine(self) -> fjord_streams::ProcessingGuarantee {
+        match self {
+            GuaranteeArg::AtLeastOnce => fjord_streams::ProcessingGuarantee::AtLeastOnce,
+            GuaranteeArg::ExactlyOnce => fjord_streams::ProcessingGuarantee::ExactlyOnce,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GuaranteeArg::AtLeastOnce => "at-least-once",
+            GuaranteeArg::ExactlyOnce => "exactly-once",
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct StreamsArgs {
     #[command(subcommand)]

@@ -75,7 +75,7 @@ impl WebState {
         let lag_consumers = match (
             settings.plain_consumer(DB_GROUP),
             settings.plain_consumer(BACKUP_GROUP),
-            settings.plain_consumer("auction-dashboard"),
+            settings.committed_reader("auction-dashboard"),
         ) {
             (Ok(a), Ok(b), Ok(c)) => Some(Arc::new((a, b, c))),
             _ => None,

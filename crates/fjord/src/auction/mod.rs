@@ -375,6 +375,15 @@ struct BackupWriterArgs {
 struct StatsArgs {
     #[command(flatten)]
     cluster: Cluster,
+    /// Processing guarantee of the statistics application (exactly-once:
+    /// the dashboard reads its results read_committed, each once).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "at-least-once",
+        env = "FJORD_STATS_GUARANTEE"
+    )]
+    guarantee: crate::streams::GuaranteeArg,
 }
 
 #[derive(Args, Debug)]
@@ -525,7 +534,7 @@ pub fn run(args: AuctionArgs) -> Result<()> {
                 let settings = a.cluster.settings(None);
                 settings.ensure_topic().await?;
                 let codec = a.cluster.codec().await?;
-                Ok(run_stats(settings, codec, stop_signal()).await?)
+                Ok(run_stats(settings, codec, a.guarantee.engine(), stop_signal()).await?)
             }
             AuctionCommand::Backup(a) => run_backup(a).await,
             AuctionCommand::Load(_) | AuctionCommand::Item(_) | AuctionCommand::Up(_) => {
@@ -583,12 +592,14 @@ async fn wait_for_signal() {
 async fn run_stats(
     settings: fjord_auction::kafka::KafkaSettings,
     codec: Arc<dyn BidCodec>,
+    guarantee: fjord_streams::ProcessingGuarantee,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> fjord_auction::Result<()> {
     let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let running = flag.clone();
-    let worker =
-        tokio::task::spawn_blocking(move || fjord_auction::stats::run(&settings, codec, &running));
+    let worker = tokio::task::spawn_blocking(move || {
+        fjord_auction::stats::run(&settings, codec, guarantee, &running)
+    });
     tokio::pin!(stop);
     tokio::pin!(worker);
     let joined = tokio::select! {

@@ -42,6 +42,7 @@ async fn up(a: UpArgs, embedded: Option<SocketAddr>) -> Result<()> {
         tasks.push(tokio::spawn(run_stats(
             settings.clone(),
             codec.clone(),
+            fjord_streams::ProcessingGuarantee::AtLeastOnce,
             stop,
         )));
     }

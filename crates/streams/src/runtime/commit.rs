@@ -38,6 +38,7 @@ impl Instance<'_> {
     /// the transaction was aborted (the instance has dropped its tasks
     /// and must rejoin).
     pub(super) fn commit(&mut self) -> Result<bool> {
+        self.move_past_markers();
         if !self.dirty {
             return Ok(true);
         }
@@ -88,6 +89,27 @@ impl Instance<'_> {
                     self.member.member_id.clear();
                 }
                 Ok(false)
+            }
+        }
+    }
+
+    /// Moves the positions of inputs whose records are all processed to
+    /// the consumer's position, past the transaction markers that follow
+    /// their last record (an exactly-once upstream writes one per
+    /// transaction): committing the last record's offset + 1 would leave
+    /// a lag of 1 forever, and a tool waiting for the group to commit the
+    /// end of its inputs would wait for ever (Kafka Streams commits the
+    /// position for the same reason).
+    fn move_past_markers(&mut self) {
+        for ((topic, p), next) in self.positions.iter_mut() {
+            if self.queues.get(p).is_some_and(|q| q.len(topic) > 0) {
+                continue; // fetched records still wait: the position is ahead
+            }
+            if let Some(at) = self.input.position(topic, *p) {
+                if at > *next {
+                    *next = at;
+                    self.dirty = true;
+                }
             }
         }
     }

@@ -144,6 +144,11 @@ impl Inputs {
         lag::has_unfetched(&self.consumer, topic, partition)
     }
 
+    /// The consumer's position in this partition (see `lag::position`).
+    pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
+        lag::position(&self.consumer, topic, partition)
+    }
+
     fn shared_name(&self, topic: &str) -> Arc<str> {
         self.groups
             .iter()

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use fjord_streams::{ProcessingGuarantee, StreamsConfig};
+use fjord_streams::StreamsConfig;
 use indicatif::{ProgressBar, ProgressStyle};
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -29,6 +29,7 @@ use serde_json::json;
 
 use super::{now_ms, print_summary, thousands};
 use crate::client::{block_on, ClientArgs, REQUEST_TIMEOUT};
+use crate::streams::GuaranteeArg;
 use generator::{Generator, AUCTION_TOPIC, BID_TOPIC, PERSON_TOPIC};
 
 /// Arguments of `fjord bench nexmark`.
@@ -42,7 +43,7 @@ pub struct NexmarkBenchArgs {
     events: u64,
     /// Processing guarantee of the query's application.
     #[arg(long, value_enum, default_value = "at-least-once")]
-    guarantee: Guarantee,
+    guarantee: GuaranteeArg,
     /// Instances of the application (threads of this process).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     parallelism: u32,
@@ -60,12 +61,6 @@ pub struct NexmarkBenchArgs {
     client: ClientArgs,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum Guarantee {
-    AtLeastOnce,
-    ExactlyOnce,
-}
-
 pub fn run(args: NexmarkBenchArgs) -> Result<()> {
     // The engine's warnings (a rebalance, a refused commit) explain odd
     // figures.
@@ -81,12 +76,8 @@ pub fn run(args: NexmarkBenchArgs) -> Result<()> {
         .sum::<Result<i64>>()?;
     let run_id = now_ms().to_string();
     let topology = Arc::new(queries::topology(&args.query, &run_id)?);
-    let mut config = StreamsConfig::new(args.client.bootstrap_servers.clone()).with_guarantee(
-        match args.guarantee {
-            Guarantee::AtLeastOnce => ProcessingGuarantee::AtLeastOnce,
-            Guarantee::ExactlyOnce => ProcessingGuarantee::ExactlyOnce,
-        },
-    );
+    let mut config = StreamsConfig::new(args.client.bootstrap_servers.clone())
+        .with_guarantee(args.guarantee.engine());
     config.client_settings = args.client.client_config.clone();
     config.commit_interval = Duration::from_millis(args.commit_interval_ms);
     config.heartbeat_interval = Duration::from_millis(500);
@@ -133,10 +124,7 @@ pub fn run(args: NexmarkBenchArgs) -> Result<()> {
         "bench": "nexmark",
         "engine": "fjord",
         "query": args.query,
-        "guarantee": match args.guarantee {
-            Guarantee::AtLeastOnce => "at-least-once",
-            Guarantee::ExactlyOnce => "exactly-once",
-        },
+        "guarantee": args.guarantee.name(),
         "parallelism": args.parallelism,
         "commit_interval_ms": args.commit_interval_ms,
         "generated_events": args.events,
