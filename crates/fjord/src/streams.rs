@@ -133,6 +133,8 @@ struct TaskJson {
     late: Option<u64>,
     dead_letters: Option<u64>,
     stores: Vec<(String, usize)>,
+    /// The changelog records its instance restored, and in how long.
+    restore: Option<fjord_streams::runtime::status::Restore>,
     updated_ms: Option<i64>,
 }
 
@@ -165,6 +167,7 @@ fn describe(a: DescribeArgs) -> Result<()> {
                 late: s.as_ref().map(|s| s.late),
                 dead_letters: s.as_ref().map(|s| s.dead_letters),
                 stores: s.as_ref().map(|s| s.stores.clone()).unwrap_or_default(),
+                restore: s.as_ref().map(|s| s.restore),
                 updated_ms: s.as_ref().map(|s| s.updated_ms),
             }
         })
@@ -209,6 +212,11 @@ fn describe(a: DescribeArgs) -> Result<()> {
                             .map(|(s, n)| format!("{s}={n}"))
                             .collect::<Vec<_>>()
                             .join(" "),
+                        r.restore
+                            .filter(|r| r.records > 0)
+                            .map_or_else(dash, |r| {
+                                format!("{} in {:.1}s", r.records, r.ms as f64 / 1000.0)
+                            }),
                         r.updated_ms
                             .map_or_else(dash, |t| format!("{}s ago", (now - t).max(0) / 1000)),
                     ]
@@ -225,6 +233,7 @@ fn describe(a: DescribeArgs) -> Result<()> {
                     "LATE",
                     "DLQ",
                     "STORES",
+                    "RESTORED",
                     "REPORTED",
                 ],
                 &table,

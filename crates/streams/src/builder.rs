@@ -166,6 +166,19 @@ impl StreamsBuilder {
                 Node::Windowed(w) => &w.store,
                 Node::Keyed(k) | Node::KeyedTable(k) => &k.store,
                 Node::Table(store) => store,
+                Node::ForeignKeyJoin {
+                    role: crate::fk_join::FkRole::Register,
+                    spec,
+                } => {
+                    if spec.kind == JoinKind::Outer {
+                        return Err(Error::Topology(format!(
+                            "foreign-key join '{}': only inner and left joins (a right row \
+                             without left rows has no key in the result)",
+                            spec.name
+                        )));
+                    }
+                    &spec.store
+                }
                 _ => continue,
             };
             if !stores.insert(store.clone()) {
@@ -512,6 +525,43 @@ impl Table {
             joiner,
         });
         left.merge(&[right])
+    }
+
+    /// Joins this table with `other` on a foreign key (KTable.join with a
+    /// foreign-key extractor, KIP-213; see `fk_join`): each row of this
+    /// table names a row of `other` by `foreign_key(row)` (Null: none),
+    /// and the result, keyed by this table's key, is `joiner(row, other's
+    /// row)`, emitted again whenever either row changes; inner join: a
+    /// tombstone when there is no row of `other`; left join: joined with
+    /// Null. The tables may be partitioned differently: the sides talk
+    /// through the internal topics `<application-id>-<name>-subscription-
+    /// registration-topic` and `...-subscription-response-topic`, and the
+    /// subscriptions live in the store `<name>-subscription-store`.
+    /// `JoinKind::Outer` is refused when the topology is built.
+    pub fn join_foreign_key(
+        &self,
+        other: &Table,
+        name: &str,
+        kind: JoinKind,
+        foreign_key: impl Fn(&Value) -> Value + Send + Sync + 'static,
+        joiner: impl Fn(&Value, &Value) -> Result<Value> + Send + Sync + 'static,
+    ) -> Stream {
+        let node = crate::fk_join::build(
+            &self.changes.graph,
+            self.changes.node,
+            other.changes.node,
+            name,
+            kind,
+            Arc::new(foreign_key),
+            Arc::new(joiner),
+        );
+        Stream {
+            graph: self.changes.graph.clone(),
+            node,
+            port: 0,
+            // Answers come to the left key's partition.
+            key_changed: false,
+        }
     }
 
     /// Aggregates the table's rows by `new_key` (KGroupedTable.aggregate):

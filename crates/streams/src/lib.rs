@@ -11,7 +11,8 @@
 //!   saying why ([`windowed`]; sliding windows' state in [`sliding`]);
 //!   aggregation per key ([`keyed`]); tables
 //!   with retraction ([`table`]); stream-stream joins ([`join`]), and
-//!   stream-table and table-table joins in the topology;
+//!   stream-table and table-table joins in the topology, foreign-key
+//!   table-table joins through subscription topics ([`fk_join`]);
 //! - the topology builder ([`builder`]: Kafka Streams' DSL in Rust,
 //!   repartition topics after a key change), the built graph
 //!   ([`topology`]) and the tasks that run it ([`task`], dead letters);
@@ -23,6 +24,7 @@
 pub mod aggregate;
 pub mod builder;
 pub mod error;
+pub mod fk_join;
 pub mod format;
 pub mod join;
 pub mod keyed;

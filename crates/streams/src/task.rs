@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
+use crate::fk_join::SubscriptionStore;
 use crate::join::{JoinKind, Side, StreamJoin};
 use crate::keyed::KeyedAggregate;
 use crate::record::{Header, Output, Record, Source};
@@ -45,6 +46,8 @@ pub struct Task {
     pub(crate) tables: Vec<Option<TableStore>>,
     /// Per node: a stream-stream join's buffers, at its left side's node.
     pub(crate) joins: Vec<Option<StreamJoin>>,
+    /// Per node: a foreign-key join's subscriptions, at its register node.
+    pub(crate) subscriptions: Vec<Option<SubscriptionStore>>,
     pub(crate) dead_letters: u64,
     pub(crate) processed: u64,
 }
@@ -81,7 +84,16 @@ impl Task {
             .iter()
             .flatten()
             .map(|t| (t.store_name().to_string(), t.len()));
-        windows.chain(keys).chain(rows).collect()
+        let subscriptions = self
+            .subscriptions
+            .iter()
+            .flatten()
+            .map(|s| (s.store_name().to_string(), s.len()));
+        windows
+            .chain(keys)
+            .chain(rows)
+            .chain(subscriptions)
+            .collect()
     }
 
     /// Late records, over every windowed operator.
@@ -303,6 +315,20 @@ impl Task {
                 joined.old = Some(before);
                 self.push(node, 0, joined, out)
             }
+            Node::ForeignKeyJoin { role, spec } => {
+                let results = crate::fk_join::process(
+                    *role,
+                    spec,
+                    node,
+                    r,
+                    &mut self.tables,
+                    &mut self.subscriptions,
+                )?;
+                for (port, res) in results {
+                    self.push(node, port, res, out)?;
+                }
+                Ok(())
+            }
             Node::StreamTableJoin {
                 table,
                 joiner,
@@ -433,6 +459,11 @@ impl Task {
                 return j.restore(key, value);
             }
         }
+        for s in self.subscriptions.iter_mut().flatten() {
+            if topic == format!("{app}-{}-changelog", s.store_name()) {
+                return s.restore(key, value);
+            }
+        }
         Err(Error::Topology(format!(
             "'{topic}' is no changelog of this topology"
         )))
@@ -466,6 +497,12 @@ impl Task {
                 .iter_mut()
                 .flatten()
                 .map(StreamJoin::take_changelog),
+        );
+        all.extend(
+            self.subscriptions
+                .iter_mut()
+                .flatten()
+                .map(SubscriptionStore::take_changelog),
         );
         for (store, changes) in all {
             let topic = format!("{app}-{store}-changelog");

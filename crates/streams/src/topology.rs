@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::aggregate::Aggregate;
 use crate::error::Result;
+use crate::fk_join::{FkJoinSpec, FkRole, SubscriptionStore};
 use crate::format::Format;
 use crate::join::{JoinKind, Side, StreamJoin, ValueJoiner};
 use crate::keyed::KeyedAggregate;
@@ -75,6 +76,11 @@ pub(crate) enum Node {
         side: Side,
         kind: JoinKind,
         joiner: Joiner,
+    },
+    /// A node of a foreign-key table-table join (see `fk_join`).
+    ForeignKeyJoin {
+        role: FkRole,
+        spec: Arc<FkJoinSpec>,
     },
     /// A stream joined with the table materialized at node `table`.
     StreamTableJoin {
@@ -270,6 +276,10 @@ impl Topology {
                     spec,
                     ..
                 } => out.push(format!("{}-{}-join-changelog", self.app_id, spec.name)),
+                Node::ForeignKeyJoin {
+                    role: FkRole::Register,
+                    spec,
+                } => out.push(format!("{}-{}-changelog", self.app_id, spec.store)),
                 _ => {}
             }
         }
@@ -288,7 +298,18 @@ impl Topology {
     pub fn key_value_stores(&self) -> usize {
         self.nodes
             .iter()
-            .filter(|n| matches!(n, Node::Keyed(_) | Node::KeyedTable(_) | Node::Table(_)))
+            .filter(|n| {
+                matches!(
+                    n,
+                    Node::Keyed(_)
+                        | Node::KeyedTable(_)
+                        | Node::Table(_)
+                        | Node::ForeignKeyJoin {
+                            role: FkRole::Register,
+                            ..
+                        }
+                )
+            })
             .count()
     }
 
@@ -360,6 +381,18 @@ impl Topology {
             })
             .map(Option::transpose)
             .collect::<Result<_>>()?;
+        let subscriptions = self
+            .nodes
+            .iter()
+            .map(|n| match n {
+                Node::ForeignKeyJoin {
+                    role: FkRole::Register,
+                    spec,
+                } => Some(SubscriptionStore::new(spec.store.clone(), limits)),
+                _ => None,
+            })
+            .map(Option::transpose)
+            .collect::<Result<_>>()?;
         Ok(Task {
             topology: self.clone(),
             partition,
@@ -367,6 +400,7 @@ impl Topology {
             keyed,
             tables,
             joins,
+            subscriptions,
             dead_letters: 0,
             processed: 0,
         })

@@ -13,6 +13,7 @@ mod e2e;
 mod group;
 mod histogram;
 mod nexmark;
+mod restore;
 mod produce;
 mod raw;
 mod txn;
@@ -61,6 +62,9 @@ enum BenchCommand {
     /// processing engine: loads the events, runs the query, reports
     /// events/s and CPU-seconds per million events.
     Nexmark(nexmark::NexmarkBenchArgs),
+    /// A stream processing store rebuilt from its changelog: fills a
+    /// store of --keys entries, then times a new instance's restore.
+    Restore(restore::RestoreBenchArgs),
 }
 
 /// Which client drives the load.
@@ -91,6 +95,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         BenchCommand::Disk(args) => disk::run(args),
         BenchCommand::Txn(args) => txn::run(args),
         BenchCommand::Nexmark(args) => nexmark::run(args),
+        BenchCommand::Restore(args) => restore::run(args),
     }
 }
 

@@ -211,6 +211,8 @@ struct Instance<'a> {
     /// Per task: when it last read a record, and when its stream time last
     /// moved with the wall clock (idle_timeout).
     idle: BTreeMap<i32, (Instant, Instant)>,
+    /// Per task: its restore on this instance (reported in its status).
+    restores: BTreeMap<i32, status::Restore>,
     /// Reads changelogs when a task is restored (made on first use).
     restorer: Option<BaseConsumer>,
 }
@@ -352,6 +354,7 @@ impl<'a> Instance<'a> {
             positions: BTreeMap::new(),
             dirty: false,
             idle: BTreeMap::new(),
+            restores: BTreeMap::new(),
             restorer: None,
         })
     }
@@ -554,6 +557,7 @@ impl<'a> Instance<'a> {
         self.abort_transaction()?;
         self.clear_queues();
         self.tasks.clear();
+        self.restores.clear();
         self.positions.clear();
         self.dirty = false;
         Ok(())
@@ -566,6 +570,7 @@ impl<'a> Instance<'a> {
         let assignment = self.join()?;
         let wanted: BTreeSet<i32> = assignment.tasks.iter().copied().collect();
         self.tasks.retain(|t, _| wanted.contains(t));
+        self.restores.retain(|t, _| wanted.contains(t));
         self.positions.retain(|(_, p), _| wanted.contains(p));
         let committed = kafka::fetch_offsets(
             &mut self.member.group.conn,
@@ -586,7 +591,10 @@ impl<'a> Instance<'a> {
                     cache_bytes: self.config.state_memory_bytes / self.task_count.max(1) as usize,
                 };
                 let mut task = self.topology.task_with_state(t, &limits)?;
-                self.restore(&mut task)?;
+                let restored = self.restore(&mut task)?;
+                self.restores.insert(t, restored);
+                // Its status (with the restore) goes out at the next commit.
+                self.dirty = true;
                 let st = committed
                     .iter()
                     .filter(|c| c.partition == t)

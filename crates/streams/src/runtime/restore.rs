@@ -9,7 +9,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::kafka::{self, kafka};
-use super::Instance;
+use super::{status, Instance};
 use crate::error::{Error, Result};
 use crate::task::Task;
 
@@ -42,9 +42,12 @@ impl Instance<'_> {
         Ok(self.restorer.as_ref().expect("made above"))
     }
 
-    /// Rebuilds `task`'s stores from their changelog partitions.
-    pub(super) fn restore(&mut self, task: &mut Task) -> Result<()> {
+    /// Rebuilds `task`'s stores from their changelog partitions; returns
+    /// what it read and how long it took.
+    pub(super) fn restore(&mut self, task: &mut Task) -> Result<status::Restore> {
         let p = task.partition();
+        let all = Instant::now();
+        let mut total = 0u64;
         for topic in self.topology.changelog_topics() {
             let (low, high) = self
                 .input
@@ -90,7 +93,11 @@ impl Instance<'_> {
             }
             tracing::info!(%topic, partition = p, records = restored,
                 ms = started.elapsed().as_millis() as u64, "restored a store from its changelog");
+            total += restored;
         }
-        Ok(())
+        Ok(status::Restore {
+            records: total,
+            ms: all.elapsed().as_millis() as u64,
+        })
     }
 }

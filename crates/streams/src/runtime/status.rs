@@ -13,6 +13,13 @@ pub fn status_topic(application_id: &str) -> String {
     format!("{application_id}-status")
 }
 
+/// A task's restore from its changelogs on the instance running it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restore {
+    pub records: u64,
+    pub ms: u64,
+}
+
 /// One task, as its instance last reported it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskStatus {
@@ -28,12 +35,22 @@ pub struct TaskStatus {
     pub dead_letters: u64,
     /// (store, entries).
     pub stores: Vec<(String, usize)>,
+    /// How this instance got the task's stores: the changelog records it
+    /// read and how long that took (0 and 0 for a task without stores).
+    #[serde(default)]
+    pub restore: Restore,
     /// When this was written, epoch ms.
     pub updated_ms: i64,
 }
 
 impl TaskStatus {
-    pub fn of(task: &Task, member_id: &str, host: &str, now_ms: i64) -> TaskStatus {
+    pub fn of(
+        task: &Task,
+        restore: Restore,
+        member_id: &str,
+        host: &str,
+        now_ms: i64,
+    ) -> TaskStatus {
         TaskStatus {
             task: task.partition(),
             member_id: member_id.to_string(),
@@ -43,6 +60,7 @@ impl TaskStatus {
             late: task.late_records(),
             dead_letters: task.dead_letters(),
             stores: task.store_sizes(),
+            restore,
             updated_ms: now_ms,
         }
     }

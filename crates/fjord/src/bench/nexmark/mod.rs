@@ -211,7 +211,7 @@ fn ensure_loaded(args: &NexmarkBenchArgs, meta: &BaseConsumer) -> Result<()> {
     Ok(())
 }
 
-fn delete_topics(client: &ClientArgs, meta: &BaseConsumer, topics: &[&str]) -> Result<()> {
+pub(super) fn delete_topics(client: &ClientArgs, meta: &BaseConsumer, topics: &[&str]) -> Result<()> {
     let admin = client.admin()?;
     let opts = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
     // A topic that is not there is fine.
@@ -229,7 +229,7 @@ fn delete_topics(client: &ClientArgs, meta: &BaseConsumer, topics: &[&str]) -> R
 
 /// The end offset of each partition of `topic` (an error if it does not
 /// exist).
-fn end_offsets(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i64>> {
+pub(super) fn end_offsets(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i64>> {
     let md = crate::client::topic_metadata(consumer.client(), topic)?;
     let partitions = md.topics()[0].partitions().len() as i32;
     (0..partitions)
@@ -283,7 +283,7 @@ fn watch_until_done(
 
 /// Whether the group of `consumer` has committed the end of every
 /// partition of `topics`.
-fn all_committed(meta: &BaseConsumer, consumer: &BaseConsumer, topics: &[String]) -> Result<bool> {
+pub(super) fn all_committed(meta: &BaseConsumer, consumer: &BaseConsumer, topics: &[String]) -> Result<bool> {
     let mut list = TopicPartitionList::new();
     let mut ends = Vec::new();
     for t in topics {
@@ -335,7 +335,7 @@ fn count_committed(client: &ClientArgs, meta: &BaseConsumer, topic: &str) -> Res
 }
 
 /// CPU seconds (user + system) this process has used.
-fn process_cpu_seconds() -> f64 {
+pub(super) fn process_cpu_seconds() -> f64 {
     // /proc/self/stat fields 14 and 15, in clock ticks (100 per second
     // on Linux).
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
