@@ -189,7 +189,10 @@ pub(crate) fn build(
     let subscriptions = g.add(source(&registration, spec.right_key), &[]);
     let register = g.add(node(FkRole::Register), &[(subscriptions, 0)]);
     g.add(response_sink(), &[(register, 0)]);
-    let changed = g.add(node(FkRole::RightChanged { store: register }), &[(right, 0)]);
+    let changed = g.add(
+        node(FkRole::RightChanged { store: register }),
+        &[(right, 0)],
+    );
     g.add(response_sink(), &[(changed, 0)]);
     let responses = g.add(source(&response, spec.left_key), &[]);
     g.add(node(FkRole::Respond), &[(responses, 0)])
@@ -278,6 +281,11 @@ impl SubscriptionStore {
         self.subscriptions.restore(key, value)
     }
 
+    /// After the last changelog record (see `KvStore::finish_restore`).
+    pub fn finish_restore(&mut self) -> Result<()> {
+        self.subscriptions.finish_restore()
+    }
+
     pub fn take_changelog(&mut self) -> StoreChanges {
         (self.store.clone(), self.changelog.take())
     }
@@ -347,7 +355,9 @@ fn response(r: &Record, left_key: Bytes, hash: Option<String>, right: Value) -> 
 
 /// Left side: a left table change.
 fn subscribe(spec: &FkJoinSpec, r: Record) -> Result<Vec<(usize, Record)>> {
-    let left_key = spec.left_key.encode_key(&r.key, "a foreign-key join's left row")?;
+    let left_key = spec
+        .left_key
+        .encode_key(&r.key, "a foreign-key join's left row")?;
     let old = r.old.clone().unwrap_or(Value::Null);
     let foreign_key = |row: &Value| -> Result<(Value, Option<Bytes>)> {
         let fk = if row.is_null() {
@@ -376,7 +386,10 @@ fn subscribe(spec: &FkJoinSpec, r: Record) -> Result<Vec<(usize, Record)>> {
         let msg = Value::record([
             ("op", op.into()),
             ("key", key_hex),
-            ("hash", Value::String(hash.expect("a row with a foreign key"))),
+            (
+                "hash",
+                Value::String(hash.expect("a row with a foreign key")),
+            ),
         ]);
         out.push((0, derived(&r, new_fk, msg)));
     } else {
@@ -475,7 +488,7 @@ fn hex(b: &[u8]) -> String {
 
 fn unhex(s: &str) -> Result<Bytes> {
     let bad = || Error::Decode(format!("not hex: '{s}'"));
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(bad());
     }
     (0..s.len())
@@ -492,6 +505,35 @@ fn unhex(s: &str) -> Result<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_internal_topics_are_input_groups_of_their_own() {
+        // A group waits for its empty inputs: the response topic (empty
+        // while nothing is in flight) must not hold the left input back.
+        let b = crate::StreamsBuilder::new("shop");
+        let orders = b.table("orders", "orders", Format::String, Format::Json);
+        let customers = b.table("customers", "customers", Format::String, Format::Json);
+        orders
+            .join_foreign_key(
+                &customers,
+                "oc",
+                JoinKind::Left,
+                |o| o.field("customer").cloned().unwrap_or(Value::Null),
+                |o, _| Ok(o.clone()),
+            )
+            .to("out", Format::String, Format::Json);
+        let mut groups = b.build().unwrap().input_groups();
+        groups.sort();
+        assert_eq!(
+            groups,
+            vec![
+                vec!["customers".to_string()],
+                vec!["orders".to_string()],
+                vec!["shop-oc-subscription-registration-topic".to_string()],
+                vec!["shop-oc-subscription-response-topic".to_string()],
+            ]
+        );
+    }
 
     #[test]
     fn hex_round_trips() {
@@ -512,6 +554,9 @@ mod tests {
         // Pinned (FNV-1a 128 of "1", Int(1)'s JSON, computed apart): the
         // hash is written to topics and changelogs, so it must not change
         // between versions.
-        assert_eq!(value_hash(&Value::Int(1)), "d228cb693f1a8caf78912b704e4a4e54");
+        assert_eq!(
+            value_hash(&Value::Int(1)),
+            "d228cb693f1a8caf78912b704e4a4e54"
+        );
     }
 }
