@@ -120,6 +120,11 @@ impl KeyedAggregate {
         self.table.restore(key, value)
     }
 
+    /// After the last changelog record (see `KvStore::finish_restore`).
+    pub fn finish_restore(&mut self) -> Result<()> {
+        self.table.finish_restore()
+    }
+
     /// The result for `key` now (pull queries later).
     pub fn get(&mut self, key: &Value) -> Result<Option<Value>> {
         let Some(k) = self.key_format.encode(key)? else {

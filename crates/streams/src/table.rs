@@ -93,6 +93,11 @@ impl TableStore {
         self.rows.restore(key, value)
     }
 
+    /// After the last changelog record (see `KvStore::finish_restore`).
+    pub fn finish_restore(&mut self) -> Result<()> {
+        self.rows.finish_restore()
+    }
+
     pub fn take_changelog(&mut self) -> StoreChanges {
         (self.store.clone(), self.changelog.take())
     }

@@ -432,35 +432,55 @@ impl Task {
         }
     }
 
-    /// Applies one record read from changelog topic `topic`.
+    /// Ends a restore, once every changelog record is applied (the stores
+    /// count their keys).
+    pub fn finish_restore(&mut self) -> Result<()> {
+        for op in self.keyed.iter_mut().flatten() {
+            op.finish_restore()?;
+        }
+        for t in self.tables.iter_mut().flatten() {
+            t.finish_restore()?;
+        }
+        for s in self.subscriptions.iter_mut().flatten() {
+            s.finish_restore()?;
+        }
+        Ok(())
+    }
+
+    /// Applies one record read from changelog topic `topic`
+    /// (`<application-id>-<store>-changelog`; matched without building
+    /// the names: this runs for every record of a restore).
     pub fn restore(&mut self, topic: &str, key: &[u8], value: Option<&[u8]>) -> Result<()> {
-        let app = self.topology.app_id.clone();
+        let store = topic
+            .strip_prefix(self.topology.app_id.as_str())
+            .and_then(|t| t.strip_prefix('-'))
+            .and_then(|t| t.strip_suffix("-changelog"))
+            .unwrap_or_default();
         for op in self.windowed.iter_mut().flatten() {
-            let store = op.store_name().to_string();
-            if topic == format!("{app}-{store}-changelog") {
+            if store == op.store_name() {
                 return op.restore_window(key, value);
             }
-            if topic == format!("{app}-{store}-suppress-changelog") {
+            if store.strip_suffix("-suppress") == Some(op.store_name()) {
                 return op.restore_suppress(key, value);
             }
         }
         for op in self.keyed.iter_mut().flatten() {
-            if topic == format!("{app}-{}-changelog", op.store_name()) {
+            if store == op.store_name() {
                 return op.restore(key, value);
             }
         }
         for t in self.tables.iter_mut().flatten() {
-            if topic == format!("{app}-{}-changelog", t.store_name()) {
+            if store == t.store_name() {
                 return t.restore(key, value);
             }
         }
         for j in self.joins.iter_mut().flatten() {
-            if topic == format!("{app}-{}-changelog", j.store_name()) {
+            if store == j.store_name() {
                 return j.restore(key, value);
             }
         }
         for s in self.subscriptions.iter_mut().flatten() {
-            if topic == format!("{app}-{}-changelog", s.store_name()) {
+            if store == s.store_name() {
                 return s.restore(key, value);
             }
         }

@@ -42,6 +42,10 @@ pub struct RestoreBenchArgs {
     /// partitions) restored one after the other.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
     partitions: i32,
+    /// The instance's memory for its stores (StreamsConfig's
+    /// state_memory_bytes); beyond it they spill to disk.
+    #[arg(long, default_value_t = 128, value_name = "MIB")]
+    state_memory_mib: usize,
     /// Print only the JSON summary.
     #[arg(long)]
     json: bool,
@@ -60,6 +64,7 @@ pub fn run(args: RestoreBenchArgs) -> Result<()> {
     config.commit_interval = Duration::from_millis(200);
     config.heartbeat_interval = Duration::from_millis(500);
     config.session_timeout_ms = 10_000;
+    config.state_memory_bytes = args.state_memory_mib << 20;
 
     // 1. Fill the store (and its changelog).
     let say = |s: &str| {
@@ -67,7 +72,10 @@ pub fn run(args: RestoreBenchArgs) -> Result<()> {
             eprintln!("{s}");
         }
     };
-    say(&format!("building a store of {} keys...", thousands(args.keys as f64)));
+    say(&format!(
+        "building a store of {} keys...",
+        thousands(args.keys as f64)
+    ));
     let filled = Instant::now();
     run_until(&topology, &config, |stop| {
         let group: BaseConsumer = args.client.config_with(&[("group.id", &app)]).create()?;
@@ -79,7 +87,10 @@ pub fn run(args: RestoreBenchArgs) -> Result<()> {
         }
         Ok(())
     })?;
-    say(&format!("  built in {:.1} s", filled.elapsed().as_secs_f64()));
+    say(&format!(
+        "  built in {:.1} s",
+        filled.elapsed().as_secs_f64()
+    ));
 
     // 2. A new instance restores it.
     say("restoring it in a new instance...");
@@ -129,6 +140,7 @@ pub fn run(args: RestoreBenchArgs) -> Result<()> {
         "keys": args.keys,
         "value_bytes": args.value_bytes,
         "partitions": args.partitions,
+        "state_memory_mib": args.state_memory_mib,
         "restored_records": records,
         "restore_s": ms as f64 / 1000.0,
         "records_per_s": per_s.round(),
@@ -181,7 +193,11 @@ fn load(args: &RestoreBenchArgs, meta: &BaseConsumer) -> Result<()> {
     }
     let producer: ThreadedProducer<DefaultProducerContext> = args
         .client
-        .config_with(&[("acks", "all"), ("linger.ms", "20"), ("batch.size", "1000000")])
+        .config_with(&[
+            ("acks", "all"),
+            ("linger.ms", "20"),
+            ("batch.size", "1000000"),
+        ])
         .create()
         .context("producer")?;
     let bar = if args.json {
@@ -214,7 +230,10 @@ fn load(args: &RestoreBenchArgs, meta: &BaseConsumer) -> Result<()> {
         .context("loading keys")?;
     bar.finish_and_clear();
     if end_offsets(meta, INPUT)?.iter().sum::<i64>() != args.keys as i64 {
-        bail!("the input topic does not hold the {} keys written", args.keys);
+        bail!(
+            "the input topic does not hold the {} keys written",
+            args.keys
+        );
     }
     Ok(())
 }

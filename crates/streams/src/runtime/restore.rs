@@ -95,6 +95,7 @@ impl Instance<'_> {
                 ms = started.elapsed().as_millis() as u64, "restored a store from its changelog");
             total += restored;
         }
+        task.finish_restore()?;
         Ok(status::Restore {
             records: total,
             ms: all.elapsed().as_millis() as u64,
