@@ -10,6 +10,7 @@ mod client;
 mod consume;
 mod group;
 mod logging;
+mod pipe;
 mod produce;
 mod registry;
 mod schema;
@@ -65,6 +66,17 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Topic(_)
+            | Command::Consume(_)
+            | Command::Group(_)
+            | Command::Schema(_)
+            | Command::Txn(_)
+            | Command::Streams(_)
+    ) {
+        pipe::die_quietly_on_closed_stdout();
+    }
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Topic(args) => topic::run(args),

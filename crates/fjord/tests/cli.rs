@@ -429,3 +429,45 @@ fn bad_input_gives_clear_errors() {
     assert!(err.contains("metadata"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(30));
 }
+
+/// `fjord consume ... | head -1`: the reader goes away and fjord stops as
+/// Unix tools do (ended by SIGPIPE), without a panic on stderr.
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+
+    let broker = Broker::start();
+    broker.ok(&["topic", "create", "many", "--partitions", "1"]);
+    let lines: String = (0..20_000).map(|i| format!("record {i}\n")).collect();
+    let out = broker.run_with_stdin(&["produce", "many", "--acks", "1"], Some(lines.as_bytes()));
+    assert_success(&out, &["produce"], &broker);
+    let mut child = Command::new(common::FJORD)
+        .args(["consume", "many", "--from-beginning", "--exit-at-end"])
+        .env("FJORD_BOOTSTRAP_SERVERS", broker.addr.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run fjord");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("a line");
+    // The reader (and the pipe's only read end) is gone now.
+    assert_eq!(first, "record 0\n");
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc_sigpipe()),
+        "{:?} {stderr}",
+        out.status
+    );
+}
+
+/// SIGPIPE's number on Linux (the tests do not link libc).
+fn libc_sigpipe() -> i32 {
+    13
+}
