@@ -35,6 +35,9 @@ use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 
 const APP_ENV: &str = "FJORD_TEST_EOS_BOOTSTRAP";
+/// Set: the application process keeps the default transactional id
+/// (`<application>-<random>`), one of its own.
+const OWN_TXN_ID_ENV: &str = "FJORD_TEST_EOS_OWN_TXN_ID";
 const PARTITIONS: i32 = 2;
 const KEYS_PER_PARTITION: i64 = 5;
 const READINGS_PER_PARTITION: i64 = 30_000;
@@ -89,8 +92,12 @@ fn eos_application_process() {
         .try_init();
     let mut config = StreamsConfig::new(bootstrap).with_guarantee(ProcessingGuarantee::ExactlyOnce);
     // The same id each start: a new process fences the killed one and
-    // aborts its open transaction at once.
-    config.transactional_id = Some("eos-readings-instance".into());
+    // aborts its open transaction at once. The zombie test gives each
+    // process an id of its own (the default), so only the group's
+    // generation fences the paused one.
+    if std::env::var(OWN_TXN_ID_ENV).is_err() {
+        config.transactional_id = Some("eos-readings-instance".into());
+    }
     // A killed instance leaves the group within 2 s.
     config.heartbeat_interval = Duration::from_millis(300);
     config.session_timeout_ms = 2_000;
@@ -119,6 +126,27 @@ fn start_application(broker: &Broker, n: usize) -> Child {
         &[(APP_ENV, broker.addr.to_string())],
         &app_log(broker, n),
     )
+}
+
+/// An application process with a transactional id of its own.
+fn start_application_with_own_txn_id(broker: &Broker, n: usize) -> Child {
+    spawn_test_process(
+        "eos_application_process",
+        &[
+            (APP_ENV, broker.addr.to_string()),
+            (OWN_TXN_ID_ENV, "1".to_string()),
+        ],
+        &app_log(broker, n),
+    )
+}
+
+/// Sends `signal` (STOP, CONT) to the process.
+fn signal(child: &Child, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{signal} {}", child.id());
 }
 
 /// Waits until application process `n` has joined and runs its tasks.
@@ -373,4 +401,51 @@ fn broker_killed_at_random_points_under_the_application_writes_every_window_once
     let expected = feeder.join().unwrap();
     check_outputs(&broker, &expected);
     kill9(app);
+}
+
+/// A zombie: an instance paused (SIGSTOP) in the middle of its work, its
+/// tasks taken over by an instance with another transactional id, then
+/// resumed `pause` later. Read_committed readers must see every window
+/// once; the zombie must notice and rejoin as a new member.
+fn zombie_resumed_after(pause: Duration) {
+    let broker = Broker::start_with_config(BROKER_TOML);
+    let feeder = feed_readings(&broker);
+    let mut rng = Lcg::seeded();
+    let zombie = start_application_with_own_txn_id(&broker, 0);
+    wait_running(&broker, 0);
+    std::thread::sleep(Duration::from_millis(500 + rng.below(2_000)));
+    signal(&zombie, "STOP");
+    let successor = start_application_with_own_txn_id(&broker, 1);
+    wait_running(&broker, 1);
+    std::thread::sleep(pause);
+    signal(&zombie, "CONT");
+    let expected = feeder.join().unwrap();
+    check_outputs(&broker, &expected);
+    let zombie_log = std::fs::read_to_string(app_log(&broker, 0)).unwrap_or_default();
+    kill9(zombie);
+    kill9(successor);
+    assert!(
+        zombie_log.contains("refused") || zombie_log.contains("fenced"),
+        "the zombie was neither refused nor fenced:\n{zombie_log}"
+    );
+    let joins = zombie_log.matches("running tasks").count();
+    assert!(joins >= 2, "the zombie never rejoined:\n{zombie_log}");
+}
+
+/// Paused past the session timeout (2 s), not the transaction timeout
+/// (10 s): when it resumes its transaction is still open; the group has
+/// moved on (its heartbeat or its offsets are refused), so it aborts it.
+/// Until then the successor's restore waits at the zombie's open
+/// transaction (read_committed).
+#[test]
+fn a_paused_instance_resumed_within_its_transaction_timeout_writes_nothing_twice() {
+    zombie_resumed_after(Duration::from_secs(5));
+}
+
+/// Paused past the transaction timeout: the broker aborted its transaction
+/// and fenced its producer (a new epoch) meanwhile; on resuming it finds
+/// itself fenced, stops that producer and starts again.
+#[test]
+fn a_paused_instance_resumed_after_its_transaction_timeout_writes_nothing_twice() {
+    zombie_resumed_after(Duration::from_secs(12));
 }

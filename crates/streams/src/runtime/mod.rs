@@ -213,8 +213,6 @@ struct Instance<'a> {
     idle: BTreeMap<i32, (Instant, Instant)>,
     /// Per task: its restore on this instance (reported in its status).
     restores: BTreeMap<i32, status::Restore>,
-    /// Reads changelogs when a task is restored (made on first use).
-    restorer: Option<BaseConsumer>,
 }
 
 /// Runs `topology` until `stop` is set (then commits and leaves the group)
@@ -355,7 +353,6 @@ impl<'a> Instance<'a> {
             dirty: false,
             idle: BTreeMap::new(),
             restores: BTreeMap::new(),
-            restorer: None,
         })
     }
 

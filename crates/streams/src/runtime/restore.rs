@@ -14,32 +14,30 @@ use crate::error::{Error, Result};
 use crate::task::Task;
 
 impl Instance<'_> {
-    /// The consumer that reads changelogs, made on first use and kept
-    /// (a stateless application never makes one).
-    fn restorer(&mut self) -> Result<&BaseConsumer> {
-        if self.restorer.is_none() {
-            let consumer: BaseConsumer = kafka::client_config_with_defaults(
-                &self.config.bootstrap_servers,
-                kafka::CONSUMER_DEFAULTS,
-                &self.config.client_settings,
-                &[
-                    ("enable.auto.commit", "false"),
-                    ("group.id", "fjord-streams-restore"),
-                    // Exactly-once: only what committed transactions wrote,
-                    // up to the last stable offset, where EOF is reported
-                    // (a commit marker is never delivered, so the last
-                    // offset read may stay below the end).
-                    ("isolation.level", "read_committed"),
-                    ("enable.partition.eof", "true"),
-                    // At the end, answer at once rather than wait for more.
-                    ("fetch.wait.max.ms", "10"),
-                ],
-            )
-            .create()
-            .map_err(|e| kafka("restore consumer", e))?;
-            self.restorer = Some(consumer);
-        }
-        Ok(self.restorer.as_ref().expect("made above"))
+    /// A consumer that reads one changelog partition. One per partition:
+    /// a consumer given a new assignment took a second to fetch again
+    /// (each store after a task's first took 1 s to restore, however
+    /// small), where a new one starts at once.
+    fn restorer(&self) -> Result<BaseConsumer> {
+        kafka::client_config_with_defaults(
+            &self.config.bootstrap_servers,
+            kafka::CONSUMER_DEFAULTS,
+            &self.config.client_settings,
+            &[
+                ("enable.auto.commit", "false"),
+                ("group.id", "fjord-streams-restore"),
+                // Exactly-once: only what committed transactions wrote,
+                // up to the last stable offset, where EOF is reported
+                // (a commit marker is never delivered, so the last
+                // offset read may stay below the end).
+                ("isolation.level", "read_committed"),
+                ("enable.partition.eof", "true"),
+                // At the end, answer at once rather than wait for more.
+                ("fetch.wait.max.ms", "10"),
+            ],
+        )
+        .create()
+        .map_err(|e| kafka("restore consumer", e))
     }
 
     /// Rebuilds `task`'s stores from their changelog partitions; returns
