@@ -212,11 +212,9 @@ fn describe(a: DescribeArgs) -> Result<()> {
                             .map(|(s, n)| format!("{s}={n}"))
                             .collect::<Vec<_>>()
                             .join(" "),
-                        r.restore
-                            .filter(|r| r.records > 0)
-                            .map_or_else(dash, |r| {
-                                format!("{} in {:.1}s", r.records, r.ms as f64 / 1000.0)
-                            }),
+                        r.restore.filter(|r| r.records > 0).map_or_else(dash, |r| {
+                            format!("{} in {:.1}s", r.records, r.ms as f64 / 1000.0)
+                        }),
                         r.updated_ms
                             .map_or_else(dash, |t| format!("{}s ago", (now - t).max(0) / 1000)),
                     ]

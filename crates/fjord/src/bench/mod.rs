@@ -13,9 +13,9 @@ mod e2e;
 mod group;
 mod histogram;
 mod nexmark;
-mod restore;
 mod produce;
 mod raw;
+mod restore;
 mod txn;
 
 use std::collections::BTreeMap;

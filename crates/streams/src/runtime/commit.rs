@@ -216,7 +216,10 @@ impl Instance<'_> {
         for task in self.tasks.values() {
             let s = status::TaskStatus::of(
                 task,
-                self.restores.get(&task.partition()).copied().unwrap_or_default(),
+                self.restores
+                    .get(&task.partition())
+                    .copied()
+                    .unwrap_or_default(),
                 &self.member.member_id,
                 &self.config.application_server,
                 now,

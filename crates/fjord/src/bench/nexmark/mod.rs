@@ -211,7 +211,11 @@ fn ensure_loaded(args: &NexmarkBenchArgs, meta: &BaseConsumer) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn delete_topics(client: &ClientArgs, meta: &BaseConsumer, topics: &[&str]) -> Result<()> {
+pub(super) fn delete_topics(
+    client: &ClientArgs,
+    meta: &BaseConsumer,
+    topics: &[&str],
+) -> Result<()> {
     let admin = client.admin()?;
     let opts = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
     // A topic that is not there is fine.
@@ -283,7 +287,11 @@ fn watch_until_done(
 
 /// Whether the group of `consumer` has committed the end of every
 /// partition of `topics`.
-pub(super) fn all_committed(meta: &BaseConsumer, consumer: &BaseConsumer, topics: &[String]) -> Result<bool> {
+pub(super) fn all_committed(
+    meta: &BaseConsumer,
+    consumer: &BaseConsumer,
+    topics: &[String],
+) -> Result<bool> {
     let mut list = TopicPartitionList::new();
     let mut ends = Vec::new();
     for t in topics {
