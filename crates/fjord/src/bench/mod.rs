@@ -12,6 +12,7 @@ mod disk;
 mod e2e;
 mod group;
 mod histogram;
+mod loader;
 mod nexmark;
 mod produce;
 mod raw;

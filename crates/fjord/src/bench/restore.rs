@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use fjord_streams::{Aggregate, Format, StreamsBuilder, StreamsConfig, Topology};
-use indicatif::{ProgressBar, ProgressStyle};
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::BaseConsumer;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::BaseRecord;
 use serde_json::json;
 
+use super::loader::Loader;
 use super::nexmark::{all_committed, delete_topics, end_offsets};
 use super::{now_ms, print_summary, thousands};
 use crate::client::{block_on, ClientArgs, REQUEST_TIMEOUT};
@@ -191,44 +191,14 @@ fn load(args: &RestoreBenchArgs, meta: &BaseConsumer) -> Result<()> {
     for r in block_on(admin.create_topics([&new], &opts))?.context("creating the input")? {
         r.map_err(|(t, code)| anyhow!("cannot create {t}: {code}"))?;
     }
-    let producer: ThreadedProducer<DefaultProducerContext> = args
-        .client
-        .config_with(&[
-            ("acks", "all"),
-            ("linger.ms", "20"),
-            ("batch.size", "1000000"),
-        ])
-        .create()
-        .context("producer")?;
-    let bar = if args.json {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(args.keys).with_style(
-            ProgressStyle::with_template("loading {bar:40} {pos}/{len} keys {per_sec} eta {eta}")
-                .expect("static progress template is valid"),
-        )
-    };
+    let loader = Loader::new(&args.client, args.keys, "keys", args.json)?;
     // A JSON string of value_bytes bytes (quotes included).
     let value = format!("\"{}\"", "v".repeat(args.value_bytes.saturating_sub(2)));
     for i in 0..args.keys {
         let key = format!("key-{i:010}");
-        let mut record = BaseRecord::<str, str>::to(INPUT).key(&key).payload(&value);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((e, r)) if e.to_string().contains("Queue full") => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                Err((e, _)) => bail!("loading keys: {e}"),
-            }
-        }
-        bar.inc(1);
+        loader.send(BaseRecord::<str, str>::to(INPUT).key(&key).payload(&value))?;
     }
-    producer
-        .flush(Duration::from_secs(300))
-        .context("loading keys")?;
-    bar.finish_and_clear();
+    loader.finish()?;
     if end_offsets(meta, INPUT)?.iter().sum::<i64>() != args.keys as i64 {
         bail!(
             "the input topic does not hold the {} keys written",

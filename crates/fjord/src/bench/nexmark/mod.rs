@@ -20,13 +20,13 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use fjord_streams::StreamsConfig;
-use indicatif::{ProgressBar, ProgressStyle};
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::BaseRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 
+use super::loader::Loader;
 use super::{now_ms, print_summary, thousands};
 use crate::client::{block_on, ClientArgs, REQUEST_TIMEOUT};
 use crate::streams::GuaranteeArg;
@@ -166,48 +166,19 @@ fn ensure_loaded(args: &NexmarkBenchArgs, meta: &BaseConsumer) -> Result<()> {
     for r in block_on(admin.create_topics(&new, &opts))?.context("creating nexmark topics")? {
         r.map_err(|(t, code)| anyhow!("cannot create {t}: {code}"))?;
     }
-    let producer: ThreadedProducer<DefaultProducerContext> = args
-        .client
-        .config_with(&[
-            ("acks", "all"),
-            ("linger.ms", "20"),
-            ("batch.size", "1000000"),
-            ("partitioner", "murmur2_random"),
-        ])
-        .create()
-        .context("producer")?;
-    let bar = if args.json {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(args.events).with_style(
-            ProgressStyle::with_template("loading {bar:40} {pos}/{len} events {per_sec} eta {eta}")
-                .expect("static progress template is valid"),
-        )
-    };
+    let loader = Loader::new(&args.client, args.events, "events", args.json)?;
     // Event times start an hour ago, inside any retention.
     let mut generator = Generator::new(now_ms() - 3_600_000);
     for _ in 0..args.events {
         let e = generator.next_event();
-        let mut record = BaseRecord::<str, [u8]>::to(e.topic)
-            .key(&e.key)
-            .payload(&e.value)
-            .timestamp(e.timestamp);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((e, r)) if e.to_string().contains("Queue full") => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                Err((e, _)) => bail!("loading events: {e}"),
-            }
-        }
-        bar.inc(1);
+        loader.send(
+            BaseRecord::<str, [u8]>::to(e.topic)
+                .key(&e.key)
+                .payload(&e.value)
+                .timestamp(e.timestamp),
+        )?;
     }
-    producer
-        .flush(Duration::from_secs(300))
-        .context("loading events")?;
-    bar.finish_and_clear();
+    loader.finish()?;
     Ok(())
 }
 
