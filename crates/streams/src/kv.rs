@@ -160,6 +160,12 @@ impl KvStore {
         self.overwrite(Bytes::copy_from_slice(key), value)
     }
 
+    /// As [`KvStore::restore`], for a value decoded already (a store whose
+    /// entries are made from its changelog's, see `window_store`).
+    pub(crate) fn restore_value(&mut self, key: Bytes, value: Option<Value>) -> Result<()> {
+        self.overwrite(key, value)
+    }
+
     /// Sets `key`'s value without reading what it was: a changelog record
     /// replaces it, whatever it was. Reading the disk copy of every key
     /// not in the cache made restores slow (a redb lookup per record, 16 s

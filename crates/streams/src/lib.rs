@@ -40,6 +40,7 @@ pub mod topology;
 pub mod value;
 mod value_serde;
 pub mod window;
+mod window_store;
 pub mod windowed;
 
 pub use aggregate::Aggregate;

@@ -412,7 +412,7 @@ impl Task {
         for node in 0..self.windowed.len() {
             let mut results = Vec::new();
             match self.windowed[node].as_mut() {
-                Some(op) => op.advance_stream_time(t, &mut results),
+                Some(op) => op.try_advance_stream_time(t, &mut results)?,
                 None => continue,
             }
             for r in results {
@@ -435,6 +435,9 @@ impl Task {
     /// Ends a restore, once every changelog record is applied (the stores
     /// count their keys).
     pub fn finish_restore(&mut self) -> Result<()> {
+        for op in self.windowed.iter_mut().flatten() {
+            op.finish_restore()?;
+        }
         for op in self.keyed.iter_mut().flatten() {
             op.finish_restore()?;
         }

@@ -293,13 +293,15 @@ impl Topology {
             .expect("in-memory stores open")
     }
 
-    /// Key-value stores (aggregations and tables) a task has: the ones
-    /// that share its memory budget.
+    /// Key-value stores (aggregations, time and session window stores,
+    /// tables) a task has: the ones that share its memory budget.
     pub fn key_value_stores(&self) -> usize {
         self.nodes
             .iter()
-            .filter(|n| {
-                matches!(
+            .filter(|n| match n {
+                // Sliding windows keep their records in memory.
+                Node::Windowed(w) => !matches!(w.kind, WindowKind::Sliding(_)),
+                _ => matches!(
                     n,
                     Node::Keyed(_)
                         | Node::KeyedTable(_)
@@ -308,7 +310,7 @@ impl Topology {
                             role: FkRole::Register,
                             ..
                         }
-                )
+                ),
             })
             .count()
     }
@@ -336,11 +338,12 @@ impl Topology {
                     if let Some(t) = &w.late_topic {
                         op = op.late_to(t.clone());
                     }
-                    Some(op)
+                    Some(op.with_state(limits))
                 }
                 _ => None,
             })
-            .collect();
+            .map(Option::transpose)
+            .collect::<Result<_>>()?;
         let keyed = self
             .nodes
             .iter()

@@ -34,8 +34,16 @@
 //! that, so a window leaves the store as it closes). Sliding windows keep
 //! their records instead of their windows (`sliding` says why and for how
 //! long); the suppress buffer is the same for every kind.
+//!
+//! Memory: time and session windows keep their accumulators in a
+//! key-value store under the task's memory budget (`window_store`; past
+//! the budget they spill to disk), with an index entry per open window in
+//! memory. The suppress buffer is such an index too, (final at, key,
+//! start) per window waiting to close, without values (it reads them from
+//! the window store when it emits), so it stays in memory. Sliding
+//! windows' records and cached aggregates are in memory (see `sliding`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -43,12 +51,14 @@ use bytes::Bytes;
 use crate::aggregate::Aggregate;
 use crate::error::{Error, Result};
 use crate::format::Format;
+use crate::kv::StateLimits;
 use crate::late::{late_output, Lateness};
 use crate::record::{Output, Record};
 use crate::sliding::SlidingState;
 use crate::store::{ChangeCapture, StoreChanges};
 use crate::value::Value;
 use crate::window::{windowed_key, SessionWindows, SlidingWindows, TimeWindows, Window};
+use crate::window_store::{Entry, WindowStore};
 
 /// When a windowed aggregation emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,14 +107,6 @@ impl WindowKind {
 /// The value a record contributes to the aggregate.
 pub type Extract = Arc<dyn Fn(&Record) -> Value + Send + Sync>;
 
-struct Entry {
-    key: Value,
-    end: i64,
-    acc: Value,
-    /// Largest event time folded in: the result's timestamp.
-    max_ts: i64,
-}
-
 pub struct WindowedAggregate {
     store: String,
     kind: WindowKind,
@@ -115,11 +117,9 @@ pub struct WindowedAggregate {
     retention_ms: i64,
     key_format: Format,
     stream_time: i64,
-    /// (encoded key, window start) -> state. Sessions of one key never
-    /// overlap, so their start identifies them too.
-    windows: BTreeMap<(Bytes, i64), Entry>,
-    /// (end, encoded key, start): what retention removes, oldest first.
-    by_end: BTreeSet<(i64, Bytes, i64)>,
+    /// Time and session windows: their accumulators and the index of
+    /// what closes when (see `window_store`).
+    windows: WindowStore,
     /// EMIT FINAL: (final at, encoded key, start) not yet emitted.
     unemitted: BTreeSet<(i64, Bytes, i64)>,
     /// Sliding windows' records (their store instead of `windows`).
@@ -139,8 +139,11 @@ impl WindowedAggregate {
         key_format: Format,
     ) -> WindowedAggregate {
         let grace = kind.grace();
+        let store = store.into();
         WindowedAggregate {
-            store: store.into(),
+            windows: WindowStore::open(&store, kind.is_session(), &StateLimits::in_memory())
+                .expect("an in-memory store opens"),
+            store,
             kind,
             agg,
             extract,
@@ -149,8 +152,6 @@ impl WindowedAggregate {
             retention_ms: grace,
             key_format,
             stream_time: i64::MIN,
-            windows: BTreeMap::new(),
-            by_end: BTreeSet::new(),
             unemitted: BTreeSet::new(),
             sliding: match kind {
                 WindowKind::Sliding(sw) => Some(SlidingState::new(sw)),
@@ -175,8 +176,26 @@ impl WindowedAggregate {
         self
     }
 
+    /// Keeps the windows' accumulators in a store within `limits` (on
+    /// disk at `<dir>/<store>.redb` past its budget) instead of all in
+    /// memory. Before any record. Sliding windows keep their records in
+    /// memory either way.
+    pub fn with_state(mut self, limits: &StateLimits) -> Result<WindowedAggregate> {
+        if self.sliding.is_none() {
+            self.windows = WindowStore::open(&self.store, self.kind.is_session(), limits)?;
+        }
+        Ok(self)
+    }
+
     pub fn store_name(&self) -> &str {
         &self.store
+    }
+
+    /// Estimated bytes of the window accumulators cached in memory (the
+    /// part the memory budget bounds; 0 for sliding windows, whose
+    /// records are not in that store).
+    pub fn cached_bytes(&self) -> usize {
+        self.windows.cached_bytes()
     }
 
     /// Late records seen so far.
@@ -210,8 +229,8 @@ impl WindowedAggregate {
             .encode_key(&r.key, "a windowed aggregation")?;
         let v = (self.extract)(r);
         let missed = match self.kind {
-            WindowKind::Time(tw) => self.fold_time(tw, &key, r, &v, results),
-            WindowKind::Session(sw) => self.fold_session(sw, &key, r, &v, results),
+            WindowKind::Time(tw) => self.fold_time(tw, &key, r, &v, results)?,
+            WindowKind::Session(sw) => self.fold_session(sw, &key, r, &v, results)?,
             WindowKind::Sliding(sw) => self.fold_sliding(sw, &key, r, v, results),
         };
         if let Some(w) = missed {
@@ -220,8 +239,7 @@ impl WindowedAggregate {
                 outputs.push(self.late_output(topic, r, &w)?);
             }
         }
-        self.advance(results);
-        Ok(())
+        self.advance(results)
     }
 
     /// Folds into every open window of `r`; returns the latest it missed.
@@ -232,30 +250,29 @@ impl WindowedAggregate {
         r: &Record,
         v: &Value,
         results: &mut Vec<Record>,
-    ) -> Option<Window> {
+    ) -> Result<Option<Window>> {
         let mut missed = None;
         for w in tw.windows_for(r.timestamp) {
             if tw.is_closed(&w, self.stream_time) {
                 missed = Some(w);
                 continue;
             }
-            let entry = self
-                .windows
-                .entry((key.clone(), w.start))
-                .or_insert_with(|| Entry {
+            let agg = &self.agg;
+            let changes = self.emit == Emit::Changes;
+            let (json, result) = self.windows.update(key, w, |slot| {
+                let e = slot.get_or_insert_with(|| Entry {
                     key: r.key.clone(),
-                    end: w.end,
-                    acc: self.agg.init(),
+                    acc: agg.init(),
                     max_ts: r.timestamp,
                 });
-            entry.acc = self
-                .agg
-                .add(std::mem::replace(&mut entry.acc, Value::Null), v);
-            entry.max_ts = entry.max_ts.max(r.timestamp);
-            self.by_end.insert((w.end, key.clone(), w.start));
-            self.updated(key, w, results);
+                e.acc = agg.add(std::mem::replace(&mut e.acc, Value::Null), v);
+                e.max_ts = e.max_ts.max(r.timestamp);
+                let result = changes.then(|| window_result(agg, false, e, w));
+                (crate::format::json_bytes(&e.acc), result)
+            })?;
+            self.updated(key, w, json, result, results);
         }
-        missed
+        Ok(missed)
     }
 
     /// Joins `r` to the sessions of its key it reaches, merging them;
@@ -267,37 +284,29 @@ impl WindowedAggregate {
         r: &Record,
         v: &Value,
         results: &mut Vec<Record>,
-    ) -> Option<Window> {
+    ) -> Result<Option<Window>> {
         let t = r.timestamp;
-        let reached: Vec<(i64, i64)> = self
+        let reached: Vec<Window> = self
             .windows
-            .range((key.clone(), i64::MIN)..=(key.clone(), i64::MAX))
-            .filter(|((_, start), e)| {
-                sw.reaches(
-                    &Window {
-                        start: *start,
-                        end: e.end,
-                    },
-                    t,
-                )
-            })
-            .map(|((_, start), e)| (*start, e.end))
+            .sessions_of(key)
+            .into_iter()
+            .filter(|w| sw.reaches(w, t))
             .collect();
         let merged = reached
             .iter()
-            .fold(Window { start: t, end: t }, |m, &(s, e)| Window {
-                start: m.start.min(s),
-                end: m.end.max(e),
+            .fold(Window { start: t, end: t }, |m, w| Window {
+                start: m.start.min(w.start),
+                end: m.end.max(w.end),
             });
         if sw.is_closed(merged.end, self.stream_time) {
-            return Some(merged);
+            return Ok(Some(merged));
         }
         // The reached sessions and the record itself, merged in time order
         // (a merged accumulator keeps earlier values before later ones).
         let mut parts: Vec<(i64, Value, i64)> = vec![(t, self.agg.add(self.agg.init(), v), t)];
-        for (start, _) in reached {
-            if let Some(e) = self.remove_window(key, start, results) {
-                parts.push((start, e.acc, e.max_ts));
+        for w in reached {
+            if let Some(e) = self.remove_window(key, w, results)? {
+                parts.push((w.start, e.acc, e.max_ts));
             }
         }
         parts.sort_by_key(|(start, _, _)| *start);
@@ -307,18 +316,17 @@ impl WindowedAggregate {
             folded = self.agg.merge(folded, acc);
             max_ts = max_ts.max(ts);
         }
-        self.windows.insert(
-            (key.clone(), merged.start),
-            Entry {
-                key: r.key.clone(),
-                end: merged.end,
-                acc: folded,
-                max_ts,
-            },
-        );
-        self.by_end.insert((merged.end, key.clone(), merged.start));
-        self.updated(key, merged, results);
-        None
+        let e = Entry {
+            key: r.key.clone(),
+            acc: folded,
+            max_ts,
+        };
+        let json = crate::format::json_bytes(&e.acc);
+        let result =
+            (self.emit == Emit::Changes).then(|| window_result(&self.agg, true, &e, merged));
+        self.windows.put(key, merged, e)?;
+        self.updated(key, merged, json, result, results);
+        Ok(None)
     }
 
     /// Adds `r` to the sliding windows of its key that are open; returns
@@ -360,12 +368,13 @@ impl WindowedAggregate {
     fn remove_window(
         &mut self,
         key: &Bytes,
-        start: i64,
+        w: Window,
         results: &mut Vec<Record>,
-    ) -> Option<Entry> {
-        let e = self.windows.remove(&(key.clone(), start))?;
-        let w = Window { start, end: e.end };
-        self.by_end.remove(&(e.end, key.clone(), start));
+    ) -> Result<Option<Entry>> {
+        let Some(e) = self.windows.remove(key, w)? else {
+            return Ok(None);
+        };
+        let start = w.start;
         let session = self.kind.is_session();
         let wk = windowed_key(key, &w, session);
         self.changelog.record(wk.clone(), None);
@@ -385,21 +394,24 @@ impl WindowedAggregate {
                 session,
             });
         }
-        Some(e)
+        Ok(Some(e))
     }
 
-    /// After window `w` of `key` changed: its changelog record, and its
-    /// result now (EMIT CHANGES) or a place among those waiting to close.
-    fn updated(&mut self, key: &Bytes, w: Window, results: &mut Vec<Record>) {
-        let session = self.kind.is_session();
-        let wk = windowed_key(key, &w, session);
-        let e = &self.windows[&(key.clone(), w.start)];
-        self.changelog.record(
-            wk.clone(),
-            Some(Bytes::from(crate::format::json_bytes(&e.acc))),
-        );
+    /// After window `w` of `key` changed: its changelog record (`json`,
+    /// the accumulator's), and its `result` now (EMIT CHANGES) or a place
+    /// among those waiting to close.
+    fn updated(
+        &mut self,
+        key: &Bytes,
+        w: Window,
+        json: Vec<u8>,
+        result: Option<Record>,
+        results: &mut Vec<Record>,
+    ) {
+        let wk = windowed_key(key, &w, self.kind.is_session());
+        self.changelog.record(wk, Some(Bytes::from(json)));
         match self.emit {
-            Emit::Changes => results.push(self.result(&e.key, &e.acc, e.max_ts, w)),
+            Emit::Changes => results.extend(result),
             Emit::Final => self.hold_until_final(key, w),
         }
     }
@@ -418,21 +430,12 @@ impl WindowedAggregate {
 
     /// The result of window `w` of `key`, its aggregate `acc`.
     fn result(&self, key: &Value, acc: &Value, max_ts: i64, w: Window) -> Record {
-        Record {
-            key: key.clone(),
-            value: self.agg.result(acc),
-            timestamp: max_ts,
-            headers: Vec::new(),
-            source: None,
-            old: None,
-            window: Some(w),
-            session: self.kind.is_session(),
-        }
+        result_record(&self.agg, self.kind.is_session(), key, acc, max_ts, w)
     }
 
     /// Emits the windows that closed (EMIT FINAL) and removes those past
     /// retention. Also what an idle task's wall-clock advance calls.
-    fn advance(&mut self, results: &mut Vec<Record>) {
+    fn advance(&mut self, results: &mut Vec<Record>) -> Result<()> {
         let st = self.stream_time;
         let session = self.kind.is_session();
         while let Some((final_at, key, start)) = self.unemitted.first().cloned() {
@@ -446,19 +449,20 @@ impl WindowedAggregate {
                     self.suppress_changelog
                         .record(windowed_key(&key, &w, session), None);
                 }
-            } else if let Some(e) = self.windows.get(&(key.clone(), start)) {
-                let w = Window { start, end: e.end };
-                results.push(self.result(&e.key, &e.acc, e.max_ts, w));
-                self.suppress_changelog
-                    .record(windowed_key(&key, &w, session), None);
+            } else if let Some(w) = self.window_at(&key, start) {
+                if let Some(e) = self.windows.get(&key, &w)? {
+                    results.push(self.result(&e.key, &e.acc, e.max_ts, w));
+                    self.suppress_changelog
+                        .record(windowed_key(&key, &w, session), None);
+                }
             }
         }
         let horizon = st.saturating_sub(self.retention_ms);
         if let Some(sliding) = self.sliding.as_mut() {
             sliding.expire(horizon);
-            return;
+            return Ok(());
         }
-        while let Some((end, key, start)) = self.by_end.first().cloned() {
+        while let Some((key, Window { start, end })) = self.windows.first_by_end() {
             let expired = match self.kind {
                 WindowKind::Time(_) => end <= horizon,
                 // A session leaves once final (it could grow until then).
@@ -472,11 +476,23 @@ impl WindowedAggregate {
             if !expired {
                 break;
             }
-            self.by_end.pop_first();
-            if self.windows.remove(&(key.clone(), start)).is_some() {
-                self.changelog
-                    .record(windowed_key(&key, &Window { start, end }, session), None);
-            }
+            let w = Window { start, end };
+            self.windows.remove(&key, w)?;
+            self.changelog.record(windowed_key(&key, &w, session), None);
+        }
+        Ok(())
+    }
+
+    /// The time or session window of `key` starting at `start`, if held.
+    fn window_at(&self, key: &Bytes, start: i64) -> Option<Window> {
+        match self.kind {
+            WindowKind::Time(t) => Some(Window {
+                start,
+                end: start.saturating_add(t.size_ms),
+            })
+            .filter(|w| self.windows.contains(key, w)),
+            WindowKind::Session(_) => self.windows.session_at(key, start),
+            WindowKind::Sliding(_) => None,
         }
     }
 
@@ -492,12 +508,24 @@ impl WindowedAggregate {
 
     /// Moves stream time forward without a record (an idle task's
     /// wall-clock advance): windows that close emit (EMIT FINAL) into
-    /// `results`.
-    pub fn advance_stream_time(&mut self, t: i64, results: &mut Vec<Record>) {
+    /// `results`. Fails only when the store's spill file does.
+    pub fn try_advance_stream_time(&mut self, t: i64, results: &mut Vec<Record>) -> Result<()> {
         if t > self.stream_time {
             self.stream_time = t;
-            self.advance(results);
+            self.advance(results)?;
         }
+        Ok(())
+    }
+
+    /// As [`WindowedAggregate::try_advance_stream_time`], for an operator
+    /// whose store is in memory (the default; a task calls the other).
+    ///
+    /// # Panics
+    ///
+    /// If the store spills (`with_state`) and its file fails.
+    pub fn advance_stream_time(&mut self, t: i64, results: &mut Vec<Record>) {
+        self.try_advance_stream_time(t, results)
+            .expect("the window store's spill file failed")
     }
 
     /// Stream time as it was committed (the runtime keeps it with the
@@ -514,29 +542,25 @@ impl WindowedAggregate {
             return sliding.restore(windowed, value, self.key_format);
         }
         let (key, w) = self.parse_windowed(windowed)?;
-        let slot = (key.clone(), w.start);
-        if let Some(old) = self.windows.remove(&slot) {
-            self.by_end.remove(&(old.end, key.clone(), w.start));
-        }
         let Some(v) = value else {
-            return Ok(());
+            return self.windows.restore(key, w, None);
         };
         let acc: Value = serde_json::from_slice(v)
             .map_err(|e| Error::Decode(format!("changelog of {}: {e}", self.store)))?;
         let decoded_key = self.key_format.decode(Some(&key))?;
-        self.by_end.insert((w.end, key.clone(), w.start));
-        self.windows.insert(
-            slot,
-            Entry {
-                key: decoded_key,
-                end: w.end,
-                acc,
-                // The largest event time folded in is not logged; the
-                // window's last instant stands in for it.
-                max_ts: w.end.saturating_sub(1).max(w.start),
-            },
-        );
-        Ok(())
+        let e = Entry {
+            key: decoded_key,
+            acc,
+            // The largest event time folded in is not logged; the
+            // window's last instant stands in for it.
+            max_ts: w.end.saturating_sub(1).max(w.start),
+        };
+        self.windows.restore(key, w, Some(e))
+    }
+
+    /// After the last changelog record (see `KvStore::finish_restore`).
+    pub fn finish_restore(&mut self) -> Result<()> {
+        self.windows.finish_restore()
     }
 
     /// Applies one record of the suppress buffer's changelog.
@@ -606,5 +630,31 @@ impl WindowedAggregate {
             ));
         }
         out
+    }
+}
+
+/// The result of window `w` for its state `e`.
+fn window_result(agg: &Aggregate, session: bool, e: &Entry, w: Window) -> Record {
+    result_record(agg, session, &e.key, &e.acc, e.max_ts, w)
+}
+
+/// The result of window `w` of `key`, its aggregate `acc`.
+fn result_record(
+    agg: &Aggregate,
+    session: bool,
+    key: &Value,
+    acc: &Value,
+    max_ts: i64,
+    w: Window,
+) -> Record {
+    Record {
+        key: key.clone(),
+        value: agg.result(acc),
+        timestamp: max_ts,
+        headers: Vec::new(),
+        source: None,
+        old: None,
+        window: Some(w),
+        session,
     }
 }
