@@ -203,8 +203,21 @@ impl KvStore {
     /// Ends a restore: counts the keys with a value again (the disk copy
     /// made complete first, so the count is the disk's).
     pub fn finish_restore(&mut self) -> Result<()> {
-        let Some(spill) = &self.spill else {
+        if self.spill.is_none() {
             self.len = self.cache.values().filter(|s| s.value.is_some()).count();
+            return Ok(());
+        }
+        self.write_dirty()?;
+        if let Some(spill) = &self.spill {
+            self.len = spill.count(&self.name)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the entries changed since they were last written to disk
+    /// (none without a disk).
+    fn write_dirty(&mut self) -> Result<()> {
+        let Some(spill) = &self.spill else {
             return Ok(());
         };
         spill.write(
@@ -217,7 +230,6 @@ impl KvStore {
         for slot in self.cache.values_mut() {
             slot.dirty = false;
         }
-        self.len = spill.count(&self.name)?;
         Ok(())
     }
 
@@ -254,23 +266,14 @@ impl KvStore {
         if self.cached_bytes <= self.budget {
             return Ok(());
         }
-        let Some(spill) = &self.spill else {
+        if self.spill.is_none() {
             return Ok(());
-        };
-        spill.write(
-            &self.name,
-            self.cache
-                .iter()
-                .filter(|(_, s)| s.dirty)
-                .map(|(k, s)| (k, s.value.as_ref())),
-        )?;
+        }
+        self.write_dirty()?;
         let mut by_use: Vec<(u64, Bytes)> = self
             .cache
-            .iter_mut()
-            .map(|(k, s)| {
-                s.dirty = false;
-                (s.used, k.clone())
-            })
+            .iter()
+            .map(|(k, s)| (s.used, k.clone()))
             .collect();
         by_use.sort_unstable_by_key(|(used, _)| *used);
         let target = self.budget - self.budget / 4;
