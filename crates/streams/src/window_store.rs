@@ -189,20 +189,23 @@ impl WindowStore {
         self.restored()?;
         let wk = self.windowed(key, &w);
         let name = &self.name;
-        let (r, held) = self.kv.update(wk, |slot| {
+        let (r, was_held, held) = self.kv.update(wk, |slot| {
             if let Some(v) = slot.as_ref() {
                 Entry::check(v, name)?;
             }
+            let was_held = slot.is_some();
             let mut e = slot.take().map(Entry::from_value);
             let r = f(&mut e);
             let held = e.is_some();
             *slot = e.map(Entry::into_value);
-            Ok::<_, Error>((r, held))
+            Ok::<_, Error>((r, was_held, held))
         })??;
-        if held {
-            self.index(key, w);
-        } else {
-            self.unindex(key, w);
+        // The index changes only when the window comes or goes (most
+        // updates fold a record into a window already held).
+        match (was_held, held) {
+            (false, true) => self.index(key, w),
+            (true, false) => self.unindex(key, w),
+            _ => {}
         }
         Ok(r)
     }
