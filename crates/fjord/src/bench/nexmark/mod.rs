@@ -291,7 +291,6 @@ fn count_committed(client: &ClientArgs, meta: &BaseConsumer, topic: &str) -> Res
         .config_with(&[
             ("group.id", "fjord-nexmark-count"),
             ("isolation.level", "read_committed"),
-            ("enable.partition.eof", "true"),
         ])
         .create()?;
     let ends = end_offsets(meta, topic)?;
@@ -300,12 +299,22 @@ fn count_committed(client: &ClientArgs, meta: &BaseConsumer, topic: &str) -> Res
         list.add_partition_offset(topic, p as i32, Offset::Beginning)?;
     }
     consumer.assign(&list)?;
-    let (mut count, mut at_end) = (0u64, 0usize);
+    let mut count = 0u64;
     let deadline = Instant::now() + Duration::from_secs(120);
-    while at_end < ends.len() && Instant::now() < deadline {
+    // Read to the end offsets taken above: the consumer's position passes
+    // the transaction markers too, which a last record's offset does not.
+    let at_end = |consumer: &BaseConsumer| -> Result<bool> {
+        let positions = consumer.position()?;
+        Ok(ends.iter().enumerate().all(|(p, &end)| {
+            end == 0
+                || positions
+                    .find_partition(topic, p as i32)
+                    .is_some_and(|e| matches!(e.offset(), Offset::Offset(at) if at >= end))
+        }))
+    };
+    while !at_end(&consumer)? && Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(_)) => count += 1,
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => at_end += 1,
             Some(Err(e)) => return Err(e).context("counting outputs"),
             None => {}
         }
