@@ -597,6 +597,12 @@ async fn run_stats(
 ) -> fjord_auction::Result<()> {
     let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let running = flag.clone();
+    // Also when this future is dropped unfinished: `auction up` ending on
+    // a writer's failure shuts its runtime down, which drops this task
+    // (perhaps before it saw `stop`) and then waits for the blocking
+    // thread; without the flag set that wait never ended (the conformance
+    // test of --on-bad-record stop hung one run in five).
+    let _stop_on_drop = StopOnDrop(flag.clone());
     let worker = tokio::task::spawn_blocking(move || {
         fjord_auction::stats::run(&settings, codec, guarantee, &running)
     });
@@ -612,6 +618,15 @@ async fn run_stats(
     joined.unwrap_or_else(|e| {
         Err(fjord_streams::Error::Kafka(format!("the statistics thread failed: {e}")).into())
     })
+}
+
+/// Sets its flag when dropped.
+struct StopOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 type WriterTask = tokio::task::JoinHandle<fjord_auction::Result<()>>;
