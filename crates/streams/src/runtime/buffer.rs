@@ -16,7 +16,8 @@
 //! yet (they are on their way; limit `Waits::lagging`), otherwise at most
 //! `Waits::idle` (Kafka Streams' max.task.idle.ms); then it goes on with
 //! what it has. A queue holding `MAX_BUFFERED` records is full: the
-//! runtime pauses fetching its partition until it drains to half.
+//! runtime takes no more of its partition's records from librdkafka (see
+//! `input`) until it has room again.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use bytes::Bytes;
 
 use crate::record::Header;
 
-/// Records a queue holds before its partition is paused.
+/// Records a queue holds at most (the rest wait in librdkafka).
 pub(crate) const MAX_BUFFERED: usize = 1000;
 
 /// A fetched record waiting for its turn.
