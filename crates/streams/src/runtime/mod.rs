@@ -141,9 +141,11 @@ pub struct StreamsConfig {
     /// every task of the application and every store of a task, so it
     /// holds whichever tasks this instance runs.
     pub state_memory_bytes: usize,
-    /// How long a task with several inputs waits for an input that has
-    /// no records fetched before it goes on without it (Kafka Streams'
-    /// max.task.idle.ms). A task takes its inputs' records in timestamp
+    /// How long a task with several inputs waits for an empty input that
+    /// is caught up (nothing more on the cluster) before it goes on
+    /// without it (Kafka Streams' max.task.idle.ms). An input the cluster
+    /// has unfetched records of is waited for until they come (30 s at
+    /// most). A task takes the inputs of each sub-topology in timestamp
     /// order; see `buffer`.
     pub max_task_idle: Duration,
 }
