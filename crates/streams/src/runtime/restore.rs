@@ -61,18 +61,19 @@ impl Instance<'_> {
                 .map_err(|e| kafka("restore", e))?;
             restorer.assign(&list).map_err(|e| kafka("restore", e))?;
             let started = Instant::now();
-            let mut progressed = started;
+            // When `next` last moved, looked at only when a poll comes back
+            // empty (not a clock read per record).
+            let mut progressed = (started, low);
             let mut restored = 0u64;
             let mut next = low;
             while next < high {
                 // Short polls: librdkafka may hand the end-of-partition
                 // event over only on the poll after the one that saw it.
+                // The consumer is this partition's alone: every record is
+                // of it.
                 match restorer.poll(Duration::from_millis(50)) {
-                    // A message fetched for an earlier assignment: not ours.
-                    Some(Ok(m)) if m.topic() != topic || m.partition() != p => {}
                     Some(Ok(m)) => {
                         next = m.offset() + 1;
-                        progressed = Instant::now();
                         if let Some(k) = m.key() {
                             task.restore(&topic, k, m.payload())?;
                             restored += 1;
@@ -81,7 +82,8 @@ impl Instance<'_> {
                     Some(Err(KafkaError::PartitionEOF(eof))) if eof == p => break,
                     Some(Err(e)) if kafka::is_benign(&e) => {}
                     Some(Err(e)) => return Err(kafka(&format!("restoring {topic}-{p}"), e)),
-                    None if progressed.elapsed() > Duration::from_secs(120) => {
+                    None if progressed.1 != next => progressed = (Instant::now(), next),
+                    None if progressed.0.elapsed() > Duration::from_secs(120) => {
                         return Err(Error::Kafka(format!(
                             "restoring {topic}-{p}: nothing read for 120 s at offset {next} of {high}"
                         )))
