@@ -23,22 +23,16 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
-use crate::record::Header;
+use crate::record::Source;
 
 /// Records a queue holds at most (the rest wait in librdkafka).
 pub(crate) const MAX_BUFFERED: usize = 1000;
 
-/// A fetched record waiting for its turn.
+/// A fetched record waiting for its turn: what the task is handed, and
+/// its record timestamp.
 pub(crate) struct Buffered {
-    pub topic: Arc<str>,
-    pub partition: i32,
-    pub offset: i64,
-    pub key: Option<Bytes>,
-    pub value: Option<Bytes>,
+    pub source: Source,
     pub timestamp: i64,
-    pub headers: Vec<Header>,
 }
 
 /// How long a task holds an input group back for an empty input.
@@ -91,7 +85,7 @@ impl TaskQueues {
 
     pub fn push(&mut self, record: Buffered) {
         self.queues
-            .entry(record.topic.clone())
+            .entry(record.source.topic.clone())
             .or_default()
             .push_back(record);
     }
@@ -162,13 +156,15 @@ mod tests {
 
     fn rec(topic: &str, timestamp: i64) -> Buffered {
         Buffered {
-            topic: topic.into(),
-            partition: 0,
-            offset: 0,
-            key: None,
-            value: None,
+            source: Source {
+                topic: topic.into(),
+                partition: 0,
+                offset: 0,
+                key: None,
+                value: None,
+                headers: Vec::new(),
+            },
             timestamp,
-            headers: Vec::new(),
         }
     }
 
@@ -254,7 +250,7 @@ mod tests {
         q.push(rec("repartition", 9));
         // a waits for b; the repartition topic's group goes on.
         assert_eq!(
-            q.next(LONG, &mut caught_up).unwrap().topic.as_ref(),
+            q.next(LONG, &mut caught_up).unwrap().source.topic.as_ref(),
             "repartition"
         );
         assert!(q.next(LONG, &mut caught_up).is_none());

@@ -24,6 +24,7 @@ use super::buffer::{Buffered, TaskQueues, MAX_BUFFERED};
 use super::kafka::{self, kafka};
 use super::lag;
 use crate::error::Result;
+use crate::record::Source;
 
 type PartitionQueue = rdkafka::consumer::base_consumer::PartitionQueue<DefaultConsumerContext>;
 
@@ -162,19 +163,21 @@ impl Inputs {
 /// A fetched record, copied out of librdkafka's buffer to wait its turn.
 fn buffered(msg: &rdkafka::message::BorrowedMessage<'_>, topic: Arc<str>) -> Buffered {
     Buffered {
-        topic,
-        partition: msg.partition(),
-        offset: msg.offset(),
-        key: msg.key().map(Bytes::copy_from_slice),
-        value: msg.payload().map(Bytes::copy_from_slice),
+        source: Source {
+            topic,
+            partition: msg.partition(),
+            offset: msg.offset(),
+            key: msg.key().map(Bytes::copy_from_slice),
+            value: msg.payload().map(Bytes::copy_from_slice),
+            headers: msg
+                .headers()
+                .map(|hs| {
+                    hs.iter()
+                        .map(|h| (h.key.to_string(), h.value.map(Bytes::copy_from_slice)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        },
         timestamp: msg.timestamp().to_millis().unwrap_or(0),
-        headers: msg
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| (h.key.to_string(), h.value.map(Bytes::copy_from_slice)))
-                    .collect()
-            })
-            .unwrap_or_default(),
     }
 }

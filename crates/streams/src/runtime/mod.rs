@@ -441,21 +441,12 @@ impl<'a> Instance<'a> {
 
     /// Runs one record through its task and sends what it makes.
     fn process(&mut self, r: Buffered) -> Result<()> {
-        let Some(task) = self.tasks.get_mut(&r.partition) else {
+        let (topic, partition, offset) =
+            (r.source.topic.clone(), r.source.partition, r.source.offset);
+        let Some(task) = self.tasks.get_mut(&partition) else {
             return Ok(());
         };
-        let (topic, partition, offset) = (r.topic, r.partition, r.offset);
-        let outputs = task.process_source(
-            crate::record::Source {
-                topic: topic.clone(),
-                partition,
-                offset,
-                key: r.key,
-                value: r.value,
-                headers: r.headers,
-            },
-            r.timestamp,
-        )?;
+        let outputs = task.process_source(r.source, r.timestamp)?;
         tracing::trace!(%topic, partition, offset, outputs = outputs.len(), "processed");
         for o in &outputs {
             self.send(o)?;
