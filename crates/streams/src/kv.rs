@@ -177,29 +177,14 @@ impl KvStore {
     fn overwrite(&mut self, key: Bytes, value: Option<Value>) -> Result<()> {
         self.clock += 1;
         let size = entry_size(&key, value.as_ref());
-        match self.cache.get_mut(&key) {
-            Some(slot) => {
-                self.cached_bytes = self.cached_bytes + size - slot.size;
-                *slot = Slot {
-                    value,
-                    dirty: true,
-                    used: self.clock,
-                    size,
-                };
-            }
-            None => {
-                self.cached_bytes += size;
-                self.cache.insert(
-                    key,
-                    Slot {
-                        value,
-                        dirty: true,
-                        used: self.clock,
-                        size,
-                    },
-                );
-            }
-        }
+        let slot = Slot {
+            value,
+            dirty: true,
+            used: self.clock,
+            size,
+        };
+        let replaced = self.cache.insert(key, slot).map_or(0, |old| old.size);
+        self.cached_bytes = self.cached_bytes + size - replaced;
         self.shrink()
     }
 
