@@ -100,13 +100,25 @@ impl Inputs {
         Ok(())
     }
 
-    /// Serves the consumer's events (errors; its records come through the
-    /// partition queues).
-    pub fn serve_events(&self) -> Result<()> {
-        match self.consumer.poll(Duration::ZERO) {
-            None | Some(Ok(_)) => Ok(()),
-            Some(Err(e)) if kafka::is_benign(&e) => Ok(()),
-            Some(Err(e)) => Err(kafka("fetch", e)),
+    /// Serves the consumer's events (errors), and queues the records it
+    /// delivers itself: those fetched between an assignment and the
+    /// split of their partition's queue (librdkafka keeps them in the
+    /// consumer's queue). They come before anything in the partition's own
+    /// queue, and are taken before it is read (`fill` runs after this).
+    /// Dropping them lost records: the runtime then committed past them.
+    pub fn serve_events(&self, queues: &mut BTreeMap<i32, TaskQueues>) -> Result<()> {
+        loop {
+            match self.consumer.poll(Duration::ZERO) {
+                None => return Ok(()),
+                Some(Ok(msg)) => {
+                    if let Some(task) = queues.get_mut(&msg.partition()) {
+                        let topic = self.shared_name(msg.topic());
+                        task.push(buffered(&msg, topic));
+                    }
+                }
+                Some(Err(e)) if kafka::is_benign(&e) => {}
+                Some(Err(e)) => return Err(kafka("fetch", e)),
+            }
         }
     }
 

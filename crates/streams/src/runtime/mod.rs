@@ -397,12 +397,12 @@ impl<'a> Instance<'a> {
     /// waits for records (up to 100 ms, 5 ms while a task waits for an
     /// input).
     fn poll_once(&mut self) -> Result<()> {
-        self.input.serve_events()?;
         for &t in self.tasks.keys() {
             self.queues
                 .entry(t)
                 .or_insert_with(|| TaskQueues::new(&self.input.groups));
         }
+        self.input.serve_events(&mut self.queues)?;
         let fetched = self.input.fill(&mut self.queues)?;
         let processed = self.process_queued()?;
         if fetched == 0 && processed == 0 {
