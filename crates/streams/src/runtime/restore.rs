@@ -3,9 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
+use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::kafka::{self, kafka};
@@ -13,12 +14,33 @@ use super::{status, Instance};
 use crate::error::{Error, Result};
 use crate::task::Task;
 
+/// The restore consumer's context: the end-of-partition events it asks
+/// for are how a restore ends, not errors; librdkafka also reports them as
+/// client errors, which the default context logs at ERROR (a line per
+/// restored store).
+struct RestoreContext;
+
+impl ClientContext for RestoreContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let end_of_partition = matches!(
+            error,
+            KafkaError::PartitionEOF(_)
+                | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
+        );
+        if !end_of_partition {
+            tracing::error!("librdkafka: {error}: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for RestoreContext {}
+
 impl Instance<'_> {
     /// A consumer that reads one changelog partition. One per partition:
     /// a consumer given a new assignment took a second to fetch again
     /// (each store after a task's first took 1 s to restore, however
     /// small), where a new one starts at once.
-    fn restorer(&self) -> Result<BaseConsumer> {
+    fn restorer(&self) -> Result<BaseConsumer<RestoreContext>> {
         kafka::client_config_with_defaults(
             &self.config.bootstrap_servers,
             kafka::CONSUMER_DEFAULTS,
@@ -36,7 +58,7 @@ impl Instance<'_> {
                 ("fetch.wait.max.ms", "10"),
             ],
         )
-        .create()
+        .create_with_context(RestoreContext)
         .map_err(|e| kafka("restore consumer", e))
     }
 
