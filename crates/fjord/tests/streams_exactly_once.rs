@@ -421,7 +421,22 @@ fn zombie_resumed_after(pause: Duration) {
     signal(&zombie, "CONT");
     let expected = feeder.join().unwrap();
     check_outputs(&broker, &expected);
-    let zombie_log = std::fs::read_to_string(app_log(&broker, 0)).unwrap_or_default();
+    // The successor may finish everything before the resumed zombie tries
+    // to commit: wait (30 s at most) for the zombie to be refused or
+    // fenced and to rejoin.
+    let noticed = |log: &str| {
+        (log.contains("refused") || log.contains("fenced"))
+            && log.matches("running tasks").count() >= 2
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut zombie_log = String::new();
+    while Instant::now() < deadline {
+        zombie_log = std::fs::read_to_string(app_log(&broker, 0)).unwrap_or_default();
+        if noticed(&zombie_log) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     kill9(zombie);
     kill9(successor);
     assert!(
