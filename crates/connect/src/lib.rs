@@ -11,8 +11,11 @@
 pub mod config;
 pub mod config_def;
 pub mod connector;
+pub mod converters;
 pub mod data;
 pub mod error;
+pub mod jdbc;
 pub mod record;
+pub mod transforms;
 
 pub use error::ConnectError;

@@ -1,0 +1,2 @@
+//! Single message transforms and their predicates (`transforms.*`,
+//! `predicates.*`), as Kafka Connect configures them.
