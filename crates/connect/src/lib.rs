@@ -14,6 +14,7 @@ pub mod connector;
 pub mod converters;
 pub mod data;
 pub mod error;
+pub mod file;
 pub mod jdbc;
 pub mod record;
 pub mod transforms;
