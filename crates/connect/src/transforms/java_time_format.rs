@@ -1,0 +1,453 @@
+//! Java's `SimpleDateFormat` patterns (`yyyy-MM-dd'T'HH:mm:ss.SSSXXX`)
+//! translated to jiff's strftime, so settings written for Kafka Connect
+//! (`TimestampConverter`'s `format`, `TimestampRouter`'s
+//! `timestamp.format`) and, later, SQL's date functions mean here what
+//! they mean in Java.
+//!
+//! Pattern syntax as Java's: a run of one ASCII letter is a field whose
+//! width is the run's length; text in single quotes is literal (`''` is a
+//! quote); anything else is literal. Field letters and their translation:
+//!
+//! | Java | meaning | strftime |
+//! | --- | --- | --- |
+//! | `G` | era | literal `AD` |
+//! | `yy` / `y`, `yyyy` | two-digit / full year | `%y` / `%-Y`, `%Y` |
+//! | `YYYY` | week year | `%G` (ISO) |
+//! | `M`, `MM`, `MMM`, `MMMM` (and `L`) | month | `%-m`, `%m`, `%b`, `%B` |
+//! | `w` | week of year | `%V` (ISO) |
+//! | `D` | day of year | `%j` |
+//! | `d` | day of month | `%d` |
+//! | `E`..`EEE`, `EEEE` | day name | `%a`, `%A` |
+//! | `u` | day number (Monday = 1) | `%u` |
+//! | `a` | AM/PM | `%p` |
+//! | `H` / `h` | hour 0-23 / 1-12 | `%H` / `%I` |
+//! | `m`, `s` | minute, second | `%M`, `%S` |
+//! | `S`..`SSS`, `S`×n | fraction | `%3f`, `%{n}f` |
+//! | `z` | zone name | `%Z` (formatting only) |
+//! | `Z` | `-0800` | `%z` |
+//! | `X`, `XX`, `XXX` | `-08`, `-0800`, `-08:00`, or `Z` for UTC | `%:::z`, `%z`, `%:z` |
+//!
+//! A numeric field of one letter is unpadded (`%-d`); of more letters,
+//! zero-padded to that width (`%03d` for `ddd`).
+//!
+//! Where Java and strftime differ, the difference is on purpose and
+//! documented here:
+//! - `S` in Java counts milliseconds (`SSSSSS` is milliseconds padded to
+//!   six digits); here it is the fraction of the second to as many digits
+//!   as letters, at least three, which is what `SSSSSS` is meant to say.
+//! - `w` and `YYYY` are ISO 8601 weeks; Java's depend on the locale.
+//! - `W`, `F`, `k` and `K` have no strftime equivalent and are refused.
+//! - `z` formats the zone's abbreviation (`UTC`) but cannot be parsed.
+//!
+//! Parsing follows `DateFormat.parse(String)`: text after the pattern is
+//! ignored, fields the pattern lacks default to 1970-01-01T00:00:00, and a
+//! text without a zone is read in UTC (Kafka sets its formats' zone to
+//! UTC).
+
+use jiff::fmt::strtime::BrokenDownTime;
+use jiff::tz::{Offset, TimeZone};
+use jiff::{Timestamp, Zoned};
+
+/// A translated `SimpleDateFormat` pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JavaDateFormat {
+    pattern: String,
+    /// The translation, ISO zones (`X`) as numeric offsets.
+    strftime: String,
+    /// The same with every ISO zone as a literal `Z`: Java prints `Z` for
+    /// a zero offset and accepts it when parsing; jiff's `%z` does neither.
+    strftime_zulu: Option<String>,
+}
+
+impl JavaDateFormat {
+    /// Translates `pattern`; the error says which part Java would refuse
+    /// or strftime cannot express.
+    pub fn new(pattern: &str) -> Result<JavaDateFormat, String> {
+        let (strftime, zulu) = translate(pattern)?;
+        Ok(JavaDateFormat {
+            pattern: pattern.to_string(),
+            strftime_zulu: (zulu != strftime).then_some(zulu),
+            strftime,
+        })
+    }
+
+    /// The pattern as given.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// The strftime string jiff formats with.
+    pub fn strftime(&self) -> &str {
+        &self.strftime
+    }
+
+    /// Formats an instant in UTC.
+    pub fn format(&self, timestamp: Timestamp) -> Result<String, String> {
+        self.format_zoned(&timestamp.to_zoned(TimeZone::UTC))
+    }
+
+    /// Formats a zoned datetime in its own zone.
+    pub fn format_zoned(&self, zoned: &Zoned) -> Result<String, String> {
+        let fmt = match &self.strftime_zulu {
+            Some(zulu) if zoned.offset() == Offset::UTC => zulu,
+            _ => &self.strftime,
+        };
+        jiff::fmt::strtime::format(fmt, zoned)
+            .map_err(|e| format!("cannot format {zoned} with pattern {}: {e}", self.pattern))
+    }
+
+    /// Formats milliseconds since the epoch in UTC.
+    pub fn format_millis(&self, millis: i64) -> Result<String, String> {
+        let ts = Timestamp::from_millisecond(millis)
+            .map_err(|e| format!("timestamp {millis} out of range: {e}"))?;
+        self.format(ts)
+    }
+
+    /// Parses `text` as Java's `DateFormat.parse(String)` does (see the
+    /// module docs); a text without a zone is read in UTC.
+    pub fn parse(&self, text: &str) -> Result<Timestamp, String> {
+        let parsed =
+            BrokenDownTime::parse_prefix(&self.strftime, text).or_else(|first| {
+                match &self.strftime_zulu {
+                    Some(zulu) => BrokenDownTime::parse_prefix(zulu, text).map_err(|_| first),
+                    None => Err(first),
+                }
+            });
+        let (mut tm, _) = parsed.map_err(|e| self.parse_error(text, &e.to_string()))?;
+        let has_week = tm.iso_week().is_some()
+            || tm.sunday_based_week().is_some()
+            || tm.monday_based_week().is_some();
+        if tm.year().is_none() && tm.iso_week_year().is_none() {
+            tm.set_year(Some(1970))
+                .map_err(|e| self.parse_error(text, &e.to_string()))?;
+        }
+        if tm.day_of_year().is_none() && !has_week {
+            if tm.month().is_none() {
+                tm.set_month(Some(1))
+                    .map_err(|e| self.parse_error(text, &e.to_string()))?;
+            }
+            if tm.day().is_none() {
+                tm.set_day(Some(1))
+                    .map_err(|e| self.parse_error(text, &e.to_string()))?;
+                // A day name without a date cannot be checked against it.
+                tm.set_weekday(None);
+            }
+        }
+        let datetime = tm
+            .to_datetime()
+            .map_err(|e| self.parse_error(text, &e.to_string()))?;
+        let offset = tm.offset().unwrap_or(Offset::UTC);
+        offset
+            .to_timestamp(datetime)
+            .map_err(|e| self.parse_error(text, &e.to_string()))
+    }
+
+    /// Parses `text` to milliseconds since the epoch.
+    pub fn parse_millis(&self, text: &str) -> Result<i64, String> {
+        self.parse(text).map(|ts| ts.as_millisecond())
+    }
+
+    fn parse_error(&self, text: &str, why: &str) -> String {
+        format!(
+            "value ({text}) does not match pattern ({}): {why}",
+            self.pattern
+        )
+    }
+}
+
+/// Translates a `SimpleDateFormat` pattern to jiff's strftime: the
+/// translation with ISO zones as numeric offsets, and the one with them as
+/// a literal `Z` (equal when the pattern has no `X`).
+pub fn translate(pattern: &str) -> Result<(String, String), String> {
+    let mut out = String::new();
+    let mut zulu = String::new();
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            // `''` is a quote, inside quoted text or out of it.
+            if chars.get(i + 1) == Some(&'\'') {
+                push_literal(&mut out, &mut zulu, '\'');
+                i += 2;
+                continue;
+            }
+            i += 1;
+            loop {
+                match chars.get(i) {
+                    None => return Err(format!("Unterminated quote in pattern {pattern}")),
+                    Some('\'') if chars.get(i + 1) == Some(&'\'') => {
+                        push_literal(&mut out, &mut zulu, '\'');
+                        i += 2;
+                    }
+                    Some('\'') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(&lit) => {
+                        push_literal(&mut out, &mut zulu, lit);
+                        i += 1;
+                    }
+                }
+            }
+            continue;
+        }
+        if !c.is_ascii_alphabetic() {
+            push_literal(&mut out, &mut zulu, c);
+            i += 1;
+            continue;
+        }
+        let mut count = 1;
+        while chars.get(i + count) == Some(&c) {
+            count += 1;
+        }
+        i += count;
+        if c == 'X' {
+            let offset = match count {
+                1 => "%:::z",
+                2 => "%z",
+                3 => "%:z",
+                _ => return Err(format!("invalid ISO 8601 format: length={count}")),
+            };
+            out.push_str(offset);
+            zulu.push('Z');
+            continue;
+        }
+        let spec = field(c, count, pattern)?;
+        out.push_str(&spec);
+        zulu.push_str(&spec);
+    }
+    Ok((out, zulu))
+}
+
+fn push_literal(out: &mut String, zulu: &mut String, c: char) {
+    for s in [out, zulu] {
+        if c == '%' {
+            s.push_str("%%");
+        } else {
+            s.push(c);
+        }
+    }
+}
+
+/// A numeric field: unpadded for one letter, zero-padded to the number of
+/// letters otherwise (`natural` is the directive's own width, written
+/// without a width for readability).
+fn numeric(directive: char, count: usize, natural: usize) -> String {
+    match count {
+        1 => format!("%-{directive}"),
+        n if n == natural => format!("%{directive}"),
+        n => format!("%0{n}{directive}"),
+    }
+}
+
+fn field(c: char, count: usize, pattern: &str) -> Result<String, String> {
+    Ok(match c {
+        'G' => "AD".to_string(),
+        'y' if count == 2 => "%y".to_string(),
+        'y' => numeric('Y', count, 4),
+        'Y' if count == 2 => "%g".to_string(),
+        'Y' => numeric('G', count, 4),
+        'M' | 'L' => match count {
+            1 | 2 => numeric('m', count, 2),
+            3 => "%b".to_string(),
+            _ => "%B".to_string(),
+        },
+        'w' => numeric('V', count, 2),
+        'D' => numeric('j', count, 3),
+        'd' => numeric('d', count, 2),
+        'E' if count <= 3 => "%a".to_string(),
+        'E' => "%A".to_string(),
+        'u' => "%u".to_string(),
+        'a' => "%p".to_string(),
+        'H' => numeric('H', count, 2),
+        'h' => numeric('I', count, 2),
+        'm' => numeric('M', count, 2),
+        's' => numeric('S', count, 2),
+        'S' if count <= 3 => "%3f".to_string(),
+        'S' if count <= 9 => format!("%{count}f"),
+        'S' => {
+            return Err(format!(
+                "pattern {pattern}: at most 9 fraction digits (S) are supported"
+            ))
+        }
+        'z' => "%Z".to_string(),
+        'Z' => "%z".to_string(),
+        'W' | 'F' | 'k' | 'K' => {
+            return Err(format!(
+                "pattern {pattern}: the letter '{c}' ({}) is not supported",
+                match c {
+                    'W' => "week in month",
+                    'F' => "day of week in month",
+                    'k' => "hour 1-24",
+                    _ => "hour 0-11",
+                }
+            ))
+        }
+        other => return Err(format!("Illegal pattern character '{other}'")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tr(pattern: &str) -> String {
+        translate(pattern).unwrap().0
+    }
+
+    fn ms(text: &str) -> i64 {
+        text.parse::<Timestamp>().unwrap().as_millisecond()
+    }
+
+    #[test]
+    fn common_patterns_translate() {
+        assert_eq!(tr("yyyyMMdd"), "%Y%m%d");
+        assert_eq!(tr("yyyy-MM-dd HH:mm:ss"), "%Y-%m-%d %H:%M:%S");
+        assert_eq!(tr("yyyy-MM-dd'T'HH:mm:ss.SSSZ"), "%Y-%m-%dT%H:%M:%S.%3f%z");
+        assert_eq!(tr("yyyy-MM-dd'T'HH:mm:ssXXX"), "%Y-%m-%dT%H:%M:%S%:z");
+        assert_eq!(tr("EEE, d MMM yyyy"), "%a, %-d %b %Y");
+        assert_eq!(tr("EEEE MMMM"), "%A %B");
+        assert_eq!(tr("h:mm a"), "%-I:%M %p");
+        assert_eq!(tr("yy.M.d"), "%y.%-m.%-d");
+        assert_eq!(tr("DDD u ww z G"), "%j %u %V %Z AD");
+        assert_eq!(tr("ddd"), "%03d");
+        assert_eq!(tr("SSSSSS"), "%6f");
+    }
+
+    #[test]
+    fn quotes_and_percent_signs_are_literal() {
+        assert_eq!(tr("'T'"), "T");
+        assert_eq!(tr("''"), "'");
+        assert_eq!(tr("'o''clock' H"), "o'clock %-H");
+        assert_eq!(tr("'at' HH 'h'"), "at %H h");
+        assert_eq!(tr("100% yyyy"), "100%% %Y");
+        assert_eq!(tr("'%d'"), "%%d");
+        assert!(translate("'unterminated").is_err());
+    }
+
+    #[test]
+    fn letters_java_refuses_or_strftime_lacks_are_errors() {
+        assert_eq!(
+            translate("yyyy-bb").unwrap_err(),
+            "Illegal pattern character 'b'"
+        );
+        assert!(translate("kk:mm").unwrap_err().contains("hour 1-24"));
+        assert!(translate("XXXX").is_err());
+        assert!(translate("SSSSSSSSSS").is_err());
+    }
+
+    #[test]
+    fn formats_in_utc_as_java_does() {
+        let t = ms("2024-03-05T07:08:09.045Z");
+        let f = |p: &str| JavaDateFormat::new(p).unwrap().format_millis(t).unwrap();
+        assert_eq!(f("yyyyMMdd"), "20240305");
+        assert_eq!(f("yyyy-MM-dd HH:mm:ss.SSS"), "2024-03-05 07:08:09.045");
+        assert_eq!(
+            f("yyyy-MM-dd'T'HH:mm:ss.SSSXXX"),
+            "2024-03-05T07:08:09.045Z"
+        );
+        assert_eq!(f("yyyy-MM-dd'T'HH:mm:ssZ"), "2024-03-05T07:08:09+0000");
+        assert_eq!(
+            f("EEE, d MMM yyyy HH:mm:ss z"),
+            "Tue, 5 Mar 2024 07:08:09 UTC"
+        );
+        assert_eq!(f("EEEE d MMMM yy"), "Tuesday 5 March 24");
+        assert_eq!(f("h:mm a"), "7:08 AM");
+        assert_eq!(f("D"), "65");
+        assert_eq!(f("M/d/y"), "3/5/2024");
+        assert_eq!(f("'week' ww"), "week 10");
+    }
+
+    #[test]
+    fn iso_zones_print_z_for_utc_and_the_offset_otherwise() {
+        let fmt = JavaDateFormat::new("yyyy-MM-dd'T'HH:mmXXX").unwrap();
+        let ts: Timestamp = "2024-03-05T07:08:00Z".parse().unwrap();
+        assert_eq!(fmt.format(ts).unwrap(), "2024-03-05T07:08Z");
+        let zoned = ts.to_zoned(TimeZone::fixed(jiff::tz::offset(-8)));
+        assert_eq!(fmt.format_zoned(&zoned).unwrap(), "2024-03-04T23:08-08:00");
+        let basic = JavaDateFormat::new("HHmmXX").unwrap();
+        let plus = ts.to_zoned(TimeZone::fixed(jiff::tz::offset(5)));
+        assert_eq!(basic.format_zoned(&plus).unwrap(), "1208+0500");
+    }
+
+    #[test]
+    fn parses_as_java_does() {
+        let p =
+            |pattern: &str, text: &str| JavaDateFormat::new(pattern).unwrap().parse_millis(text);
+        assert_eq!(
+            p("yyyy-MM-dd HH:mm:ss", "2024-03-05 07:08:09"),
+            Ok(ms("2024-03-05T07:08:09Z"))
+        );
+        assert_eq!(
+            p(
+                "yyyy-MM-dd'T'HH:mm:ss.SSSXXX",
+                "2024-03-05T07:08:09.045+02:00"
+            ),
+            Ok(ms("2024-03-05T05:08:09.045Z"))
+        );
+        assert_eq!(
+            p("yyyy-MM-dd'T'HH:mm:ss.SSSXXX", "2024-03-05T07:08:09.045Z"),
+            Ok(ms("2024-03-05T07:08:09.045Z"))
+        );
+        assert_eq!(
+            p("yyyy-MM-dd'T'HH:mm:ssZ", "2024-03-05T07:08:09-0130"),
+            Ok(ms("2024-03-05T08:38:09Z"))
+        );
+        assert_eq!(p("yyyyMMdd", "20240305"), Ok(ms("2024-03-05T00:00:00Z")));
+        assert_eq!(
+            p("dd MMM yyyy", "05 Mar 2024"),
+            Ok(ms("2024-03-05T00:00:00Z"))
+        );
+        assert_eq!(
+            p("EEE, d MMMM yyyy", "Tue, 5 March 2024"),
+            Ok(ms("2024-03-05T00:00:00Z"))
+        );
+        assert_eq!(p("hh:mm a", "07:30 PM"), Ok(ms("1970-01-01T19:30:00Z")));
+    }
+
+    #[test]
+    fn parsing_defaults_missing_fields_and_ignores_trailing_text() {
+        let p =
+            |pattern: &str, text: &str| JavaDateFormat::new(pattern).unwrap().parse_millis(text);
+        assert_eq!(p("HH:mm", "13:45"), Ok(ms("1970-01-01T13:45:00Z")));
+        assert_eq!(p("yyyy", "2024"), Ok(ms("2024-01-01T00:00:00Z")));
+        assert_eq!(p("yyyy-MM", "2024-07"), Ok(ms("2024-07-01T00:00:00Z")));
+        assert_eq!(
+            p("yyyy-MM-dd", "2024-07-02 and more"),
+            Ok(ms("2024-07-02T00:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn parse_errors_name_the_value_and_the_pattern() {
+        let fmt = JavaDateFormat::new("yyyy-MM-dd").unwrap();
+        let err = fmt.parse("05/03/2024").unwrap_err();
+        assert!(
+            err.starts_with("value (05/03/2024) does not match pattern (yyyy-MM-dd)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn format_and_parse_round_trip() {
+        // (pattern, the unit it keeps in milliseconds)
+        for (pattern, unit) in [
+            ("yyyy-MM-dd'T'HH:mm:ss.SSSXXX", 1),
+            ("yyyyMMddHHmmssSSS", 1),
+            ("EEE MMM dd HH:mm:ss yyyy", 1000),
+            ("dd/MM/yy hh:mm:ss.SSS a Z", 1),
+            ("yyyy-DDD HH:mm", 60_000),
+        ] {
+            let fmt = JavaDateFormat::new(pattern).unwrap();
+            for t in [0, 1_700_000_000_123, 951_782_400_999] {
+                let text = fmt.format_millis(t).unwrap();
+                assert_eq!(
+                    fmt.parse_millis(&text),
+                    Ok(t - t % unit),
+                    "{pattern}: {text}"
+                );
+            }
+        }
+    }
+}
