@@ -7,6 +7,11 @@
 //!   worker settings, with Kafka Connect's key names; [`config_def`]: the
 //!   declared settings behind the validate endpoint.
 //! - [`connector`]: the connector and task traits every plugin implements.
+//! - [`converters`], [`transforms`]: bytes to Connect data and back; single
+//!   message transforms and predicates.
+//! - [`file`], [`jdbc`]: the built-in connectors.
+//! - [`runtime`]: the worker, its task runners and stores; [`rest`]: Kafka
+//!   Connect's REST API in front of it.
 
 pub mod config;
 pub mod config_def;
@@ -16,7 +21,12 @@ pub mod data;
 pub mod error;
 pub mod file;
 pub mod jdbc;
+mod launch;
 pub mod record;
+pub mod rest;
+pub mod runtime;
 pub mod transforms;
 
 pub use error::ConnectError;
+pub use launch::{built_in_plugins, serve_worker, start_worker};
+pub use runtime::{Storage, Worker, WorkerSettings};

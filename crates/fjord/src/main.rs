@@ -7,6 +7,7 @@
 mod auction;
 mod bench;
 mod client;
+mod connect;
 mod consume;
 mod group;
 mod logging;
@@ -62,6 +63,8 @@ enum Command {
     Schema(schema::SchemaArgs),
     /// Describe and reset stream processing applications.
     Streams(streams::StreamsArgs),
+    /// Run Kafka-Connect-compatible workers and manage their connectors.
+    Connect(connect::ConnectArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -74,6 +77,7 @@ fn main() -> std::process::ExitCode {
             | Command::Schema(_)
             | Command::Txn(_)
             | Command::Streams(_)
+            | Command::Connect(_)
     ) {
         pipe::die_quietly_on_closed_stdout();
     }
@@ -89,6 +93,7 @@ fn main() -> std::process::ExitCode {
         Command::Schema(args) => schema::run(args),
         Command::Txn(args) => txn::run(args),
         Command::Streams(args) => streams::run(args),
+        Command::Connect(args) => connect::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -41,6 +41,12 @@ pub struct ServeArgs {
     /// Do not start the schema registry.
     #[arg(long, env = "FJORD_NO_REGISTRY")]
     no_registry: bool,
+    /// Address the connect worker's REST API binds [default: 127.0.0.1:8083].
+    #[arg(long, env = "FJORD_CONNECT_LISTEN", value_name = "HOST:PORT")]
+    connect_listen: Option<SocketAddr>,
+    /// Do not start the connect worker.
+    #[arg(long, env = "FJORD_NO_CONNECT")]
+    no_connect: bool,
 }
 
 /// The file's shape: `[broker]` settings and `[topic_defaults]` under
@@ -54,6 +60,17 @@ struct FileConfig {
     topic_defaults: BTreeMap<String, toml::Value>,
     #[serde(default)]
     registry: RegistrySection,
+    #[serde(default)]
+    connect: ConnectSection,
+}
+
+/// `[connect]`: the embedded connect worker.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct ConnectSection {
+    enabled: Option<bool>,
+    listen: Option<SocketAddr>,
+    allowed_paths: Option<Vec<PathBuf>>,
 }
 
 /// `[registry]`: the embedded schema registry.
@@ -98,6 +115,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     crate::logging::init();
     let config = resolve(&args)?;
     let registry_listen = resolve_registry(&args)?;
+    let connect = resolve_connect(&args, &config.data_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -130,9 +148,24 @@ pub fn run(args: ServeArgs) -> Result<()> {
             }
             None => None,
         };
+        let connect = match connect {
+            Some((listen, allowed)) => {
+                let mut rx = stop_rx.clone();
+                let stopped = async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                };
+                crate::connect::spawn_embedded(listen, format!("{host}:{port}"), allowed, stopped)
+                    .await
+            }
+            None => None,
+        };
         let broker_stop = async move {
             shutdown_signal().await;
             let _ = stop_tx.send(true);
+            // The worker stops first: its tasks commit through the broker.
+            if let Some(task) = connect {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(15), task).await;
+            }
             if let Some(task) = registry {
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
             }
@@ -304,6 +337,27 @@ fn resolve_registry(args: &ServeArgs) -> Result<Option<SocketAddr>> {
             .or(file.registry.listen)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8081))),
     ))
+}
+
+/// Where the embedded connect worker listens and which directories its
+/// file connectors may use, or None when it is disabled.
+fn resolve_connect(
+    args: &ServeArgs,
+    data_dir: &Path,
+) -> Result<Option<(SocketAddr, Vec<PathBuf>)>> {
+    let file = load_file(args.config.as_deref())?;
+    if args.no_connect || file.connect.enabled == Some(false) {
+        return Ok(None);
+    }
+    let listen = args
+        .connect_listen
+        .or(file.connect.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8083)));
+    let allowed = file
+        .connect
+        .allowed_paths
+        .unwrap_or_else(|| vec![data_dir.to_path_buf()]);
+    Ok(Some((listen, allowed)))
 }
 
 fn load_file(explicit: Option<&Path>) -> Result<FileConfig> {

@@ -1,0 +1,73 @@
+//! Putting a worker together: the built-in plugins, the stores its
+//! settings ask for, and the REST API in front of it.
+
+use std::sync::Arc;
+
+use crate::connector::PluginRegistry;
+use crate::error::Result;
+use crate::rest::Ctx;
+use crate::runtime::configs::{ConfigStore, MemoryConfigStore, TopicConfigStore};
+use crate::runtime::offsets::{FileOffsetStore, OffsetStore, TopicOffsetStore};
+use crate::runtime::settings::ClientRole;
+use crate::runtime::{Storage, Worker, WorkerSettings};
+
+/// Every connector class built into Fjord.
+pub fn built_in_plugins() -> PluginRegistry {
+    let mut plugins = PluginRegistry::new();
+    plugins.add(Arc::new(crate::file::FileSourcePlugin));
+    plugins.add(Arc::new(crate::file::FileSinkPlugin));
+    plugins
+}
+
+/// Opens the worker's stores and starts the worker (and its stored
+/// connectors).
+pub async fn start_worker(settings: WorkerSettings) -> Result<Arc<Worker>> {
+    let (configs, offsets): (Arc<dyn ConfigStore>, Arc<dyn OffsetStore>) = match &settings.storage {
+        Storage::Standalone { offsets_file } => (
+            Arc::new(MemoryConfigStore::default()),
+            Arc::new(FileOffsetStore::open(offsets_file.clone())?),
+        ),
+        Storage::Topics {
+            configs,
+            offsets,
+            status,
+        } => {
+            let client = settings.client_config(ClientRole::Admin, &Default::default());
+            let replication = |key: &str| settings.raw.i32_or(key, -1);
+            let offsets_store = TopicOffsetStore::open(
+                client.clone(),
+                offsets,
+                settings.raw.i32_or("offset.storage.partitions", 25)?,
+                replication("offset.storage.replication.factor")?,
+            )
+            .await?;
+            let configs_store = TopicConfigStore::open(
+                client,
+                configs,
+                status,
+                settings.raw.i32_or("status.storage.partitions", 5)?,
+                replication("config.storage.replication.factor")?,
+            )
+            .await?;
+            (Arc::new(configs_store), Arc::new(offsets_store))
+        }
+    };
+    Worker::start(settings, built_in_plugins(), configs, offsets).await
+}
+
+/// Serves the REST API for `worker` on `listener` until `shutdown`, then
+/// stops the worker's tasks.
+pub async fn serve_worker(
+    listener: tokio::net::TcpListener,
+    worker: Arc<Worker>,
+    cluster_id: Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let ctx = Arc::new(Ctx {
+        worker: worker.clone(),
+        cluster_id,
+    });
+    let served = crate::rest::serve(listener, ctx, shutdown).await;
+    worker.shutdown().await;
+    served
+}
