@@ -144,6 +144,13 @@ impl Cast {
 /// The schema a cast to `target` gives a value of `schema`: the plain
 /// type, optional as the input, with its default cast too.
 fn cast_schema(schema: &Schema, target: SchemaType) -> Result<Schema> {
+    if !schema.kind.is_primitive() {
+        return Err(ConnectError::Transform(format!(
+            "Cast transformation does not support casting from {}; supported types are {}, BYTES",
+            schema.kind.name().to_ascii_uppercase(),
+            supported_names()
+        )));
+    }
     let mut out = Schema::of(target).with_optional(schema.optional);
     if let Some(default) = &schema.default {
         out.default = Some(cast_value(Some(schema), default.clone(), target)?);

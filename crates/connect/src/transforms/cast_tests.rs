@@ -74,6 +74,29 @@ fn strings_parse_strictly_except_to_boolean() {
 }
 
 #[test]
+fn confluents_documented_examples() {
+    // Confluent's Cast page (docs.confluent.io), "Cast Value": spec=string
+    // on 63521704.02. The page shows "63521704.02"; Java's
+    // Double.toString, which Kafka's Cast calls, prints 6.352170402E7
+    // (scientific from 10^7 up), and so do we.
+    assert_eq!(
+        whole(Value::Float64(63521704.02), "string").unwrap(),
+        Value::from("6.352170402E7")
+    );
+    // "Cast Comma-Separated Values": spec=ID:string,score:float64 turns
+    // {"ID": 46920, "score": 4761} into {"ID": "46920", "score": 4761.0}.
+    let mut t = cast("ID:string,score:float64", Side::Value);
+    let value = Value::Map(vec![
+        (Value::from("ID"), Value::Int64(46920)),
+        (Value::from("score"), Value::Int64(4761)),
+    ]);
+    let r = ConnectRecord::new("t", None, Value::Null, None, value);
+    let out = t.apply(r).unwrap().unwrap().value;
+    assert_eq!(out.field("ID"), Some(&Value::from("46920")));
+    assert_eq!(out.field("score"), Some(&Value::Float64(4761.0)));
+}
+
+#[test]
 fn values_print_as_javas_to_string() {
     let s = |v: Value| whole(v, "string").unwrap();
     assert_eq!(s(Value::Float64(1.0)), Value::from("1.0"));
@@ -97,6 +120,24 @@ fn complex_values_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("does not support casting from ARRAY"), "{err}");
+    // A struct field is refused by its schema, even when it holds null.
+    let inner = Schema::structure(None, vec![])
+        .with_optional(true)
+        .into_ref();
+    let schema = Schema::structure(None, vec![("s".into(), inner)]).into_ref();
+    let mut t = cast("s:string", Side::Value);
+    let r = ConnectRecord::new(
+        "t",
+        None,
+        Value::Null,
+        Some(schema.clone()),
+        Value::Struct(Struct::new(schema)),
+    );
+    let err = t.apply(r).unwrap_err().to_string();
+    assert!(
+        err.contains("does not support casting from STRUCT"),
+        "{err}"
+    );
     let err = whole(Value::Bytes(vec![1]), "int32")
         .unwrap_err()
         .to_string();
@@ -108,8 +149,8 @@ fn complex_values_are_refused() {
 
 #[test]
 fn struct_fields_cast_with_a_cached_schema() {
-    // Kafka's documentation example: spec=c1:int32,c2:boolean ... here
-    // with one field left alone and one optional with a default.
+    // One field cast to string, one optional field with a default to
+    // boolean, one left alone.
     let schema = Schema::structure(
         Some("row"),
         vec![

@@ -211,7 +211,6 @@ mod tests {
 
     #[test]
     fn schemaless_keys_give_the_field() {
-        // Kafka's documentation example: ExtractField$Key with field=id.
         let mut t = extract(&[("field", "id")], Side::Key);
         let mut r = ConnectRecord::new("t", None, Value::Null, None, Value::Null);
         r.key = Value::Map(vec![(Value::from("id"), Value::Int64(3))]);

@@ -208,7 +208,6 @@ mod tests {
 
     #[test]
     fn schemaless_maps_flatten_with_the_delimiter() {
-        // Kafka's documentation example: Flatten$Value with delimiter "_".
         let mut t = Flatten::new(&Config::from_pairs([("delimiter", "_")]), Side::Value).unwrap();
         let value = entries(vec![
             ("id", Value::Int64(1)),

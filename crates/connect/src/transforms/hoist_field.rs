@@ -79,7 +79,8 @@ mod tests {
 
     #[test]
     fn schemaless_values_are_wrapped_in_a_map() {
-        // Kafka's documentation example: HoistField$Value with field=line.
+        // Kafka's documentation (connect_transforms), the file source
+        // example: HoistField$Value with field=line.
         let mut t = HoistField::new(&Config::from_pairs([("field", "line")]), Side::Value).unwrap();
         let r = ConnectRecord::new("t", None, Value::Null, None, Value::from("hello"));
         let out = t.apply(r).unwrap().unwrap();

@@ -235,8 +235,8 @@ fn push_literal(out: &mut String, zulu: &mut String, c: char) {
 /// without a width for readability).
 fn numeric(directive: char, count: usize, natural: usize) -> String {
     match count {
-        1 => format!("%-{directive}"),
         n if n == natural => format!("%{directive}"),
+        1 => format!("%-{directive}"),
         n => format!("%0{n}{directive}"),
     }
 }
@@ -258,7 +258,7 @@ fn field(c: char, count: usize, pattern: &str) -> Result<String, String> {
         'd' => numeric('d', count, 2),
         'E' if count <= 3 => "%a".to_string(),
         'E' => "%A".to_string(),
-        'u' => "%u".to_string(),
+        'u' => numeric('u', count, 1),
         'a' => "%p".to_string(),
         'H' => numeric('H', count, 2),
         'h' => numeric('I', count, 2),
@@ -313,6 +313,30 @@ mod tests {
         assert_eq!(tr("DDD u ww z G"), "%j %u %V %Z AD");
         assert_eq!(tr("ddd"), "%03d");
         assert_eq!(tr("SSSSSS"), "%6f");
+    }
+
+    #[test]
+    fn widths_follow_the_number_of_letters() {
+        assert_eq!(tr("y"), "%-Y");
+        assert_eq!(tr("yyy"), "%03Y");
+        assert_eq!(tr("yyyyy"), "%05Y");
+        assert_eq!(tr("YYYY-'W'ww-u"), "%G-W%V-%u");
+        assert_eq!(tr("YY"), "%g");
+        assert_eq!(tr("uu"), "%02u");
+        assert_eq!(tr("LLL LLLL L"), "%b %B %-m");
+        assert_eq!(tr("D DD"), "%-j %02j");
+        assert_eq!(tr("H:m:s"), "%-H:%-M:%-S");
+        assert_eq!(tr("S SS SSSS SSSSSSSSS"), "%3f %3f %4f %9f");
+        assert_eq!(tr("X XX XXX"), "%:::z %z %:z");
+        let (_, zulu) = translate("HH:mmXXX").unwrap();
+        assert_eq!(zulu, "%H:%MZ");
+    }
+
+    #[test]
+    fn non_letters_and_non_ascii_text_are_literal() {
+        assert_eq!(tr("yyyy年MM月dd日"), "%Y年%m月%d日");
+        assert_eq!(tr("[HH] (mm) {ss} #"), "[%H] (%M) {%S} #");
+        assert_eq!(tr("'It''s' h 'o''clock'"), "It's %-I o'clock");
     }
 
     #[test]
@@ -404,6 +428,54 @@ mod tests {
             Ok(ms("2024-03-05T00:00:00Z"))
         );
         assert_eq!(p("hh:mm a", "07:30 PM"), Ok(ms("1970-01-01T19:30:00Z")));
+    }
+
+    #[test]
+    fn unpadded_fields_day_of_year_and_short_offsets_parse() {
+        let p =
+            |pattern: &str, text: &str| JavaDateFormat::new(pattern).unwrap().parse_millis(text);
+        assert_eq!(p("d/M/y", "5/3/2024"), Ok(ms("2024-03-05T00:00:00Z")));
+        assert_eq!(p("d/M/y", "15/11/2024"), Ok(ms("2024-11-15T00:00:00Z")));
+        assert_eq!(p("yyyy-DDD", "2024-065"), Ok(ms("2024-03-05T00:00:00Z")));
+        assert_eq!(
+            p("yyyy-MM-dd HHX", "2024-03-05 10+02"),
+            Ok(ms("2024-03-05T08:00:00Z"))
+        );
+        assert_eq!(
+            p("yyyy-MM-dd HHXX", "2024-03-05 10Z"),
+            Ok(ms("2024-03-05T10:00:00Z"))
+        );
+        assert_eq!(
+            p(
+                "EEEE, MMMM d, yyyy h:mm a",
+                "Tuesday, March 5, 2024 12:15 AM"
+            ),
+            Ok(ms("2024-03-05T00:15:00Z"))
+        );
+        assert_eq!(
+            p("yyyyMMddHHmmssSSS", "20240305070809045"),
+            Ok(ms("2024-03-05T07:08:09.045Z"))
+        );
+    }
+
+    #[test]
+    fn midnight_and_noon_print_as_twelve_on_the_twelve_hour_clock() {
+        let f = JavaDateFormat::new("hh:mm a").unwrap();
+        assert_eq!(
+            f.format_millis(ms("2024-03-05T00:05:00Z")).unwrap(),
+            "12:05 AM"
+        );
+        assert_eq!(
+            f.format_millis(ms("2024-03-05T12:05:00Z")).unwrap(),
+            "12:05 PM"
+        );
+    }
+
+    #[test]
+    fn dates_before_the_epoch_format() {
+        let f = JavaDateFormat::new("yyyy-MM-dd HH:mm:ss.SSS").unwrap();
+        assert_eq!(f.format_millis(-1).unwrap(), "1969-12-31 23:59:59.999");
+        assert_eq!(f.parse_millis("1969-12-31 23:59:59.999"), Ok(-1));
     }
 
     #[test]

@@ -222,7 +222,6 @@ mod tests {
 
     #[test]
     fn struct_fields_mask_with_a_replacement_and_keep_the_schema() {
-        // Kafka's documentation example: fields=string_field, replacement=PII.
         let schema = Schema::structure(
             None,
             vec![

@@ -149,10 +149,12 @@ mod tests {
     }
 
     #[test]
-    fn kafkas_documentation_example_routes() {
-        // From Kafka's documentation (RegexRouter): regex=(.*)-(.*),
-        // replacement=$2, hypothetical topic a-b... and the classic
-        // "drop a prefix" config.
+    fn documented_examples_route() {
+        // Confluent's RegexRouter page (docs.confluent.io): "dropPrefix",
+        // regex=soe-(.*), replacement=$1: soe-Order becomes Order; and
+        // "AddPrefix", regex=.*, replacement=acme_$0: Order becomes acme_Order.
+        assert_eq!(route("soe-(.*)", "$1", "soe-Order"), "Order");
+        assert_eq!(route(".*", "acme_$0", "Order"), "acme_Order");
         assert_eq!(route("(.*)-(.*)", "$2", "orders-eu"), "eu");
         assert_eq!(
             route(

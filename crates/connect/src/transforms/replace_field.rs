@@ -217,7 +217,10 @@ mod tests {
 
     #[test]
     fn schemaless_include_exclude_and_rename() {
-        // Kafka's documentation example for ReplaceField: renames=foo:c1,bar:c2.
+        // Confluent's ReplaceField (Apache Kafka) page, docs.confluent.io,
+        // "Rename a Field": renames=foo:c1,bar:c2 turns
+        // {"foo":22,"bar":"baz"} into {"c1":22,"c2":"baz"}; here with a
+        // field excluded and one kept too.
         let cfg = Config::from_pairs([("exclude", "drop"), ("renames", "foo:c1,bar:c2")]);
         let mut t = ReplaceField::new(&cfg, Side::Value).unwrap();
         let out = t

@@ -44,7 +44,9 @@ pub fn config_def() -> ConfigDef {
                 Importance::High,
                 "The desired timestamp representation: string, unix, Date, Time, or Timestamp",
             )
-            .one_of(&TYPES),
+            .one_of(&TYPES)
+            // Kafka's check is case-sensitive ("Date", not "date").
+            .validator(|v| exactly_one_of(v, &TYPES)),
         )
         .define(
             ConfigKey::new(
@@ -63,7 +65,8 @@ pub fn config_def() -> ConfigDef {
                 "The desired Unix precision for the timestamp: seconds, milliseconds, microseconds, or nanoseconds. Used to generate the output when type=unix or used to parse the input if the input is a Long.",
             )
             .default("milliseconds")
-            .one_of(&PRECISIONS),
+            .one_of(&PRECISIONS)
+            .validator(|v| exactly_one_of(v, &PRECISIONS)),
         )
         .define(
             ConfigKey::new(
@@ -74,6 +77,14 @@ pub fn config_def() -> ConfigDef {
             )
             .default("true"),
         )
+}
+
+fn exactly_one_of(value: &str, allowed: &[&str]) -> Result<(), String> {
+    if allowed.contains(&value.trim()) {
+        Ok(())
+    } else {
+        Err(format!("String must be one of: {}", allowed.join(", ")))
+    }
 }
 
 /// A timestamp representation.
@@ -203,7 +214,7 @@ impl TimestampConverter {
     }
 
     /// Milliseconds since the epoch from a value of representation `kind`.
-    fn to_millis(&self, value: &Value, kind: Kind) -> Result<i64> {
+    fn millis_of(&self, value: &Value, kind: Kind) -> Result<i64> {
         let wrong = || {
             ConnectError::Transform(format!(
                 "Expected a {kind:?} timestamp, found: {}",
@@ -237,7 +248,7 @@ impl TimestampConverter {
         })
     }
 
-    fn from_millis(&self, millis: i64) -> Result<Value> {
+    fn to_target(&self, millis: i64) -> Result<Value> {
         Ok(match self.target {
             Kind::String => {
                 let format = self.format.as_ref().expect("checked when built");
@@ -264,7 +275,7 @@ impl TimestampConverter {
         if value.is_null() {
             return Ok(Value::Null);
         }
-        self.from_millis(self.to_millis(value, kind)?)
+        self.to_target(self.millis_of(value, kind)?)
     }
 
     /// The representation of a schemaless value.

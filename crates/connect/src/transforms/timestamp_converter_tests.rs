@@ -230,6 +230,15 @@ fn bad_settings_are_refused_when_built() {
 }
 
 #[test]
+fn the_config_def_checks_case_as_kafka_does() {
+    let def = config_def();
+    let ok = Config::from_pairs([("target.type", "Timestamp")]);
+    assert_eq!(def.validate(&ok).1, 0);
+    let bad = Config::from_pairs([("target.type", "timestamp"), ("unix.precision", "Seconds")]);
+    assert_eq!(def.validate(&bad).1, 2);
+}
+
+#[test]
 fn tombstones_pass_through() {
     let mut t = converter(&[("target.type", "unix")], Side::Value);
     let tomb = schemaless(Value::Null);

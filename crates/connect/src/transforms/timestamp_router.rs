@@ -102,8 +102,7 @@ mod tests {
 
     #[test]
     fn custom_formats() {
-        // Kafka's documentation: topic.format=${topic}-${timestamp},
-        // timestamp.format=yyyyMMdd is the default; a monthly variant:
+        // A monthly variant of the defaults, the timestamp first.
         let cfg = Config::from_pairs([
             ("topic.format", "${timestamp}_${topic}"),
             ("timestamp.format", "yyyy-MM"),

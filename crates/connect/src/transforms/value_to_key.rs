@@ -124,7 +124,6 @@ mod tests {
 
     #[test]
     fn schemaless_values_give_a_map_key() {
-        // Kafka's documentation example: fields=userId,city,state.
         let cfg = Config::from_pairs([("fields", "userId,city")]);
         let mut t = ValueToKey::new(&cfg).unwrap();
         let value = Value::Map(vec![
