@@ -16,6 +16,7 @@ pub fn built_in_plugins() -> PluginRegistry {
     let mut plugins = PluginRegistry::new();
     plugins.add(Arc::new(crate::file::FileSourcePlugin));
     plugins.add(Arc::new(crate::file::FileSinkPlugin));
+    plugins.add(Arc::new(crate::jdbc::JdbcSinkConnector));
     plugins
 }
 
