@@ -176,7 +176,7 @@ fn updated_schema(spec: &Spec, schema: &Schema) -> Result<Schema> {
                 };
                 fields.push((f.name.clone(), s));
             }
-            Ok(struct_like(schema, fields))
+            struct_like(schema, fields)
         }
     }
 }

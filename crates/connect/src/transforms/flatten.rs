@@ -62,7 +62,8 @@ fn flatten_map(
     prefix: &str,
     delimiter: &str,
     out: &mut Vec<(Value, Value)>,
-) -> Result<()> {
+) -> Result<bool> {
+    let mut nested = false;
     for (k, v) in entries {
         let Some(key) = k.as_str() else {
             return Err(ConnectError::Transform(format!(
@@ -72,7 +73,10 @@ fn flatten_map(
         };
         let name = joined(prefix, delimiter, key);
         match v {
-            Value::Map(inner) => flatten_map(inner, &name, delimiter, out)?,
+            Value::Map(inner) => {
+                flatten_map(inner, &name, delimiter, out)?;
+                nested = true;
+            }
             Value::Struct(_) => {
                 return Err(ConnectError::Transform(format!(
                     "Flatten transformation does not support class {} for record without schemas (for field {name}).",
@@ -82,7 +86,26 @@ fn flatten_map(
             other => out.push((Value::String(name), other)),
         }
     }
-    Ok(())
+    Ok(nested)
+}
+
+/// Keeps one entry per key, at its first place with its last value, as
+/// Kafka's `HashMap.put` does when a nested `{"a": {"b": 1}}` and a
+/// top-level `"a.b"` flatten to one name.
+fn dedupe(entries: &mut Vec<(Value, Value)>) {
+    let mut first: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut out: Vec<(Value, Value)> = Vec::with_capacity(entries.len());
+    for (k, v) in entries.drain(..) {
+        let name = k.as_str().unwrap_or_default().to_string();
+        match first.get(&name) {
+            Some(&i) => out[i].1 = v,
+            None => {
+                first.insert(name, out.len());
+                out.push((k, v));
+            }
+        }
+    }
+    *entries = out;
 }
 
 /// Adds `schema`'s fields, flattened, to `out`.
@@ -115,11 +138,6 @@ fn flatten_schema(
                 out,
             )?;
             continue;
-        }
-        if out.iter().any(|(n, _)| *n == name) {
-            return Err(ConnectError::Transform(format!(
-                "Cannot create field because of field name duplication {name}"
-            )));
         }
         let flat = if field_optional == field.schema.optional
             && default == field.schema.default.as_ref()
@@ -166,7 +184,10 @@ impl Transform for Flatten {
             None => {
                 let map = require_map(value, PURPOSE)?;
                 let mut out = Vec::with_capacity(map.len());
-                flatten_map(map, "", &self.delimiter, &mut out)?;
+                // Only a nested map's names can collide with others.
+                if flatten_map(map, "", &self.delimiter, &mut out)? {
+                    dedupe(&mut out);
+                }
                 self.side.put(&mut record, None, Value::Map(out));
             }
             Some(schema) => {
@@ -175,7 +196,7 @@ impl Transform for Flatten {
                 let flat_schema = self.cache.get_or_try_insert(&schema, |input| {
                     let mut fields = Vec::new();
                     flatten_schema(input, "", delimiter, false, None, &mut fields)?;
-                    Ok(struct_like(input, fields))
+                    struct_like(input, fields)
                 })?;
                 let mut values = Vec::with_capacity(flat_schema.fields.len());
                 let struct_schema = s.schema.clone();
@@ -293,6 +314,18 @@ mod tests {
             &fs,
             again.value_schema.as_ref().unwrap()
         ));
+    }
+
+    #[test]
+    fn schemaless_collisions_keep_the_last_value() {
+        let mut t = Flatten::new(&Config::default(), Side::Value).unwrap();
+        let value = entries(vec![
+            ("a.b", Value::Int64(1)),
+            ("a", entries(vec![("b", Value::Int64(2))])),
+        ]);
+        let r = ConnectRecord::new("t", None, Value::Null, None, value);
+        let out = t.apply(r).unwrap().unwrap().value;
+        assert_eq!(out, entries(vec![("a.b", Value::Int64(2))]));
     }
 
     #[test]

@@ -152,7 +152,7 @@ impl Insertions {
         Ok(out)
     }
 
-    fn updated_schema(&self, schema: &Schema) -> Schema {
+    fn updated_schema(&self, schema: &Schema) -> Result<Schema> {
         let mut fields: Vec<(String, SchemaRef)> = schema
             .fields
             .iter()
@@ -203,7 +203,7 @@ impl Transform for InsertField {
                 let fields = &self.fields;
                 let new_schema = self
                     .cache
-                    .get_or_try_insert(&schema, |s| Ok(fields.updated_schema(s)))?;
+                    .get_or_try_insert(&schema, |s| fields.updated_schema(s))?;
                 let mut updated = Struct::new(new_schema.clone());
                 for (field, v) in old.iter() {
                     updated.values[field.index] =
@@ -306,6 +306,30 @@ mod tests {
             &out_schema,
             again.value_schema.as_ref().unwrap()
         ));
+    }
+
+    #[test]
+    fn inserting_a_field_the_struct_has_is_an_error() {
+        let schema = Schema::structure(
+            None,
+            vec![("topic".into(), primitive(SchemaType::String, false))],
+        )
+        .into_ref();
+        let cfg = Config::from_pairs([("topic.field", "topic")]);
+        let mut t = InsertField::new(&cfg, Side::Value).unwrap();
+        let r = sink_record(Some(schema.clone()), Value::Struct(Struct::new(schema)));
+        let err = t.apply(r).unwrap_err().to_string();
+        assert!(err.contains("field name duplication topic"), "{err}");
+        // Without a schema the entry is replaced, as a Java map's put does.
+        let r = sink_record(
+            None,
+            Value::Map(vec![(Value::from("topic"), Value::from("x"))]),
+        );
+        let out = t.apply(r).unwrap().unwrap();
+        assert_eq!(
+            out.value,
+            Value::Map(vec![(Value::from("topic"), Value::from("orders"))])
+        );
     }
 
     #[test]

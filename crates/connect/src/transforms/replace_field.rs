@@ -114,7 +114,7 @@ impl Rules {
         self.renames.get(name).map(String::as_str).unwrap_or(name)
     }
 
-    fn schema(&self, schema: &Schema) -> Schema {
+    fn schema(&self, schema: &Schema) -> Result<Schema> {
         let fields = schema
             .fields
             .iter()
@@ -178,9 +178,7 @@ impl Transform for ReplaceField {
             Some(schema) => {
                 let old = require_struct(value, PURPOSE)?;
                 let rules = &self.rules;
-                let new_schema = self
-                    .cache
-                    .get_or_try_insert(&schema, |s| Ok(rules.schema(s)))?;
+                let new_schema = self.cache.get_or_try_insert(&schema, |s| rules.schema(s))?;
                 let mut updated = Struct::new(new_schema.clone());
                 for (field, v) in old.iter() {
                     if rules.keeps(&field.name) {
@@ -284,6 +282,23 @@ mod tests {
         assert_eq!(out.value.field("id"), Some(&Value::Int64(7)));
         // A null with a default reads as the default (replace.null.with.default).
         assert_eq!(out.value.field("user_name"), Some(&Value::from("anon")));
+    }
+
+    #[test]
+    fn renaming_onto_a_kept_field_is_an_error() {
+        let schema = Schema::structure(
+            None,
+            vec![
+                ("a".into(), primitive(SchemaType::Int64, false)),
+                ("b".into(), primitive(SchemaType::Int64, false)),
+            ],
+        )
+        .into_ref();
+        let mut t =
+            ReplaceField::new(&Config::from_pairs([("renames", "a:b")]), Side::Value).unwrap();
+        let r = record(Some(schema.clone()), Value::Struct(Struct::new(schema)));
+        let err = t.apply(r).unwrap_err().to_string();
+        assert!(err.contains("field name duplication b"), "{err}");
     }
 
     #[test]

@@ -346,7 +346,7 @@ impl Transform for TimestampConverter {
                             (f.name.clone(), fs)
                         })
                         .collect();
-                    Ok(struct_like(s, fields))
+                    struct_like(s, fields)
                 })?;
                 let mut updated = Struct::new(new_schema.clone());
                 for (f, v) in old.iter() {

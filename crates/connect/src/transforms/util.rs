@@ -142,14 +142,23 @@ pub fn map_put(entries: &mut Vec<(Value, Value)>, key: &str, value: Value) {
 }
 
 /// Kafka's `SchemaUtil.copySchemaBasics` for a struct: name, version,
-/// doc and parameters, no fields yet; optional and default as `schema`'s.
-pub fn struct_like(schema: &Schema, fields: Vec<(String, SchemaRef)>) -> Schema {
+/// doc and parameters as `schema`'s, and optional as it; with these
+/// fields, whose names must be unique (Kafka's `SchemaBuilder` refuses a
+/// second field of one name, e.g. a rename onto an existing field).
+pub fn struct_like(schema: &Schema, fields: Vec<(String, SchemaRef)>) -> Result<Schema> {
+    for (i, (name, _)) in fields.iter().enumerate() {
+        if fields[..i].iter().any(|(n, _)| n == name) {
+            return Err(ConnectError::Transform(format!(
+                "Cannot create field because of field name duplication {name}"
+            )));
+        }
+    }
     let mut out = Schema::structure(schema.name.as_deref(), fields);
     out.version = schema.version;
     out.doc = schema.doc.clone();
     out.parameters = schema.parameters.clone();
     out.optional = schema.optional;
-    out
+    Ok(out)
 }
 
 /// A schema of `kind` that is optional when `optional` (Kafka's
