@@ -317,9 +317,20 @@ fn with_prefix(err: ConnectError, prefix: &str) -> ConnectError {
 /// (Kafka's `TransformationStage`).
 struct Stage {
     alias: String,
+    /// The fully qualified class, for error reports.
+    class: String,
     transform: Box<dyn Transform>,
     predicate: Option<Box<dyn Predicate>>,
     negate: bool,
+}
+
+/// A transform that failed on a record: its alias in `transforms`, its
+/// fully qualified class, and the error.
+#[derive(Debug)]
+pub struct StageFailure {
+    pub alias: String,
+    pub class: String,
+    pub error: ConnectError,
 }
 
 /// A connector's transforms, in order, built from its config.
@@ -383,6 +394,7 @@ impl TransformChain {
             let negate = connector_config.bool_or(&format!("{prefix}negate"), false)?;
             stages.push(Stage {
                 alias,
+                class: format!("{TRANSFORMS_PACKAGE}{}", class.name),
                 transform,
                 predicate,
                 negate,
@@ -401,7 +413,16 @@ impl TransformChain {
     }
 
     /// Runs the record through every stage; None when one drops it.
-    pub fn apply(&mut self, mut record: ConnectRecord) -> Result<Option<ConnectRecord>> {
+    pub fn apply(&mut self, record: ConnectRecord) -> Result<Option<ConnectRecord>> {
+        self.apply_traced(record).map_err(|failure| failure.error)
+    }
+
+    /// As [`TransformChain::apply`], saying which stage failed: what the
+    /// dead-letter headers report (`__connect.errors.class.name`).
+    pub fn apply_traced(
+        &mut self,
+        mut record: ConnectRecord,
+    ) -> Result<Option<ConnectRecord>, StageFailure> {
         for stage in &mut self.stages {
             let run = match &stage.predicate {
                 None => true,
@@ -410,9 +431,16 @@ impl TransformChain {
             if !run {
                 continue;
             }
-            match stage.transform.apply(record)? {
-                Some(next) => record = next,
-                None => return Ok(None),
+            match stage.transform.apply(record) {
+                Ok(Some(next)) => record = next,
+                Ok(None) => return Ok(None),
+                Err(error) => {
+                    return Err(StageFailure {
+                        alias: stage.alias.clone(),
+                        class: stage.class.clone(),
+                        error,
+                    })
+                }
             }
         }
         Ok(Some(record))

@@ -120,6 +120,32 @@ fn tombstones_and_headers_gate_transforms() {
 }
 
 #[test]
+fn a_failing_stage_is_named() {
+    let config = Config::from_pairs([
+        ("transforms", "extract"),
+        (
+            "transforms.extract.type",
+            "org.apache.kafka.connect.transforms.ExtractField$Value",
+        ),
+        ("transforms.extract.field", "id"),
+    ]);
+    let mut chain = TransformChain::from_config(&config).unwrap();
+    let failure = chain
+        .apply_traced(record("t", Value::from("not a map")))
+        .unwrap_err();
+    assert_eq!(failure.alias, "extract");
+    assert_eq!(
+        failure.class,
+        "org.apache.kafka.connect.transforms.ExtractField$Value"
+    );
+    assert_eq!(
+        failure.error.to_string(),
+        "transformation failed: Only Map objects supported in absence of schema for \
+         [field extraction], found: java.lang.String"
+    );
+}
+
+#[test]
 fn a_chain_without_transforms_passes_records_through() {
     let mut chain = TransformChain::from_config(&Config::default()).unwrap();
     assert!(chain.is_empty());
