@@ -27,6 +27,7 @@ pub mod cast;
 pub mod extract_field;
 pub mod filter;
 pub mod flatten;
+pub mod headers;
 pub mod hoist_field;
 pub mod insert_field;
 pub mod java_time_format;
@@ -34,6 +35,7 @@ pub mod mask_field;
 pub mod predicates;
 pub mod regex_router;
 pub mod replace_field;
+pub mod set_schema_metadata;
 pub mod timestamp_converter;
 pub mod timestamp_router;
 pub mod util;
@@ -109,9 +111,21 @@ fn transform_classes() -> Vec<TransformClass> {
         build: filter::build,
         side: Side::Value,
     });
+    classes.push(TransformClass {
+        name: "DropHeaders",
+        config_def: headers::drop_headers_config_def,
+        build: headers::build_drop_headers,
+        side: Side::Value,
+    });
     classes.extend(keyed!("Flatten", flatten));
     classes.extend(keyed!("HoistField", hoist_field));
     classes.extend(keyed!("InsertField", insert_field));
+    classes.push(TransformClass {
+        name: "InsertHeader",
+        config_def: headers::insert_header_config_def,
+        build: headers::build_insert_header,
+        side: Side::Value,
+    });
     classes.extend(keyed!("MaskField", mask_field));
     classes.push(TransformClass {
         name: "RegexRouter",
@@ -120,6 +134,7 @@ fn transform_classes() -> Vec<TransformClass> {
         side: Side::Value,
     });
     classes.extend(keyed!("ReplaceField", replace_field));
+    classes.extend(keyed!("SetSchemaMetadata", set_schema_metadata));
     classes.extend(keyed!("TimestampConverter", timestamp_converter));
     classes.push(TransformClass {
         name: "TimestampRouter",
