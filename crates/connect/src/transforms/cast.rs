@@ -13,8 +13,7 @@ use crate::record::ConnectRecord;
 
 use super::java_time_format::JavaDateFormat;
 use super::util::{
-    field_value, java_class_name, map_get, require_map, require_struct, struct_like, SchemaCache,
-    Side,
+    field_value, java_class_name, require_map, require_struct, struct_like, SchemaCache, Side,
 };
 use super::Transform;
 
@@ -194,14 +193,12 @@ impl Transform for Cast {
             }
             (None, Spec::Fields(casts)) => {
                 let mut map = require_map(value, PURPOSE)?;
-                for (name, target) in casts {
-                    if map_get(&map, name).is_none() {
-                        continue;
-                    }
-                    for (k, v) in map.iter_mut() {
-                        if k.as_str() == Some(name.as_str()) {
-                            *v = cast_value(None, std::mem::replace(v, Value::Null), *target)?;
-                        }
+                for (k, v) in map.iter_mut() {
+                    let target = k
+                        .as_str()
+                        .and_then(|k| casts.iter().find(|(name, _)| name == k));
+                    if let Some((_, target)) = target {
+                        *v = cast_value(None, std::mem::replace(v, Value::Null), *target)?;
                     }
                 }
                 self.side.put(&mut record, None, Value::Map(map));
@@ -215,7 +212,11 @@ impl Transform for Cast {
                     Spec::Fields(_) => {
                         let old = require_struct(value, PURPOSE)?;
                         let mut updated = Struct::new(new_schema.clone());
-                        for (field, v) in old.iter() {
+                        let Struct {
+                            schema: old_schema,
+                            values,
+                        } = old;
+                        for (field, v) in old_schema.fields.iter().zip(values) {
                             let v = field_value(&field.schema, v, self.replace_null_with_default);
                             updated.values[field.index] = match self.cast_for(&field.name) {
                                 Some(target) => cast_value(Some(&field.schema), v, target)?,
@@ -232,12 +233,15 @@ impl Transform for Cast {
     }
 }
 
-/// A number as Java sees it: integral, floating, or a decimal (kept as
-/// its text for exact string output).
+/// A number as Java sees it: integral, floating point, or a Decimal (its
+/// integer part and its text).
 #[derive(Debug, Clone, Copy)]
 enum Num {
     Int(i64),
     Float(f64),
+    /// `BigDecimal`: the integer part (its low 64 bits are what
+    /// `longValue()` and, narrower, `intValue()` give) and the value.
+    Decimal(i128, f64),
 }
 
 impl Num {
@@ -246,6 +250,7 @@ impl Num {
             Num::Int(v) => v,
             // Java's (long) d: toward zero, saturating, NaN is 0; as Rust's `as`.
             Num::Float(v) => v as i64,
+            Num::Decimal(whole, _) => whole as i64,
         }
     }
 
@@ -255,13 +260,14 @@ impl Num {
         match self {
             Num::Int(v) => v as i32,
             Num::Float(v) => v as i32,
+            Num::Decimal(whole, _) => whole as i32,
         }
     }
 
     fn as_f64(self) -> f64 {
         match self {
             Num::Int(v) => v as f64,
-            Num::Float(v) => v,
+            Num::Float(v) | Num::Decimal(_, v) => v,
         }
     }
 }
@@ -300,7 +306,10 @@ pub fn cast_value(schema: Option<&Schema>, value: Value, target: SchemaType) -> 
         Value::Float64(v) => Num::Float(*v),
         Value::Bytes(b) if logical_name == Some(logical::DECIMAL) => {
             let scale = decimal_scale(schema.expect("a logical type has a schema"))?;
-            Num::Float(decimal_text(b, scale)?.parse().expect("decimal text parses"))
+            let (unscaled, text) = decimal(b, scale)?;
+            // 16 bytes hold less than 10^39: past that scale the integer part is 0.
+            let whole = 10i128.checked_pow(scale).map_or(0, |p| unscaled / p);
+            Num::Decimal(whole, text.parse().expect("decimal text parses"))
         }
         Value::Bytes(_) => {
             return Err(ConnectError::Transform(format!(
@@ -426,6 +435,11 @@ fn decimal_scale(schema: &Schema) -> Result<u32> {
 /// A Decimal's text (`BigDecimal.toPlainString`) from its big-endian
 /// two's-complement unscaled bytes; up to 16 bytes.
 fn decimal_text(bytes: &[u8], scale: u32) -> Result<String> {
+    decimal(bytes, scale).map(|(_, text)| text)
+}
+
+/// A Decimal's unscaled value and its text.
+fn decimal(bytes: &[u8], scale: u32) -> Result<(i128, String)> {
     if bytes.is_empty() || bytes.len() > 16 {
         return Err(ConnectError::Transform(format!(
             "Decimal of {} bytes is not supported by Cast (at most 16)",
@@ -450,7 +464,7 @@ fn decimal_text(bytes: &[u8], scale: u32) -> Result<String> {
     } else {
         format!("0.{}{digits}", "0".repeat(scale - digits.len()))
     };
-    Ok(if negative { format!("-{text}") } else { text })
+    Ok((unscaled, if negative { format!("-{text}") } else { text }))
 }
 
 fn base64(bytes: &[u8]) -> String {

@@ -250,6 +250,20 @@ fn whole_values_with_a_schema_and_logical_types() {
     let mut t = cast("float64", Side::Value);
     let r = ConnectRecord::new("t", None, Value::Null, Some(dec), Value::Bytes(bytes));
     assert_eq!(t.apply(r).unwrap().unwrap().value, Value::Float64(-123.45));
+    // To an integer: the integer part, toward zero, as BigDecimal.intValue().
+    let dec = Schema::of(SchemaType::Bytes)
+        .with_name(logical::DECIMAL)
+        .with_parameter(logical::DECIMAL_SCALE, "2")
+        .into_ref();
+    let mut t = cast("int32", Side::Value);
+    let r = ConnectRecord::new(
+        "t",
+        None,
+        Value::Null,
+        Some(dec),
+        Value::Bytes((-12345i16).to_be_bytes().to_vec()),
+    );
+    assert_eq!(t.apply(r).unwrap().unwrap().value, Value::Int32(-123));
 }
 
 #[test]

@@ -182,7 +182,7 @@ impl Transform for ExtractField {
                         Value::Struct(mut s) => {
                             let field = s.schema.field(name).ok_or_else(|| self.unknown_field())?;
                             let v = std::mem::replace(&mut s.values[field.index], Value::Null);
-                            field_value(&field.schema, &v, self.replace_null_with_default)
+                            field_value(&field.schema, v, self.replace_null_with_default)
                         }
                         other => {
                             return Err(ConnectError::Transform(format!(

@@ -205,9 +205,13 @@ impl Transform for InsertField {
                     .cache
                     .get_or_try_insert(&schema, |s| fields.updated_schema(s))?;
                 let mut updated = Struct::new(new_schema.clone());
-                for (field, v) in old.iter() {
+                let Struct {
+                    schema: old_schema,
+                    values,
+                } = old;
+                for (field, v) in old_schema.fields.iter().zip(values) {
                     updated.values[field.index] =
-                        field_value(field.schema.as_ref(), v, self.replace_null_with_default);
+                        field_value(&field.schema, v, self.replace_null_with_default);
                 }
                 for (k, v) in insertions {
                     updated.put(&k, v);

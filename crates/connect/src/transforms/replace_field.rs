@@ -179,13 +179,22 @@ impl Transform for ReplaceField {
                 let old = require_struct(value, PURPOSE)?;
                 let rules = &self.rules;
                 let new_schema = self.cache.get_or_try_insert(&schema, |s| rules.schema(s))?;
-                let mut updated = Struct::new(new_schema.clone());
-                for (field, v) in old.iter() {
-                    if rules.keeps(&field.name) {
-                        let v = field_value(&field.schema, v, self.replace_null_with_default);
-                        updated.put(rules.renamed(&field.name), v);
-                    }
-                }
+                // The new schema's fields are the kept ones, in order.
+                let Struct {
+                    schema: old_schema,
+                    values,
+                } = old;
+                let values = old_schema
+                    .fields
+                    .iter()
+                    .zip(values)
+                    .filter(|(field, _)| rules.keeps(&field.name))
+                    .map(|(field, v)| field_value(&field.schema, v, self.replace_null_with_default))
+                    .collect();
+                let updated = Struct {
+                    schema: new_schema.clone(),
+                    values,
+                };
                 self.side
                     .put(&mut record, Some(new_schema), Value::Struct(updated));
             }

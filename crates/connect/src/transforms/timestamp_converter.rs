@@ -349,13 +349,17 @@ impl Transform for TimestampConverter {
                     struct_like(s, fields)
                 })?;
                 let mut updated = Struct::new(new_schema.clone());
-                for (f, v) in old.iter() {
+                let Struct {
+                    schema: old_schema,
+                    values,
+                } = old;
+                for (f, v) in old_schema.fields.iter().zip(values) {
                     updated.values[f.index] = if f.name == field {
                         let v =
                             super::util::field_value(&f.schema, v, self.replace_null_with_default);
                         self.convert(&v, kind)?
                     } else {
-                        v.clone()
+                        v
                     };
                 }
                 self.side

@@ -170,10 +170,10 @@ pub fn primitive(kind: SchemaType, optional: bool) -> SchemaRef {
 /// A struct field's value as Kafka's `Struct.get` returns it: a null
 /// replaced by the field's default when `replace_null_with_default`
 /// (`getWithoutDefault` otherwise).
-pub fn field_value(schema: &Schema, value: &Value, replace_null_with_default: bool) -> Value {
+pub fn field_value(schema: &Schema, value: Value, replace_null_with_default: bool) -> Value {
     match (value, &schema.default) {
         (Value::Null, Some(default)) if replace_null_with_default => default.clone(),
-        _ => value.clone(),
+        (value, _) => value,
     }
 }
 

@@ -103,7 +103,7 @@ impl Transform for ValueToKey {
                     })?;
                     key.values[i] = field_value(
                         &field.schema,
-                        &s.values[field.index],
+                        s.values[field.index].clone(),
                         self.replace_null_with_default,
                     );
                 }
