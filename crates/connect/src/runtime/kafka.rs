@@ -147,6 +147,19 @@ pub async fn write(
     key: &[u8],
     value: Option<&[u8]>,
 ) -> Result<()> {
+    write_at(producer, topic, partition, key, value)
+        .await
+        .map(|_| ())
+}
+
+/// [`write`], returning the record's offset.
+pub async fn write_at(
+    producer: &FutureProducer,
+    topic: &str,
+    partition: Option<i32>,
+    key: &[u8],
+    value: Option<&[u8]>,
+) -> Result<i64> {
     let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).key(key);
     if let Some(p) = partition {
         record = record.partition(p);
@@ -154,9 +167,9 @@ pub async fn write(
     if let Some(v) = value {
         record = record.payload(v);
     }
-    producer
+    let delivery = producer
         .send(record, TIMEOUT)
         .await
         .map_err(|(e, _)| kafka(&format!("cannot write to {topic}"), e))?;
-    Ok(())
+    Ok(delivery.offset)
 }

@@ -8,8 +8,10 @@
 //! - [`validate`]: the checks behind the validate endpoint and every
 //!   create or update; [`offsets_api`]: KIP-875's offsets endpoints.
 
+pub mod assignor;
 pub mod configs;
 pub mod errors;
+pub mod group;
 pub mod kafka;
 pub mod offsets;
 pub mod offsets_api;

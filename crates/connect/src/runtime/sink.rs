@@ -271,7 +271,17 @@ impl SinkRun<'_> {
         self.forget_revoked();
         let mut next = first;
         while let Some(message) = next.take() {
-            let raw = message.map_err(|e| ConnectError::Kafka(format!("consume failed: {e}")))?;
+            let raw = match message {
+                Ok(raw) => raw,
+                // librdkafka reports a subscribed topic that does not exist
+                // yet, and passing broker trouble, as consume errors; the
+                // consumer carries on (as Kafka's does) and so does the task.
+                Err(e) => {
+                    tracing::warn!(connector = %self.spec.connector, task = self.spec.task_id, error = %e, "consume error");
+                    tokio::time::sleep(POLL_WAIT).await;
+                    break;
+                }
+            };
             self.accept(raw, &mut raws, &mut records).await?;
             if raws.len() >= max {
                 break;

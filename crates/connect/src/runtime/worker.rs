@@ -1,8 +1,9 @@
-//! The worker (Kafka Connect's herder): it keeps the connectors, starts
-//! and stops their tasks as their configs and target states change, and
-//! answers what the REST API asks. Every change is stored first (the
-//! config store) and then applied, so a restarted worker comes back to the
-//! same connectors in the same states.
+//! The worker (Kafka Connect's herder). The config store's snapshot says
+//! which connectors exist and what the user wants of them; the group's
+//! assignment (distributed) says which of their connectors and tasks run
+//! here — a standalone worker runs them all. [`Worker::reconcile`] makes
+//! the running tasks match both, whenever either changes; REST writes go
+//! to the store and take effect through it, on every worker alike.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,9 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::connector::{ConnectorKind, ConnectorPlugin, PluginRegistry};
-use crate::runtime::configs::ConfigStore;
+use crate::runtime::assignor::Work;
+use crate::runtime::configs::{status_key, ConfigChange, ConfigStore, Snapshot};
+use crate::runtime::group::{GroupWorker, Membership};
 use crate::runtime::offsets::OffsetStore;
 use crate::runtime::settings::WorkerSettings;
 use crate::runtime::status::{State, StatusCell, StatusEvent, StatusKey, TargetState};
@@ -46,6 +49,9 @@ impl ApiError {
 
 pub type ApiResult<T> = std::result::Result<T, ApiError>;
 
+/// How long a write waits for a rebalance to end before answering 409.
+const REBALANCE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 struct RunningTask {
     status: StatusCell,
     control: watch::Sender<Control>,
@@ -56,10 +62,39 @@ struct ConnectorEntry {
     config: Config,
     target: TargetState,
     plugin: Arc<dyn ConnectorPlugin>,
+    /// The connector's own status, reported while it is assigned here.
     status: StatusCell,
     task_configs: Vec<Config>,
-    tasks: Vec<RunningTask>,
+    /// Why the task configs could not be made, if they could not.
+    failure: Option<String>,
     topics: Arc<Mutex<BTreeSet<String>>>,
+}
+
+#[derive(Default)]
+struct Local {
+    connectors: BTreeMap<String, ConnectorEntry>,
+    tasks: BTreeMap<(String, u32), RunningTask>,
+    /// The last restart request acted on.
+    restart_seq: u64,
+    /// The work this worker was assigned at the last reconcile.
+    assigned: BTreeSet<Work>,
+}
+
+/// The cluster-wide work set, for the group's leader.
+#[derive(Default)]
+pub struct WorkTracker {
+    work: Mutex<(BTreeSet<Work>, i64)>,
+    offset: Mutex<i64>,
+}
+
+impl GroupWorker for WorkTracker {
+    fn all_work(&self) -> (BTreeSet<Work>, i64) {
+        self.work.lock().expect("work lock").clone()
+    }
+
+    fn config_offset(&self) -> i64 {
+        *self.offset.lock().expect("offset lock")
+    }
 }
 
 pub struct Worker {
@@ -67,27 +102,36 @@ pub struct Worker {
     pub plugins: PluginRegistry,
     offsets: Arc<dyn OffsetStore>,
     configs: Arc<dyn ConfigStore>,
-    connectors: tokio::sync::Mutex<BTreeMap<String, ConnectorEntry>>,
+    local: tokio::sync::Mutex<Local>,
     events: mpsc::UnboundedSender<StatusEvent>,
+    membership: Option<Membership>,
+    tracker: Arc<WorkTracker>,
 }
 
 impl Worker {
-    /// A worker over these stores; it loads and starts the stored
-    /// connectors, and publishes status changes to the config store.
+    /// Starts a worker over these stores. With `membership` (distributed)
+    /// it runs what the group assigns it; without, everything.
     pub async fn start(
         settings: WorkerSettings,
         plugins: PluginRegistry,
         configs: Arc<dyn ConfigStore>,
         offsets: Arc<dyn OffsetStore>,
+        membership: Option<(Membership, Arc<WorkTracker>)>,
     ) -> crate::error::Result<Arc<Worker>> {
         let (events, mut receiver) = mpsc::unbounded_channel::<StatusEvent>();
+        let (membership, tracker) = match membership {
+            Some((m, t)) => (Some(m), t),
+            None => (None, Arc::new(WorkTracker::default())),
+        };
         let worker = Arc::new(Worker {
             settings: Arc::new(settings),
             plugins,
             offsets,
             configs: configs.clone(),
-            connectors: tokio::sync::Mutex::new(BTreeMap::new()),
+            local: tokio::sync::Mutex::new(Local::default()),
             events,
+            membership,
+            tracker,
         });
         let worker_id = worker.settings.worker_id.clone();
         tokio::spawn(async move {
@@ -97,19 +141,289 @@ impl Worker {
                 }
             }
         });
-        for (name, config, target) in worker.configs.load().await? {
-            if let Err(e) = worker.apply(&name, config, target).await {
-                tracing::error!(connector = %name, error = %e.message, "stored connector not started");
+        worker.reconcile().await;
+        let weak = Arc::downgrade(&worker);
+        let mut snapshots = worker.configs.snapshot();
+        let mut assignments = worker.membership.as_ref().map(|m| m.assignment.clone());
+        tokio::spawn(async move {
+            loop {
+                let changed = match assignments.as_mut() {
+                    Some(a) => tokio::select! {
+                        r = snapshots.changed() => r.is_ok(),
+                        r = a.changed() => r.is_ok(),
+                    },
+                    None => snapshots.changed().await.is_ok(),
+                };
+                let Some(worker) = weak.upgrade() else { return };
+                if !changed {
+                    return;
+                }
+                worker.reconcile().await;
             }
-        }
+        });
         Ok(worker)
     }
 
-    /// Stops every task (the worker is shutting down).
+    /// The tracker the group's leader reads the work set from.
+    pub fn new_tracker() -> Arc<WorkTracker> {
+        Arc::new(WorkTracker::default())
+    }
+
+    /// Stops every task and leaves the group (the worker is shutting down).
     pub async fn shutdown(&self) {
-        let mut connectors = self.connectors.lock().await;
-        for entry in connectors.values_mut() {
-            self.stop_tasks(entry).await;
+        if let Some(m) = &self.membership {
+            m.stop();
+        }
+        let mut local = self.local.lock().await;
+        let keys: Vec<(String, u32)> = local.tasks.keys().cloned().collect();
+        for key in keys {
+            if let Some(task) = local.tasks.remove(&key) {
+                self.stop_task(task, false).await;
+            }
+        }
+    }
+
+    /// Makes the running tasks match the store's snapshot and the group's
+    /// assignment.
+    pub async fn reconcile(&self) {
+        let snapshot: Snapshot = self.configs.snapshot().borrow().clone();
+        let mut local = self.local.lock().await;
+        let local = &mut *local;
+        let mut changed: BTreeSet<String> = BTreeSet::new();
+        local.connectors.retain(|name, _| {
+            let keep = snapshot.connectors.contains_key(name);
+            if !keep {
+                changed.insert(name.clone());
+            }
+            keep
+        });
+        for (name, (config, target)) in &snapshot.connectors {
+            let same = local
+                .connectors
+                .get(name)
+                .is_some_and(|e| &e.config == config);
+            if same {
+                local.connectors.get_mut(name).expect("present").target = *target;
+                continue;
+            }
+            let Some(plugin) = self
+                .plugins
+                .find(config.string("connector.class").unwrap_or_default())
+            else {
+                tracing::error!(connector = %name, "stored connector's class is not built in; skipped");
+                continue;
+            };
+            changed.insert(name.clone());
+            let status = StatusCell::new(
+                StatusKey {
+                    connector: name.clone(),
+                    task: None,
+                },
+                Some(self.events.clone()),
+            );
+            let max_tasks = config.i32_or("tasks.max", 1).unwrap_or(1).max(1) as usize;
+            let (task_configs, failure) = match plugin.task_configs(config, max_tasks) {
+                Ok(c) => (c.into_iter().take(max_tasks).collect(), None),
+                Err(e) => (Vec::new(), Some(e.to_string())),
+            };
+            let topics = local
+                .connectors
+                .get(name)
+                .map(|e| e.topics.clone())
+                .unwrap_or_default();
+            local.connectors.insert(
+                name.clone(),
+                ConnectorEntry {
+                    config: config.clone(),
+                    target: *target,
+                    plugin,
+                    status,
+                    task_configs,
+                    failure,
+                    topics,
+                },
+            );
+        }
+
+        // The work set, and (distributed) a rebalance when it changed.
+        let mut all_work = BTreeSet::new();
+        for (name, e) in &local.connectors {
+            all_work.insert(Work::connector(name));
+            if e.target != TargetState::Stopped {
+                all_work.extend((0..e.task_configs.len() as u32).map(|t| Work::task(name, t)));
+            }
+        }
+        {
+            let mut tracked = self.tracker.work.lock().expect("work lock");
+            if tracked.0 != all_work {
+                if let Some(m) = &self.membership {
+                    m.request_rebalance();
+                }
+            }
+            *tracked = (all_work.clone(), snapshot.offset);
+            *self.tracker.offset.lock().expect("offset lock") = snapshot.offset;
+        }
+        let wanted: BTreeSet<Work> = match &self.membership {
+            None => all_work.clone(),
+            Some(m) => match &*m.assignment.borrow() {
+                Some(a) => a
+                    .assigned
+                    .iter()
+                    .filter(|w| all_work.contains(w))
+                    .cloned()
+                    .collect(),
+                None => BTreeSet::new(),
+            },
+        };
+
+        // Restart requests this worker has not acted on yet.
+        let mut restart: BTreeSet<(String, u32)> = BTreeSet::new();
+        for r in snapshot
+            .restarts
+            .iter()
+            .filter(|r| r.seq > local.restart_seq)
+        {
+            let failed = |key: &(String, u32)| {
+                local
+                    .tasks
+                    .get(key)
+                    .is_some_and(|t| t.status.get().0 == State::Failed)
+            };
+            for key in local.tasks.keys().filter(|(c, _)| c == &r.name) {
+                let chosen = match r.task {
+                    Some(t) => key.1 == t,
+                    None => r.include_tasks && (!r.only_failed || failed(key)),
+                };
+                if chosen {
+                    restart.insert(key.clone());
+                }
+            }
+            if r.task.is_none() {
+                if let Some(e) = local.connectors.get(&r.name) {
+                    if !r.only_failed || e.status.get().0 == State::Failed {
+                        e.status.set(State::Restarting, None);
+                    }
+                }
+            }
+        }
+        local.restart_seq = snapshot
+            .restarts
+            .last()
+            .map_or(local.restart_seq, |r| r.seq.max(local.restart_seq));
+
+        // Stop what no longer runs here, or must start over.
+        let keys: Vec<(String, u32)> = local.tasks.keys().cloned().collect();
+        for key in keys {
+            let keep = wanted.contains(&Work::task(&key.0, key.1))
+                && !changed.contains(&key.0)
+                && !restart.contains(&key);
+            if !keep {
+                let task = local.tasks.remove(&key).expect("present");
+                let moved_away = !wanted.contains(&Work::task(&key.0, key.1));
+                self.stop_task(task, moved_away).await;
+            }
+        }
+        // Start what runs here now; tell the rest their target state.
+        for (name, e) in &local.connectors {
+            let mine = wanted.contains(&Work::connector(name));
+            if mine {
+                match (&e.failure, e.target) {
+                    (Some(f), _) => e.status.fail(f),
+                    (None, TargetState::Stopped) => e.status.set(State::Stopped, None),
+                    (None, TargetState::Paused) => e.status.set(State::Paused, None),
+                    (None, TargetState::Started) => e.status.set(State::Running, None),
+                }
+            }
+            for id in 0..e.task_configs.len() as u32 {
+                let key = (name.clone(), id);
+                if !wanted.contains(&Work::task(name, id)) {
+                    continue;
+                }
+                let control = if e.target == TargetState::Paused {
+                    Control::Pause
+                } else {
+                    Control::Run
+                };
+                match local.tasks.get(&key) {
+                    Some(t) => {
+                        t.control.send_if_modified(|c| {
+                            let differs = *c != control;
+                            *c = control;
+                            differs
+                        });
+                    }
+                    None => {
+                        let task = self.spawn_task(name, e, id, control);
+                        local.tasks.insert(key, task);
+                    }
+                }
+            }
+        }
+        local.assigned = wanted;
+    }
+
+    fn spawn_task(
+        &self,
+        name: &str,
+        entry: &ConnectorEntry,
+        id: u32,
+        initial: Control,
+    ) -> RunningTask {
+        let status = StatusCell::new(
+            StatusKey {
+                connector: name.to_string(),
+                task: Some(id),
+            },
+            Some(self.events.clone()),
+        );
+        let (control, receiver) = watch::channel(initial);
+        let spec = TaskSpec {
+            connector: name.to_string(),
+            task_id: id,
+            config: entry.task_configs[id as usize].clone(),
+            plugin: entry.plugin.clone(),
+            worker: self.settings.clone(),
+            status: status.clone(),
+            control: receiver,
+            topics: entry.topics.clone(),
+        };
+        status.set(
+            if initial == Control::Pause {
+                State::Paused
+            } else {
+                State::Running
+            },
+            None,
+        );
+        let handle = match entry.plugin.kind() {
+            ConnectorKind::Sink => tokio::spawn(crate::runtime::sink::run_sink_task(spec)),
+            ConnectorKind::Source => tokio::spawn(crate::runtime::source::run_source_task(
+                spec,
+                self.offsets.clone(),
+            )),
+        };
+        RunningTask {
+            status,
+            control,
+            handle,
+        }
+    }
+
+    /// Tells a task to stop and waits for it (at most the graceful
+    /// shutdown timeout, then it is aborted). A task that moved to another
+    /// worker says so (UNASSIGNED) unless it failed.
+    async fn stop_task(&self, task: RunningTask, moved_away: bool) {
+        let _ = task.control.send(Control::Shutdown);
+        let abort = task.handle.abort_handle();
+        if tokio::time::timeout(self.settings.task_shutdown_timeout, task.handle)
+            .await
+            .is_err()
+        {
+            tracing::warn!("a task did not stop in time; aborted");
+            abort.abort();
+        }
+        if moved_away && task.status.get().0 != State::Failed {
+            task.status.set(State::Unassigned, None);
         }
     }
 
@@ -122,6 +436,45 @@ impl Worker {
     /// The validate endpoint's report for `config`.
     pub fn validate(&self, plugin: &dyn ConnectorPlugin, config: &Config) -> Json {
         validate::report(plugin, config, &self.settings)
+    }
+
+    /// Writes wait (a few seconds at most) while this worker is between
+    /// group generations, then are refused with 409 as Kafka Connect
+    /// refuses them; Kafka answers 409 at once, which scripts run right
+    /// after a worker starts keep tripping over.
+    async fn check_not_rebalancing(&self) -> ApiResult<()> {
+        let Some(m) = &self.membership else {
+            return Ok(());
+        };
+        let deadline = tokio::time::Instant::now() + REBALANCE_WAIT;
+        while m.rebalancing() {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::new(
+                    409,
+                    "Cannot complete request because of a conflicting operation (e.g. worker rebalance)",
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// Waits until this worker is in its group with an assignment (at once
+    /// for a standalone worker); false after `timeout`.
+    pub async fn wait_ready(&self, timeout: std::time::Duration) -> bool {
+        let Some(m) = &self.membership else {
+            return true;
+        };
+        let mut assignment = m.assignment.clone();
+        tokio::time::timeout(timeout, assignment.wait_for(Option::is_some))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    async fn put(&self, change: ConfigChange) -> ApiResult<()> {
+        self.configs.put(change).await.map_err(ApiError::internal)?;
+        self.reconcile().await;
+        Ok(())
     }
 
     /// Creates or replaces a connector; true when it was created.
@@ -138,8 +491,10 @@ impl Worker {
             .ok_or_else(|| {
                 ApiError::new(
                     400,
-                    "Connector config {} contains no connector type"
-                        .replace("{}", &format!("{:?}", config.as_map())),
+                    format!(
+                        "Connector config {:?} contains no connector type",
+                        config.as_map()
+                    ),
                 )
             })?
             .to_string();
@@ -148,146 +503,27 @@ impl Worker {
         if let Some(message) = validate::refusal_message(&report) {
             return Err(ApiError::new(400, message));
         }
-        let exists = self.connectors.lock().await.contains_key(name);
+        self.check_not_rebalancing().await?;
+        let exists = self.local.lock().await.connectors.contains_key(name);
         if exists && must_be_new {
             return Err(ApiError::new(
                 409,
                 format!("Connector {name} already exists"),
             ));
         }
-        self.configs
-            .put_config(name, Some(&config))
-            .await
-            .map_err(ApiError::internal)?;
-        let target = match self.connectors.lock().await.get(name) {
-            Some(e) => e.target,
-            None => TargetState::Started,
-        };
-        self.apply(name, config, target).await?;
+        self.put(ConfigChange::Connector(name.to_string(), Some(config)))
+            .await?;
         Ok(!exists)
     }
 
-    /// (Re)starts a connector with this config and target state.
-    async fn apply(&self, name: &str, config: Config, target: TargetState) -> ApiResult<()> {
-        let class = config
-            .string("connector.class")
-            .unwrap_or_default()
-            .to_string();
-        let plugin = self.plugin(&class)?;
-        let mut connectors = self.connectors.lock().await;
-        if let Some(mut old) = connectors.remove(name) {
-            self.stop_tasks(&mut old).await;
-        }
-        let status = StatusCell::new(
-            StatusKey {
-                connector: name.to_string(),
-                task: None,
-            },
-            Some(self.events.clone()),
-        );
-        let mut entry = ConnectorEntry {
-            config,
-            target,
-            plugin,
-            status,
-            task_configs: Vec::new(),
-            tasks: Vec::new(),
-            topics: Arc::new(Mutex::new(BTreeSet::new())),
-        };
-        self.start_connector(name, &mut entry);
-        connectors.insert(name.to_string(), entry);
-        Ok(())
-    }
-
-    /// Splits the connector into task configs and starts its tasks, as its
-    /// target state says.
-    fn start_connector(&self, name: &str, entry: &mut ConnectorEntry) {
-        match entry.target {
-            TargetState::Stopped => {
-                entry.status.set(State::Stopped, None);
-                return;
-            }
-            TargetState::Paused => entry.status.set(State::Paused, None),
-            TargetState::Started => entry.status.set(State::Running, None),
-        }
-        let max_tasks = entry.config.i32_or("tasks.max", 1).unwrap_or(1).max(1) as usize;
-        match entry.plugin.task_configs(&entry.config, max_tasks) {
-            Ok(configs) => entry.task_configs = configs.into_iter().take(max_tasks).collect(),
-            Err(e) => {
-                entry.status.fail(e);
-                return;
-            }
-        }
-        for id in 0..entry.task_configs.len() as u32 {
-            let task = self.spawn_task(name, entry, id);
-            entry.tasks.push(task);
-        }
-    }
-
-    fn spawn_task(&self, name: &str, entry: &ConnectorEntry, id: u32) -> RunningTask {
-        let status = StatusCell::new(
-            StatusKey {
-                connector: name.to_string(),
-                task: Some(id),
-            },
-            Some(self.events.clone()),
-        );
-        let initial = if entry.target == TargetState::Paused {
-            Control::Pause
-        } else {
-            Control::Run
-        };
-        let (control, receiver) = watch::channel(initial);
-        let spec = TaskSpec {
-            connector: name.to_string(),
-            task_id: id,
-            config: entry.task_configs[id as usize].clone(),
-            plugin: entry.plugin.clone(),
-            worker: self.settings.clone(),
-            status: status.clone(),
-            control: receiver,
-            topics: entry.topics.clone(),
-        };
-        status.set(State::Running, None);
-        let handle = match entry.plugin.kind() {
-            ConnectorKind::Sink => tokio::spawn(crate::runtime::sink::run_sink_task(spec)),
-            ConnectorKind::Source => tokio::spawn(crate::runtime::source::run_source_task(
-                spec,
-                self.offsets.clone(),
-            )),
-        };
-        RunningTask {
-            status,
-            control,
-            handle,
-        }
-    }
-
-    /// Tells every task to stop and waits for them (at most the graceful
-    /// shutdown timeout, then they are aborted).
-    async fn stop_tasks(&self, entry: &mut ConnectorEntry) {
-        for task in &entry.tasks {
-            let _ = task.control.send(Control::Shutdown);
-        }
-        let timeout = self.settings.task_shutdown_timeout;
-        for task in entry.tasks.drain(..) {
-            let abort = task.handle.abort_handle();
-            if tokio::time::timeout(timeout, task.handle).await.is_err() {
-                tracing::warn!(connector = %entry.config.get("name").unwrap_or_default(), "task did not stop in time; aborted");
-                abort.abort();
-            }
-            task.status.set(State::Unassigned, None);
-        }
-    }
-
     pub async fn connector_names(&self) -> Vec<String> {
-        self.connectors.lock().await.keys().cloned().collect()
+        self.local.lock().await.connectors.keys().cloned().collect()
     }
 
     pub async fn config(&self, name: &str) -> ApiResult<Config> {
-        self.connectors
-            .lock()
-            .await
+        let local = self.local.lock().await;
+        local
+            .connectors
             .get(name)
             .map(|e| e.config.clone())
             .ok_or_else(|| ApiError::not_found(name))
@@ -295,69 +531,103 @@ impl Worker {
 
     /// `GET /connectors/{name}`: name, config, tasks and type.
     pub async fn info(&self, name: &str) -> ApiResult<Json> {
-        let connectors = self.connectors.lock().await;
-        let entry = connectors
+        let local = self.local.lock().await;
+        let entry = local
+            .connectors
             .get(name)
             .ok_or_else(|| ApiError::not_found(name))?;
+        let tasks = if entry.target == TargetState::Stopped {
+            0
+        } else {
+            entry.task_configs.len()
+        };
         Ok(json!({
             "name": name,
             "config": entry.config.to_json(),
-            "tasks": (0..entry.task_configs.len()).map(|t| json!({"connector": name, "task": t})).collect::<Vec<_>>(),
+            "tasks": (0..tasks).map(|t| json!({"connector": name, "task": t})).collect::<Vec<_>>(),
             "type": entry.plugin.kind().name(),
         }))
     }
 
+    /// A connector's or task's status: this worker's own when it runs it
+    /// here, else what its worker published; UNASSIGNED when nobody has.
+    fn status_json(&self, local: &Local, name: &str, task: Option<u32>) -> Json {
+        let (state, trace, worker_id) = match task {
+            Some(id) => match local.tasks.get(&(name.to_string(), id)) {
+                Some(t) => {
+                    let (s, tr) = t.status.get();
+                    (s, tr, self.settings.worker_id.clone())
+                }
+                None => self.published(name, task),
+            },
+            None => match local.connectors.get(name) {
+                Some(e) if local.assigned.contains(&Work::connector(name)) => {
+                    let (s, tr) = e.status.get();
+                    (s, tr, self.settings.worker_id.clone())
+                }
+                _ => self.published(name, None),
+            },
+        };
+        let mut out = json!({"state": state.name(), "worker_id": worker_id});
+        if let Some(id) = task {
+            out["id"] = json!(id);
+        }
+        if let Some(t) = trace {
+            out["trace"] = Json::String(t);
+        }
+        out
+    }
+
+    fn published(&self, name: &str, task: Option<u32>) -> (State, Option<String>, String) {
+        match self.configs.statuses().get(&status_key(name, task)) {
+            Some(p) => (p.state, p.trace.clone(), p.worker_id.clone()),
+            None => (State::Unassigned, None, String::new()),
+        }
+    }
+
     /// `GET /connectors/{name}/status`.
     pub async fn status(&self, name: &str) -> ApiResult<Json> {
-        let connectors = self.connectors.lock().await;
-        let entry = connectors
+        let local = self.local.lock().await;
+        let entry = local
+            .connectors
             .get(name)
             .ok_or_else(|| ApiError::not_found(name))?;
-        let (state, trace) = entry.status.get();
-        let mut connector = json!({"state": state.name(), "worker_id": self.settings.worker_id});
-        if let Some(t) = trace {
-            connector["trace"] = Json::String(t);
-        }
-        let tasks: Vec<Json> = entry
-            .tasks
-            .iter()
-            .enumerate()
-            .map(|(id, t)| self.task_status_json(id, &t.status))
+        let count = if entry.target == TargetState::Stopped {
+            0
+        } else {
+            entry.task_configs.len() as u32
+        };
+        let tasks: Vec<Json> = (0..count)
+            .map(|t| self.status_json(&local, name, Some(t)))
             .collect();
         Ok(json!({
             "name": name,
-            "connector": connector,
+            "connector": self.status_json(&local, name, None),
             "tasks": tasks,
             "type": entry.plugin.kind().name(),
         }))
     }
 
-    fn task_status_json(&self, id: usize, status: &StatusCell) -> Json {
-        let (state, trace) = status.get();
-        let mut task =
-            json!({"id": id, "state": state.name(), "worker_id": self.settings.worker_id});
-        if let Some(t) = trace {
-            task["trace"] = Json::String(t);
-        }
-        task
-    }
-
     pub async fn task_status(&self, name: &str, id: u32) -> ApiResult<Json> {
-        let connectors = self.connectors.lock().await;
-        let entry = connectors
+        let local = self.local.lock().await;
+        let entry = local
+            .connectors
             .get(name)
             .ok_or_else(|| ApiError::not_found(name))?;
-        let task = entry
-            .tasks
-            .get(id as usize)
-            .ok_or_else(|| ApiError::new(404, format!("No status found for task {name}-{id}")))?;
-        Ok(self.task_status_json(id as usize, &task.status))
+        if id as usize >= entry.task_configs.len() || entry.target == TargetState::Stopped {
+            return Err(ApiError::new(
+                404,
+                format!("No status found for task {name}-{id}"),
+            ));
+        }
+        Ok(self.status_json(&local, name, Some(id)))
     }
 
     /// `GET /connectors/{name}/tasks`.
     pub async fn tasks(&self, name: &str) -> ApiResult<Json> {
-        let connectors = self.connectors.lock().await;
-        let entry = connectors
+        let local = self.local.lock().await;
+        let entry = local
+            .connectors
             .get(name)
             .ok_or_else(|| ApiError::not_found(name))?;
         Ok(Json::Array(
@@ -370,10 +640,11 @@ impl Worker {
         ))
     }
 
-    /// KIP-558's active topics.
+    /// KIP-558's active topics (of the tasks this worker has run).
     pub async fn topics(&self, name: &str) -> ApiResult<Vec<String>> {
-        let connectors = self.connectors.lock().await;
-        let entry = connectors
+        let local = self.local.lock().await;
+        let entry = local
+            .connectors
             .get(name)
             .ok_or_else(|| ApiError::not_found(name))?;
         let topics = entry
@@ -387,182 +658,96 @@ impl Worker {
     }
 
     pub async fn reset_topics(&self, name: &str) -> ApiResult<()> {
-        let connectors = self.connectors.lock().await;
-        let entry = connectors
+        let local = self.local.lock().await;
+        let entry = local
+            .connectors
             .get(name)
             .ok_or_else(|| ApiError::not_found(name))?;
         entry.topics.lock().expect("topics lock").clear();
         Ok(())
     }
 
-    /// Pause, resume or stop: stored, then applied to the running tasks.
+    /// Pause, resume or stop: stored, then applied wherever the tasks run.
     pub async fn set_target(&self, name: &str, target: TargetState) -> ApiResult<()> {
-        let mut connectors = self.connectors.lock().await;
-        let entry = connectors
-            .get_mut(name)
-            .ok_or_else(|| ApiError::not_found(name))?;
-        self.configs
-            .put_target(name, target)
-            .await
-            .map_err(ApiError::internal)?;
-        let was = entry.target;
-        entry.target = target;
-        match target {
-            TargetState::Stopped => {
-                self.stop_tasks(entry).await;
-                entry.task_configs.clear();
-                entry.status.set(State::Stopped, None);
-            }
-            TargetState::Paused | TargetState::Started if was == TargetState::Stopped => {
-                self.start_connector(name, entry);
-            }
-            TargetState::Paused => {
-                entry.status.set(State::Paused, None);
-                for t in &entry.tasks {
-                    let _ = t.control.send(Control::Pause);
-                }
-            }
-            TargetState::Started => {
-                entry.status.set(State::Running, None);
-                for t in &entry.tasks {
-                    let _ = t.control.send(Control::Run);
-                }
-            }
+        if !self.local.lock().await.connectors.contains_key(name) {
+            return Err(ApiError::not_found(name));
         }
-        Ok(())
+        self.check_not_rebalancing().await?;
+        self.put(ConfigChange::Target(name.to_string(), target))
+            .await
     }
 
     pub async fn delete(&self, name: &str) -> ApiResult<()> {
-        let mut connectors = self.connectors.lock().await;
-        let mut entry = connectors
-            .remove(name)
-            .ok_or_else(|| ApiError::not_found(name))?;
-        self.configs
-            .put_config(name, None)
+        if !self.local.lock().await.connectors.contains_key(name) {
+            return Err(ApiError::not_found(name));
+        }
+        self.check_not_rebalancing().await?;
+        self.put(ConfigChange::Connector(name.to_string(), None))
             .await
-            .map_err(ApiError::internal)?;
-        self.stop_tasks(&mut entry).await;
-        Ok(())
     }
 
     /// KIP-745: restarts the connector and, with `include_tasks`, its tasks
     /// (only the failed ones with `only_failed`). Returns the status with
-    /// the restarting parts marked RESTARTING, as Kafka answers 202.
+    /// what restarts marked RESTARTING, as Kafka answers 202.
     pub async fn restart(
         &self,
         name: &str,
         include_tasks: bool,
         only_failed: bool,
     ) -> ApiResult<Json> {
-        let ids: Vec<u32> = {
-            let connectors = self.connectors.lock().await;
-            let entry = connectors
-                .get(name)
-                .ok_or_else(|| ApiError::not_found(name))?;
-            let connector_failed = entry.status.get().0 == State::Failed;
-            if only_failed && !connector_failed && !include_tasks {
-                return self.status_locked(name, entry, &[], false);
-            }
-            if include_tasks {
-                entry
-                    .tasks
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, t)| !only_failed || t.status.get().0 == State::Failed)
-                    .map(|(i, _)| i as u32)
-                    .collect()
-            } else {
-                Vec::new()
-            }
-        };
-        let snapshot = {
-            let connectors = self.connectors.lock().await;
-            let entry = connectors
-                .get(name)
-                .ok_or_else(|| ApiError::not_found(name))?;
-            let connector_restarts = !only_failed || entry.status.get().0 == State::Failed;
-            self.status_locked(name, entry, &ids, connector_restarts)?
-        };
-        let mut connectors = self.connectors.lock().await;
-        let entry = connectors
-            .get_mut(name)
-            .ok_or_else(|| ApiError::not_found(name))?;
-        if entry.status.get().0 == State::Failed && entry.target != TargetState::Stopped {
-            entry.status.set(State::Running, None);
+        let mut plan = self.status(name).await?;
+        self.check_not_rebalancing().await?;
+        let failed = |s: &Json| s["state"] == "FAILED";
+        if !only_failed || failed(&plan["connector"]) {
+            plan["connector"]["state"] = json!("RESTARTING");
+            plan["connector"].as_object_mut().map(|o| o.remove("trace"));
         }
-        for id in ids {
-            self.restart_one(name, entry, id).await;
+        for t in plan["tasks"].as_array_mut().into_iter().flatten() {
+            if include_tasks && (!only_failed || failed(t)) {
+                t["state"] = json!("RESTARTING");
+                t.as_object_mut().map(|o| o.remove("trace"));
+            }
         }
-        Ok(snapshot)
-    }
-
-    fn status_locked(
-        &self,
-        name: &str,
-        entry: &ConnectorEntry,
-        restarting: &[u32],
-        connector: bool,
-    ) -> ApiResult<Json> {
-        let connector_state = if connector {
-            "RESTARTING"
-        } else {
-            entry.status.get().0.name()
-        };
-        let tasks: Vec<Json> = entry
-            .tasks
-            .iter()
-            .enumerate()
-            .map(|(id, t)| {
-                let mut j = self.task_status_json(id, &t.status);
-                if restarting.contains(&(id as u32)) {
-                    j["state"] = Json::String("RESTARTING".into());
-                    j.as_object_mut().map(|o| o.remove("trace"));
-                }
-                j
-            })
-            .collect();
-        Ok(json!({
-            "name": name,
-            "connector": {"state": connector_state, "worker_id": self.settings.worker_id},
-            "tasks": tasks,
-            "type": entry.plugin.kind().name(),
-        }))
+        self.put(ConfigChange::Restart {
+            name: name.to_string(),
+            include_tasks,
+            only_failed,
+            task: None,
+        })
+        .await?;
+        Ok(plan)
     }
 
     pub async fn restart_task(&self, name: &str, id: u32) -> ApiResult<()> {
-        let mut connectors = self.connectors.lock().await;
-        let entry = connectors
-            .get_mut(name)
-            .ok_or_else(|| ApiError::not_found(name))?;
-        if id as usize >= entry.tasks.len() {
-            return Err(ApiError::new(404, format!("Task {name}-{id} not found")));
-        }
-        self.restart_one(name, entry, id).await;
-        Ok(())
-    }
-
-    async fn restart_one(&self, name: &str, entry: &mut ConnectorEntry, id: u32) {
-        let old = &entry.tasks[id as usize];
-        old.status.set(State::Restarting, None);
-        let _ = old.control.send(Control::Shutdown);
-        let replacement = self.spawn_task(name, entry, id);
-        let old = std::mem::replace(&mut entry.tasks[id as usize], replacement);
-        let abort = old.handle.abort_handle();
-        if tokio::time::timeout(self.settings.task_shutdown_timeout, old.handle)
-            .await
-            .is_err()
         {
-            abort.abort();
+            let local = self.local.lock().await;
+            let entry = local
+                .connectors
+                .get(name)
+                .ok_or_else(|| ApiError::not_found(name))?;
+            if id as usize >= entry.task_configs.len() {
+                return Err(ApiError::new(404, format!("Task {name}-{id} not found")));
+            }
         }
+        self.check_not_rebalancing().await?;
+        self.put(ConfigChange::Restart {
+            name: name.to_string(),
+            include_tasks: true,
+            only_failed: false,
+            task: Some(id),
+        })
+        .await
     }
 
-    /// The connector's kind, target state and config, for the offsets API.
+    /// The connector's kind, target state, config and plugin, for the
+    /// offsets API.
     pub async fn offsets_context(
         &self,
         name: &str,
     ) -> ApiResult<(ConnectorKind, TargetState, Config, Arc<dyn ConnectorPlugin>)> {
-        let connectors = self.connectors.lock().await;
-        let entry = connectors
+        let local = self.local.lock().await;
+        let entry = local
+            .connectors
             .get(name)
             .ok_or_else(|| ApiError::not_found(name))?;
         Ok((
