@@ -297,7 +297,7 @@ def main() -> None:
     bootstrap = f"127.0.0.1:{kafka_port}"
     cluster = ["--bootstrap-servers", bootstrap, "--data-dir", str(auction_dir)]
     broker = Proc("broker", [fjord, "serve", "--data-dir", str(data_root / "data"),
-                             "--listen", bootstrap, "--no-registry"], logs, kafka_port)
+                             "--listen", bootstrap, "--no-registry", "--no-connect"], logs, kafka_port)
     web = Proc("web", [fjord, "auction", "web", *cluster, "--http-listen", f"127.0.0.1:{http_port}"],
                logs, http_port)
     writers = Proc("db-writers", [fjord, "auction", "db-writer", "--instances", "2", *cluster], logs)

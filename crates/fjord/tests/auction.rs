@@ -87,6 +87,7 @@ impl Broker {
             .args([
                 "serve",
                 "--no-registry",
+                "--no-connect",
                 "--listen",
                 &addr.to_string(),
                 "--data-dir",

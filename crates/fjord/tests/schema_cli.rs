@@ -47,6 +47,7 @@ impl Serve {
         let child = Command::new(FJORD)
             .args(["serve", "--listen", &kafka.to_string()])
             .args(["--registry-listen", &reg.to_string()])
+            .arg("--no-connect")
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .current_dir(dir.path())

@@ -77,6 +77,9 @@ impl Broker {
             // test broker running in parallel wants; tests that need a
             // registry start one on a port of their own.
             .arg("--no-registry")
+            // Likewise the embedded connect worker's 127.0.0.1:8083 (and its
+            // topics and group would show in topic and group listings).
+            .arg("--no-connect")
             // No ./fjord.toml or FJORD_* settings from the caller's environment.
             .current_dir(dir.path())
             .env_remove("FJORD_CONFIG")

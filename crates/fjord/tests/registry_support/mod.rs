@@ -123,6 +123,7 @@ impl Serve {
             self.dir.path().join("data").display().to_string(),
             "--registry-listen".into(),
             self.registry.to_string(),
+            "--no-connect".into(),
         ];
         let proc = Proc::spawn(&args, self.dir.path(), self.dir.path().join("serve.log"));
         self.proc = Some(proc);
