@@ -16,6 +16,8 @@ use crate::error::ConnectError;
 #[derive(Debug, Clone)]
 pub struct ColumnInfo {
     pub name: String,
+    /// As the catalog says it (`numeric(10,2)` for PostgreSQL's numerics
+    /// with a scale, MySQL's full `column_type`, SQLite's declared type).
     pub type_name: String,
     pub kind: ColumnKind,
     pub nullable: bool,
@@ -72,7 +74,10 @@ pub async fn describe(
         }
         Dialect::Postgres | Dialect::MySql => {
             let sql = if dialect == Dialect::Postgres {
-                "SELECT CAST(column_name AS TEXT), CAST(data_type AS TEXT), CAST(is_nullable AS TEXT) \
+                "SELECT CAST(column_name AS TEXT), \
+                 CASE WHEN data_type = 'numeric' AND numeric_scale IS NOT NULL \
+                 THEN 'numeric(' || numeric_precision || ',' || numeric_scale || ')' \
+                 ELSE CAST(data_type AS TEXT) END, CAST(is_nullable AS TEXT) \
                  FROM information_schema.columns \
                  WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2 \
                  ORDER BY ordinal_position"
@@ -104,6 +109,14 @@ pub async fn describe(
     } else {
         Some(TableInfo { columns })
     })
+}
+
+impl ColumnInfo {
+    /// The scale in a type name like `decimal(10,2)`.
+    pub fn scale(&self) -> Option<u32> {
+        let inside = self.type_name.split_once('(')?.1.split_once(')')?.0;
+        inside.split_once(',')?.1.trim().parse().ok()
+    }
 }
 
 /// A text column that MySQL may report as a BLOB (`CAST(... AS CHAR)` of

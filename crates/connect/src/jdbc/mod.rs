@@ -19,7 +19,11 @@ pub mod dml;
 pub mod rows;
 mod sink;
 pub mod sink_config;
+mod source;
+pub mod source_config;
+pub mod source_query;
 pub mod values;
 mod writer;
 
 pub use sink::{JdbcSinkConnector, JdbcSinkTask};
+pub use source::{JdbcSourceConnector, JdbcSourceTask};
