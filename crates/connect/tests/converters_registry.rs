@@ -437,3 +437,56 @@ fn subject_strategies_and_registration_settings() {
         "{err}"
     );
 }
+
+#[test]
+fn data_written_by_registry_serializers_reads_through_the_converters() {
+    // What a sink connector meets: records an application produced with
+    // Fjord's (Confluent-compatible) serializers and its own schemas.
+    let stack = Stack::start();
+    let client = std::sync::Arc::new(stack.client());
+
+    let avro_text = r#"{"type":"record","name":"Bid","namespace":"auction","fields":[
+        {"name":"item","type":"string"},
+        {"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}},
+        {"name":"bidder","type":["null","long"],"default":null},
+        {"name":"side","type":{"type":"enum","name":"Side","symbols":["BUY","SELL"]}}]}"#;
+    let serializer =
+        fjord_registry::serde::AvroSerializer::new(client.clone(), "bids-value", avro_text)
+            .unwrap();
+    use apache_avro::types::Value as Avro;
+    let record = Avro::Record(vec![
+        ("item".into(), Avro::String("lamp".into())),
+        // 10.25, sign-extended to the 4 bytes apache-avro wants for precision 9.
+        ("amount".into(), Avro::Bytes(vec![0, 0, 0x04, 0x01])),
+        ("bidder".into(), Avro::Null),
+        ("side".into(), Avro::Enum(1, "SELL".into())),
+    ]);
+    let bytes = serializer.serialize_value(&record).unwrap();
+    let avro = stack.converter(class::AVRO, false, &[]);
+    let (schema, value) = avro.to_connect("bids", Some(&bytes)).unwrap();
+    let schema = schema.unwrap();
+    assert_eq!(schema.name.as_deref(), Some("auction.Bid"));
+    assert_eq!(
+        schema.field("amount").unwrap().schema.name.as_deref(),
+        Some(logical::DECIMAL)
+    );
+    assert!(schema.field("bidder").unwrap().schema.optional);
+    assert_eq!(value.field("item"), Some(&Value::from("lamp")));
+    assert_eq!(value.field("amount"), Some(&Value::Bytes(vec![0x04, 0x01])));
+    assert_eq!(value.field("bidder"), Some(&Value::Null));
+    assert_eq!(value.field("side"), Some(&Value::from("SELL")));
+
+    let json_text = r#"{"type":"object","title":"Person","properties":{
+        "name":{"type":"string"},"age":{"type":"integer"}},"required":["name"]}"#;
+    let serializer =
+        fjord_registry::serde::JsonSerializer::new(client.clone(), "people-value", json_text)
+            .unwrap();
+    let bytes = serializer
+        .serialize_value(&serde_json::json!({"name": "ann", "age": 41}))
+        .unwrap();
+    let json = stack.converter(class::JSON_SCHEMA, false, &[]);
+    let (schema, value) = json.to_connect("people", Some(&bytes)).unwrap();
+    assert_eq!(schema.unwrap().name.as_deref(), Some("Person"));
+    assert_eq!(value.field("name"), Some(&Value::from("ann")));
+    assert_eq!(value.field("age"), Some(&Value::Int64(41)));
+}
