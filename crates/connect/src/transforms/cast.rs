@@ -5,6 +5,8 @@
 //! its long value is not 0, a string parses strictly (a bad one is an
 //! error) except to boolean (anything but "true" is false).
 
+use std::sync::OnceLock;
+
 use crate::config::Config;
 use crate::config_def::{ConfigDef, ConfigKey, ConfigType, Importance};
 use crate::data::{logical, Schema, SchemaType, Struct, Value};
@@ -353,17 +355,9 @@ fn cast_string(s: &str, target: SchemaType) -> Result<Value> {
 fn to_java_string(value: &Value, schema: Option<&Schema>) -> Result<String> {
     let logical_name = schema.and_then(|s| s.logical_name());
     Ok(match (value, logical_name) {
-        (Value::Int32(days), Some(logical::DATE)) => JavaDateFormat::new("yyyy-MM-dd")
-            .and_then(|f| f.format_millis(i64::from(*days) * 86_400_000))
-            .map_err(ConnectError::Transform)?,
-        (Value::Int32(ms), Some(logical::TIME)) => JavaDateFormat::new("HH:mm:ss.SSS'Z'")
-            .and_then(|f| f.format_millis(i64::from(*ms)))
-            .map_err(ConnectError::Transform)?,
-        (Value::Int64(ms), Some(logical::TIMESTAMP)) => {
-            JavaDateFormat::new("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'")
-                .and_then(|f| f.format_millis(*ms))
-                .map_err(ConnectError::Transform)?
-        }
+        (Value::Int32(days), Some(logical::DATE)) => date_string(i64::from(*days) * 86_400_000)?,
+        (Value::Int32(ms), Some(logical::TIME)) => date_string(i64::from(*ms))?,
+        (Value::Int64(ms), Some(logical::TIMESTAMP)) => date_string(*ms)?,
         (Value::Bytes(b), Some(logical::DECIMAL)) => decimal_text(
             b,
             decimal_scale(schema.expect("a logical type has a schema"))?,
@@ -379,6 +373,29 @@ fn to_java_string(value: &Value, schema: Option<&Schema>) -> Result<String> {
         (Value::Bytes(b), _) => base64(b),
         (other, _) => java_class_name(other).to_string(),
     })
+}
+
+/// A `java.util.Date` as Kafka's `Values.dateFormatFor` prints it: the
+/// pattern follows the value, not its logical type: an instant before
+/// 1970-01-02 as a time of day, one at midnight as a date, any other as a
+/// timestamp (so a Timestamp at midnight prints as `2024-03-05`).
+fn date_string(millis: i64) -> Result<String> {
+    static TIME: OnceLock<JavaDateFormat> = OnceLock::new();
+    static DATE: OnceLock<JavaDateFormat> = OnceLock::new();
+    static TIMESTAMP: OnceLock<JavaDateFormat> = OnceLock::new();
+    let pattern = |cell: &'static OnceLock<JavaDateFormat>, p: &str| {
+        cell.get_or_init(|| JavaDateFormat::new(p).expect("a valid built-in pattern"))
+    };
+    let format = if millis < 86_400_000 {
+        pattern(&TIME, "HH:mm:ss.SSS'Z'")
+    } else if millis % 86_400_000 == 0 {
+        pattern(&DATE, "yyyy-MM-dd")
+    } else {
+        pattern(&TIMESTAMP, "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'")
+    };
+    format
+        .format_millis(millis)
+        .map_err(ConnectError::Transform)
 }
 
 /// Java's `Double.toString` / `Float.toString`: shortest digits, plain

@@ -232,6 +232,31 @@ fn whole_values_with_a_schema_and_logical_types() {
         (SchemaType::String, true, None)
     );
 
+    // Kafka's Values.dateFormatFor picks the pattern by value: a
+    // Timestamp at midnight prints as a date, a Date of the epoch as a time.
+    let date = Schema::of(SchemaType::Int32)
+        .with_name(logical::DATE)
+        .into_ref();
+    let ts = Schema::of(SchemaType::Int64)
+        .with_name(logical::TIMESTAMP)
+        .into_ref();
+    let as_string = |schema: &crate::data::SchemaRef, v: Value| {
+        let mut t = cast("string", Side::Value);
+        let r = ConnectRecord::new("t", None, Value::Null, Some(schema.clone()), v);
+        t.apply(r).unwrap().unwrap().value
+    };
+    assert_eq!(
+        as_string(&date, Value::Int32(19787)),
+        Value::from("2024-03-05")
+    );
+    assert_eq!(
+        as_string(&date, Value::Int32(0)),
+        Value::from("00:00:00.000Z")
+    );
+    assert_eq!(
+        as_string(&ts, Value::Int64(1_709_596_800_000)),
+        Value::from("2024-03-05")
+    );
     let dec = Schema::of(SchemaType::Bytes)
         .with_name(logical::DECIMAL)
         .with_parameter(logical::DECIMAL_SCALE, "2")

@@ -502,6 +502,33 @@ mod tests {
     }
 
     #[test]
+    fn many_instants_round_trip() {
+        // A fixed linear congruential sequence over 1900..2100, so a
+        // failure repeats; each instant is formatted, then parsed back.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let lo = ms("1900-01-01T00:00:00Z");
+        let span = (ms("2100-01-01T00:00:00Z") - lo) as u64;
+        let formats: Vec<JavaDateFormat> = [
+            "yyyy-MM-dd'T'HH:mm:ss.SSSXXX",
+            "EEE, d MMM yyyy HH:mm:ss.SSS Z",
+            "yyyy-DDD'T'hh:mm:ss.SSS a",
+        ]
+        .iter()
+        .map(|p| JavaDateFormat::new(p).unwrap())
+        .collect();
+        for _ in 0..2000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let t = lo + ((x >> 11) % span) as i64;
+            for f in &formats {
+                let text = f.format_millis(t).unwrap();
+                assert_eq!(f.parse_millis(&text), Ok(t), "{}: {text}", f.pattern());
+            }
+        }
+    }
+
+    #[test]
     fn format_and_parse_round_trip() {
         // (pattern, the unit it keeps in milliseconds)
         for (pattern, unit) in [

@@ -10,6 +10,22 @@
 //! and error wording are Kafka's (Apache Kafka 3.9,
 //! `org.apache.kafka.connect.transforms`).
 //!
+//! Built in (`org.apache.kafka.connect.transforms.`, each family a file):
+//! `Cast`, `ExtractField`, `Flatten`, `HoistField`, `InsertField`,
+//! `MaskField`, `ReplaceField`, `SetSchemaMetadata`, `TimestampConverter`
+//! (each as `$Key` and `$Value`), `DropHeaders`, `Filter`, `InsertHeader`,
+//! `RegexRouter`, `TimestampRouter`, `ValueToKey`; predicates
+//! (`...transforms.predicates.`) `HasHeaderKey`, `RecordIsTombstone`,
+//! `TopicNameMatches`. A class may also be named without its package
+//! (`InsertField$Value`). Java date patterns go through
+//! [`java_time_format`].
+//!
+//! What the runtime calls: [`TransformChain::from_config`] once per task,
+//! then [`TransformChain::apply`] (or [`TransformChain::apply_traced`],
+//! which names the failing stage) per record; the validate endpoint uses
+//! [`chain_config_def`] for a connector's `transforms.*`/`predicates.*`
+//! keys and [`config_def_for`] for one class.
+//!
 //! Invariants a reader must keep:
 //! - Every bad setting is refused when the chain is built
 //!   ([`TransformChain::from_config`]), never at the first record, and
