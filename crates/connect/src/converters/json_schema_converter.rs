@@ -170,10 +170,39 @@ pub fn json_schema_of(schema: &Schema) -> Result<Json> {
 
 /// JSON Schema document → Connect schema.
 pub fn connect_schema_of(json: &Json) -> Result<SchemaRef> {
-    Ok(read(json)?.into_ref())
+    Ok(read(json, json, 0)?.into_ref())
 }
 
-fn read(json: &Json) -> Result<Schema> {
+/// The schema a local `$ref` (`#/definitions/X`, `#/$defs/X`) points at.
+fn dereference<'a>(root: &'a Json, reference: &str) -> Result<&'a Json> {
+    let path = reference.strip_prefix('#').ok_or_else(|| {
+        conversion(format!(
+            "only local $ref (#/...) are supported, not {reference:?}"
+        ))
+    })?;
+    let mut at = root;
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        let key = part.replace("~1", "/").replace("~0", "~");
+        at = match at {
+            Json::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => at.get(&key),
+        }
+        .ok_or_else(|| conversion(format!("$ref {reference:?} points at nothing")))?;
+    }
+    Ok(at)
+}
+
+/// `json` (a schema within `root`) as a Connect schema; `depth` counts the
+/// `$ref`s followed, which a recursive schema would follow forever.
+fn read(json: &Json, root: &Json, depth: usize) -> Result<Schema> {
+    if let Some(reference) = json.get("$ref").and_then(Json::as_str) {
+        if depth >= 32 {
+            return Err(conversion(
+                "JSON schema $refs nest deeper than 32 (recursive schemas have no Connect form)",
+            ));
+        }
+        return read(dereference(root, reference)?, root, depth + 1);
+    }
     let branches = match (json.get("oneOf"), json.get("anyOf"), json.get("type")) {
         (Some(Json::Array(b)), _, _) | (_, Some(Json::Array(b)), _) => Some(b.clone()),
         (_, _, Some(Json::Array(types))) => Some(
@@ -195,7 +224,7 @@ fn read(json: &Json) -> Result<Schema> {
         let non_null: Vec<&Json> = branches.iter().filter(|b| !is_null(b)).collect();
         match non_null.as_slice() {
             [one] => {
-                let mut s = read(one)?;
+                let mut s = read(one, root, depth)?;
                 s.optional = s.optional || non_null.len() < branches.len();
                 s
             }
@@ -207,7 +236,7 @@ fn read(json: &Json) -> Result<Schema> {
             }
         }
     } else {
-        read_typed(json)?
+        read_typed(json, root, depth)?
     };
     if let Some(d) = json.get("default").filter(|d| !matches!(d, Json::Null)) {
         let without = schema.clone().into_ref();
@@ -216,7 +245,7 @@ fn read(json: &Json) -> Result<Schema> {
     Ok(schema)
 }
 
-fn read_typed(json: &Json) -> Result<Schema> {
+fn read_typed(json: &Json, root: &Json, depth: usize) -> Result<Schema> {
     let connect_type = json.get("connect.type").and_then(Json::as_str);
     let title = json.get("title").and_then(Json::as_str);
     let t = json.get("type").and_then(Json::as_str).ok_or_else(|| {
@@ -242,13 +271,16 @@ fn read_typed(json: &Json) -> Result<Schema> {
             let (Some(k), Some(v)) = (props.get("key"), props.get("value")) else {
                 return Err(conversion("a map's entries need key and value properties"));
             };
-            Schema::map(read(k)?.into_ref(), read(v)?.into_ref())
+            Schema::map(
+                read(k, root, depth)?.into_ref(),
+                read(v, root, depth)?.into_ref(),
+            )
         }
         ("array", _) => {
             let items = json
                 .get("items")
                 .ok_or_else(|| conversion("a JSON array schema without \"items\""))?;
-            Schema::array(read(items)?.into_ref())
+            Schema::array(read(items, root, depth)?.into_ref())
         }
         ("object", _) => {
             let props = json.get("properties");
@@ -256,7 +288,7 @@ fn read_typed(json: &Json) -> Result<Schema> {
             match (props, extra) {
                 (None, Some(v @ Json::Object(_))) => Schema::map(
                     Schema::of(SchemaType::String).into_ref(),
-                    read(v)?.into_ref(),
+                    read(v, root, depth)?.into_ref(),
                 ),
                 (Some(Json::Object(members)), _) => {
                     let required: Vec<&str> = match json.get("required") {
@@ -265,7 +297,7 @@ fn read_typed(json: &Json) -> Result<Schema> {
                     };
                     let mut fields: Vec<(i64, String, Schema)> = Vec::new();
                     for (i, (name, p)) in members.iter().enumerate() {
-                        let mut s = read(p)?;
+                        let mut s = read(p, root, depth)?;
                         if !required.contains(&name.as_str()) {
                             s.optional = true;
                         }

@@ -141,3 +141,28 @@ fn hand_written_schemas_are_read_leniently() {
     );
     assert!(err.is_err());
 }
+
+#[test]
+fn local_refs_are_followed_and_recursion_is_refused() {
+    // Definitions referenced with $ref, as schemas generated from classes
+    // (Confluent's Java serializer) and hand-written ones use them.
+    let text = br##"{"type":"object","title":"Order","properties":{
+        "ship_to":{"$ref":"#/definitions/Address"},
+        "bill_to":{"oneOf":[{"type":"null"},{"$ref":"#/$defs/Address"}]}},
+        "required":["ship_to"],
+        "definitions":{"Address":{"type":"object","title":"Address","properties":{"city":{"type":"string"}}}},
+        "$defs":{"Address":{"$ref":"#/definitions/Address"}}}"##;
+    let s = connect_schema_of(&Json::parse(text).unwrap()).unwrap();
+    let ship = &s.field("ship_to").unwrap().schema;
+    assert_eq!((ship.kind, ship.optional), (SchemaType::Struct, false));
+    assert_eq!(ship.name.as_deref(), Some("Address"));
+    let bill = &s.field("bill_to").unwrap().schema;
+    assert!(bill.optional);
+    assert_eq!(bill.field("city").unwrap().schema.kind, SchemaType::String);
+
+    let recursive = br##"{"type":"object","properties":{"next":{"$ref":"#"}}}"##;
+    let err = connect_schema_of(&Json::parse(recursive).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("recursive"), "{err}");
+    let dangling = br##"{"type":"object","properties":{"a":{"$ref":"#/definitions/Nope"}}}"##;
+    assert!(connect_schema_of(&Json::parse(dangling).unwrap()).is_err());
+}
