@@ -2,6 +2,12 @@
 //! (Java's `Matcher.matches()`), to `replacement` with `$1`-style group
 //! references (Java's `Matcher.replaceFirst` syntax, translated once to
 //! the regex crate's).
+//!
+//! Patterns are the regex crate's, which reads Java's common syntax alike
+//! (classes, groups, `(?<name>...)`, `(?i)`); what it cannot express
+//! (look-around, back-references, possessive quantifiers) is refused when
+//! the connector is configured, with the parser's message, never at the
+//! first record. `TopicNameMatches` shares [`full_match`].
 
 use regex::Regex;
 
