@@ -17,8 +17,11 @@
 //! in `connect.*` properties, as Confluent writes them, so a Connect schema
 //! survives the trip through the registry unchanged.
 //!
-//! Unions of several non-null types (which Confluent maps to a struct
-//! named `io.confluent.connect.avro.Union`) are refused for now.
+//! A union of several non-null types is a struct named
+//! `io.confluent.connect.avro.Union` with one optional field per branch,
+//! as Confluent maps it. The serializer picks a written union's branch by
+//! the value's shape, so a union of two types one value fits (`int` and
+//! `long`) writes the first.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -35,6 +38,13 @@ const DEFAULT_NAME: &str = "ConnectDefault";
 const MAP_ENTRY: &str = "MapEntry";
 pub const ENUM: &str = "io.confluent.connect.avro.Enum";
 pub const FIXED_SIZE: &str = "connect.fixed.size";
+/// The struct name Confluent gives a union of several types: one optional
+/// field per branch, named after the branch's type (`int`, `string`) or
+/// its simple name (records, enums, fixed), at most one field set.
+pub const UNION: &str = "io.confluent.connect.avro.Union";
+/// A nullable union's parameter: where its `null` branch is, when not
+/// first (so the union is written back as it was read).
+pub const UNION_NULL: &str = "io.confluent.connect.avro.Union.null";
 pub const DECIMAL_PRECISION: &str = "connect.decimal.precision";
 /// Confluent's precision for a Decimal schema that does not state one.
 const DEFAULT_PRECISION: u32 = 64;
@@ -62,6 +72,16 @@ pub fn avro_schema(schema: &Schema) -> Result<(String, Option<String>)> {
 type Names = HashMap<String, String>;
 
 fn to_avro(schema: &Schema, names: &mut Names, with_optional: bool) -> Result<Json> {
+    if is_union(schema) {
+        let mut branches = Vec::with_capacity(schema.fields.len() + 1);
+        for f in &schema.fields {
+            branches.push(to_avro_required(&f.schema, names)?);
+        }
+        if let Some(at) = union_null(schema) {
+            branches.insert(at.min(branches.len()), Json::str("null"));
+        }
+        return Ok(Json::Array(branches));
+    }
     let inner = to_avro_required(schema, names)?;
     if !(with_optional && schema.optional) {
         return Ok(inner);
@@ -69,6 +89,21 @@ fn to_avro(schema: &Schema, names: &mut Names, with_optional: bool) -> Result<Js
     Ok(match &schema.default {
         Some(d) if !d.is_null() => Json::Array(vec![inner, Json::str("null")]),
         _ => Json::Array(vec![Json::str("null"), inner]),
+    })
+}
+
+fn is_union(schema: &Schema) -> bool {
+    schema.kind == SchemaType::Struct && schema.name.as_deref() == Some(UNION)
+}
+
+/// A union struct's `null` branch position (None: not nullable).
+fn union_null(schema: &Schema) -> Option<usize> {
+    schema.optional.then(|| {
+        schema
+            .parameters
+            .get(UNION_NULL)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
     })
 }
 
@@ -205,7 +240,12 @@ fn to_avro_required(schema: &Schema, names: &mut Names) -> Result<Json> {
                     Some(d) if !d.is_null() => {
                         field.push(("default".into(), default_json(&f.schema, d)?))
                     }
-                    _ if f.schema.optional => field.push(("default".into(), Json::Null)),
+                    // A null default must be the union's first branch.
+                    _ if f.schema.optional
+                        && (!is_union(&f.schema) || union_null(&f.schema) == Some(0)) =>
+                    {
+                        field.push(("default".into(), Json::Null))
+                    }
                     _ => {}
                 }
                 if let Some(doc) = &f.schema.doc {
@@ -493,6 +533,15 @@ pub fn avro_value(schema: &Schema, value: &Value) -> Result<Avro> {
                 )
             }
         }
+        // A union is written as its one set branch; the serializer's
+        // resolution picks the branch that value fits.
+        (SchemaType::Struct, Value::Struct(s)) if is_union(schema) => {
+            match s.iter().find(|(_, v)| !v.is_null()) {
+                Some((f, v)) => avro_value(&f.schema, v)?,
+                None if schema.optional => Avro::Null,
+                None => return Err(conversion(format!("{UNION} value with no branch set"))),
+            }
+        }
         (SchemaType::Struct, Value::Struct(s)) => Avro::Record(
             schema
                 .fields
@@ -533,6 +582,20 @@ pub fn connect_value(schema: &SchemaRef, value: Avro) -> Result<Value> {
         })
     };
     Ok(match value {
+        Avro::Union(i, inner) if is_union(schema) && !matches!(*inner, Avro::Null) => {
+            let i = i as usize;
+            let field = match union_null(schema) {
+                Some(at) if i > at => i - 1,
+                _ => i,
+            };
+            let f = schema
+                .fields
+                .get(field)
+                .ok_or_else(|| conversion(format!("union branch {i} is not in {UNION}")))?;
+            let mut s = Struct::new(schema.clone());
+            s.values[f.index] = connect_value(&f.schema, *inner)?;
+            Value::Struct(s)
+        }
         Avro::Union(_, inner) => return connect_value(schema, *inner),
         Avro::Null => Value::Null,
         Avro::Boolean(b) => Value::Boolean(b),

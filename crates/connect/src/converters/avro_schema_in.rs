@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::{
     apply_connect_props, fields_of, DECIMAL_PRECISION, DEFAULT_NAME, ENUM, FIXED_SIZE, MAP_ENTRY,
-    NAMESPACE,
+    NAMESPACE, UNION, UNION_NULL,
 };
 use crate::converters::conversion;
 use crate::converters::json_text::Json;
@@ -73,10 +73,36 @@ fn read(json: &Json, ns: &str, names: &mut Names) -> Result<SchemaRef> {
                     Ok(s.into_ref())
                 }
                 [one] if branches.len() == 1 => read(one, ns, names),
-                _ => Err(conversion(format!(
-                    "Avro unions of several types are not supported yet: {}",
-                    json.to_text()
-                ))),
+                [] => Err(conversion(
+                    "an Avro union of null alone has no Connect form",
+                )),
+                several => {
+                    let null_at = branches.iter().position(|b| b.as_str() == Some("null"));
+                    let mut fields: Vec<(String, SchemaRef)> = Vec::with_capacity(several.len());
+                    for b in several {
+                        let s = read(b, ns, names)?;
+                        let name = branch_name(b, &s);
+                        if fields.iter().any(|(n, _)| *n == name) {
+                            return Err(conversion(format!(
+                                "Avro union has two {name} branches: {}",
+                                json.to_text()
+                            )));
+                        }
+                        let mut s = (*s).clone();
+                        s.optional = true;
+                        fields.push((name, s.into_ref()));
+                    }
+                    let mut s = Schema {
+                        name: Some(UNION.to_string()),
+                        optional: null_at.is_some(),
+                        fields: fields_of(fields),
+                        ..Schema::of(SchemaType::Struct)
+                    };
+                    if let Some(at) = null_at.filter(|at| *at != 0) {
+                        s = s.with_parameter(UNION_NULL, &at.to_string());
+                    }
+                    Ok(s.into_ref())
+                }
             }
         }
         Json::Object(_) => read_object(json, ns, names),
@@ -84,6 +110,23 @@ fn read(json: &Json, ns: &str, names: &mut Names) -> Result<SchemaRef> {
             "not an Avro schema: {}",
             other.to_text()
         ))),
+    }
+}
+
+/// A union branch's field name: a named type's simple name, otherwise the
+/// Avro type's name (`int`, `array`).
+fn branch_name(json: &Json, schema: &Schema) -> String {
+    let named = |full: &str| full.rsplit('.').next().unwrap_or(full).to_string();
+    match json {
+        Json::String(t) if primitive(t).is_some() => t.clone(),
+        Json::String(t) => named(t),
+        _ => match json.get("type").and_then(Json::as_str) {
+            Some("record" | "error" | "enum" | "fixed") => {
+                named(json.get("name").and_then(Json::as_str).unwrap_or_default())
+            }
+            Some(t) => t.to_string(),
+            None => schema.kind.name().to_string(),
+        },
     }
 }
 
