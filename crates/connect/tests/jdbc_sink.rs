@@ -3,12 +3,11 @@
 
 mod jdbc_support;
 
-use fjord_connect::connector::{ConnectorPlugin, SinkTask};
 use fjord_connect::data::{logical, Schema, SchemaRef, SchemaType as T, Value};
-use fjord_connect::jdbc::JdbcSinkConnector;
 use fjord_connect::record::ConnectRecord;
 use jdbc_support::{
-    config, context, map, optional, schema, sink_record, struct_schema, structure, Db, Kind,
+    item, items, map, optional, put_all, schema, sink_record, start_sink as start, struct_schema,
+    structure, Db, Kind,
 };
 
 per_database!(
@@ -22,34 +21,9 @@ per_database!(
     auto_evolve_adds_optional_and_defaulted_columns,
     evolution_that_would_change_or_require_a_column_is_refused,
     schemaless_maps_create_tables_and_fill_existing_ones,
-    a_bad_record_mid_batch_fails_alone,
     exactly_once_resumes_from_the_offsets_table_without_duplicates,
     batches_beyond_the_bind_parameter_limit_are_split,
 );
-
-async fn start(db: &Db, connector: &str, extra: &[(&str, &str)]) -> Box<dyn SinkTask> {
-    let mut pairs = vec![("connection.url", db.jdbc_url.as_str())];
-    pairs.extend_from_slice(extra);
-    let plugin = JdbcSinkConnector;
-    let config = config(&pairs);
-    let (_, errors) = plugin.config_def().validate(&config);
-    assert_eq!(errors, 0, "config should validate");
-    assert!(plugin.validate_extra(&config).is_empty());
-    let mut task = plugin.create_sink_task().unwrap();
-    task.start(
-        &plugin.task_configs(&config, 1).unwrap()[0],
-        context(connector),
-    )
-    .await
-    .expect("start");
-    task
-}
-
-/// Puts and expects every record written.
-async fn put_all(task: &mut Box<dyn SinkTask>, records: Vec<ConnectRecord>) {
-    let outcome = task.put(records).await.expect("put");
-    assert!(outcome.failed.is_empty(), "failed: {:?}", outcome.failed);
-}
 
 /// The orders value schema of Confluent's JDBC sink quick start
 /// (docs.confluent.io, "JDBC Sink Connector", Quick Start: the Avro
@@ -182,38 +156,6 @@ async fn logical_types_are_written_as_the_databases_own_types(db: Db) {
         Kind::MariaDb => "1|-12.50|2024-05-01|12:34:56.789|2024-05-01 12:34:56.789|1|NULL|ab",
     };
     assert_eq!(db.lines(&sql).await, [expected]);
-}
-
-fn item_schema() -> SchemaRef {
-    struct_schema(
-        "item",
-        &[
-            ("id", schema(T::Int64)),
-            ("name", schema(T::String)),
-            ("qty", optional(T::Int32)),
-        ],
-    )
-}
-
-fn item(offset: i64, id: i64, name: &str, qty: Option<i32>) -> ConnectRecord {
-    let s = item_schema();
-    let v = structure(
-        &s,
-        vec![
-            Value::Int64(id),
-            name.into(),
-            qty.map_or(Value::Null, Value::Int32),
-        ],
-    );
-    sink_record("items", 0, offset, None, Some((s, v)))
-}
-
-async fn items(db: &Db) -> Vec<String> {
-    db.lines(&format!(
-        "SELECT id, name, qty FROM {} ORDER BY id",
-        db.q("items")
-    ))
-    .await
 }
 
 async fn upsert_inserts_new_keys_and_updates_existing_ones(db: Db) {
@@ -562,44 +504,6 @@ async fn schemaless_maps_create_tables_and_fill_existing_ones(db: Db) {
     assert_eq!(
         db.lines(&sql).await,
         ["1|buy|NULL|[\"x\"]", "2|view|0.5|NULL"]
-    );
-}
-
-async fn a_bad_record_mid_batch_fails_alone(db: Db) {
-    let mut task = start(
-        &db,
-        "dlq",
-        &[
-            ("auto.create", "true"),
-            ("pk.mode", "record_value"),
-            ("pk.fields", "id"),
-        ],
-    )
-    .await;
-    put_all(&mut task, vec![item(0, 100, "existing", None)]).await;
-    // Index 2 repeats an existing key; index 4 is not a struct at all.
-    let mut bad_value = item(5, 5, "x", None);
-    bad_value.value = Value::String("not a row".into());
-    let batch = vec![
-        item(1, 1, "a", None),
-        item(2, 2, "b", None),
-        item(3, 100, "dup", None),
-        item(4, 3, "c", None),
-        bad_value,
-        item(6, 4, "d", None),
-    ];
-    let outcome = task.put(batch).await.expect("put");
-    let failed: Vec<usize> = outcome.failed.iter().map(|(i, _)| *i).collect();
-    assert_eq!(failed, [2, 4], "{:?}", outcome.failed);
-    assert_eq!(
-        items(&db).await,
-        [
-            "1|a|NULL",
-            "2|b|NULL",
-            "3|c|NULL",
-            "4|d|NULL",
-            "100|existing|NULL"
-        ]
     );
 }
 

@@ -11,8 +11,9 @@ mod auction_db;
 use std::sync::Arc;
 
 use fjord_connect::config::Config;
-use fjord_connect::connector::TaskContext;
+use fjord_connect::connector::{ConnectorPlugin, SinkTask, TaskContext};
 use fjord_connect::data::{Schema, SchemaRef, SchemaType, Struct, Value};
+use fjord_connect::jdbc::JdbcSinkConnector;
 use fjord_connect::record::{ConnectRecord, KafkaOrigin};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
@@ -247,6 +248,64 @@ pub fn map(entries: &[(&str, Value)]) -> Value {
             .map(|(k, v)| (Value::from(*k), v.clone()))
             .collect(),
     )
+}
+
+/// Starts a JDBC sink task on `db` with these settings (validated
+/// first, as the REST API would).
+pub async fn start_sink(db: &Db, connector: &str, extra: &[(&str, &str)]) -> Box<dyn SinkTask> {
+    let mut pairs = vec![("connection.url", db.jdbc_url.as_str())];
+    pairs.extend_from_slice(extra);
+    let plugin = JdbcSinkConnector;
+    let config = config(&pairs);
+    let (_, errors) = plugin.config_def().validate(&config);
+    assert_eq!(errors, 0, "config should validate");
+    assert!(plugin.validate_extra(&config).is_empty());
+    let mut task = plugin.create_sink_task().unwrap();
+    task.start(
+        &plugin.task_configs(&config, 1).unwrap()[0],
+        context(connector),
+    )
+    .await
+    .expect("start");
+    task
+}
+
+/// Puts and expects every record written.
+pub async fn put_all(task: &mut Box<dyn SinkTask>, records: Vec<ConnectRecord>) {
+    let outcome = task.put(records).await.expect("put");
+    assert!(outcome.failed.is_empty(), "failed: {:?}", outcome.failed);
+}
+
+pub fn item_schema() -> SchemaRef {
+    struct_schema(
+        "item",
+        &[
+            ("id", schema(SchemaType::Int64)),
+            ("name", schema(SchemaType::String)),
+            ("qty", optional(SchemaType::Int32)),
+        ],
+    )
+}
+
+pub fn item(offset: i64, id: i64, name: &str, qty: Option<i32>) -> ConnectRecord {
+    let s = item_schema();
+    let v = structure(
+        &s,
+        vec![
+            Value::Int64(id),
+            name.into(),
+            qty.map_or(Value::Null, Value::Int32),
+        ],
+    );
+    sink_record("items", 0, offset, None, Some((s, v)))
+}
+
+pub async fn items(db: &Db) -> Vec<String> {
+    db.lines(&format!(
+        "SELECT id, name, qty FROM {} ORDER BY id",
+        db.q("items")
+    ))
+    .await
 }
 
 /// Declares `#[tokio::test]`s running each scenario `async fn(Db)` once

@@ -584,4 +584,34 @@ mod tests {
         assert_eq!(Dialect::MySql.kind_of_type("tinyint(4)"), ColumnKind::Int);
         assert_eq!(d.kind_of_type("jsonb"), ColumnKind::Other);
     }
+
+    #[tokio::test]
+    async fn sqlite_errors_are_classified_by_result_code() {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        pool.execute(sqlx::raw_sql(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL CHECK (length(v) < 3))",
+        ))
+        .await
+        .unwrap();
+        pool.execute(sqlx::raw_sql("INSERT INTO t VALUES (1, 'a')"))
+            .await
+            .unwrap();
+        for (sql, class) in [
+            ("INSERT INTO t VALUES (1, 'b')", ErrorClass::Record),
+            ("INSERT INTO t VALUES (2, NULL)", ErrorClass::Record),
+            ("INSERT INTO t VALUES (3, 'long')", ErrorClass::Record),
+            ("INSERT INTO t VALUES ('x', 'a')", ErrorClass::Record),
+            ("INSERT INTO missing VALUES (1)", ErrorClass::Fatal),
+            ("INSERT INTO t (nope) VALUES (1)", ErrorClass::Fatal),
+        ] {
+            let err = pool.execute(sqlx::raw_sql(sql)).await.unwrap_err();
+            assert_eq!(classify(&err), class, "{sql}: {err}");
+        }
+        assert_eq!(classify(&sqlx::Error::PoolTimedOut), ErrorClass::Transient);
+    }
 }
