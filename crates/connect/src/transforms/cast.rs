@@ -352,7 +352,7 @@ fn cast_string(s: &str, target: SchemaType) -> Result<Value> {
 
 /// `String.valueOf` as Java prints each value; logical types as Kafka's
 /// `Values.dateFormatFor` and `BigDecimal.toString`; bytes in Base64.
-fn to_java_string(value: &Value, schema: Option<&Schema>) -> Result<String> {
+pub(super) fn to_java_string(value: &Value, schema: Option<&Schema>) -> Result<String> {
     let logical_name = schema.and_then(|s| s.logical_name());
     Ok(match (value, logical_name) {
         (Value::Int32(days), Some(logical::DATE)) => date_string(i64::from(*days) * 86_400_000)?,

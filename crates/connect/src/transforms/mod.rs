@@ -11,7 +11,7 @@
 //! `org.apache.kafka.connect.transforms`).
 //!
 //! Built in (`org.apache.kafka.connect.transforms.`, each family a file):
-//! `Cast`, `ExtractField`, `Flatten`, `HoistField`, `InsertField`,
+//! `Cast`, `ExtractField`, `Flatten`, `HeaderFrom`, `HoistField`, `InsertField`,
 //! `MaskField`, `ReplaceField`, `SetSchemaMetadata`, `TimestampConverter`
 //! (each as `$Key` and `$Value`), `DropHeaders`, `Filter`, `InsertHeader`,
 //! `RegexRouter`, `TimestampRouter`, `ValueToKey`; predicates
@@ -43,6 +43,7 @@ pub mod cast;
 pub mod extract_field;
 pub mod filter;
 pub mod flatten;
+pub mod header_from;
 pub mod headers;
 pub mod hoist_field;
 pub mod insert_field;
@@ -134,6 +135,7 @@ fn transform_classes() -> Vec<TransformClass> {
         side: Side::Value,
     });
     classes.extend(keyed!("Flatten", flatten));
+    classes.extend(keyed!("HeaderFrom", header_from));
     classes.extend(keyed!("HoistField", hoist_field));
     classes.extend(keyed!("InsertField", insert_field));
     classes.push(TransformClass {

@@ -40,7 +40,33 @@ pub fn config_def() -> ConfigDef {
 
 /// `pattern` anchored at both ends, as Java's `matches()` applies it.
 pub fn full_match(pattern: &str) -> Result<Regex, String> {
+    refuse_possessive(pattern)?;
     Regex::new(&format!(r"\A(?:{pattern})\z")).map_err(|e| format!("Invalid regex: {e}"))
+}
+
+/// Refuses Java's possessive quantifiers (`a++`, `a*+`, `a?+`, `a{2}+`):
+/// the regex crate reads `a++` as `(a+)+`, which matches where the
+/// possessive form (no backtracking) would not, so accepting it would
+/// change the pattern's meaning silently.
+fn refuse_possessive(pattern: &str) -> Result<(), String> {
+    let mut chars = pattern.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '[' => in_class = true,
+            ']' => in_class = false,
+            '+' | '*' | '?' | '}' if !in_class && chars.peek() == Some(&'+') => {
+                return Err(format!(
+                    "Invalid regex: possessive quantifier {c}+ in {pattern} is not supported"
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Translates a Java replacement string (`$1`, `${name}`, `\$` for a
@@ -193,6 +219,16 @@ mod tests {
             route("(?<region>[a-z]+)-(\\d+)", "${region}_$2", "eu-1"),
             "eu_1"
         );
+    }
+
+    #[test]
+    fn java_syntax_the_regex_crate_shares_works_and_the_rest_is_refused() {
+        assert_eq!(route("(?i)ORDERS-(.*)", "o-$1", "orders-1"), "o-1");
+        assert_eq!(route("[a-z]+\\.(\\w+)", "$1", "db.users"), "users");
+        for java_only in ["(?=a)a", "(a)\\1", "a++"] {
+            let cfg = Config::from_pairs([("regex", java_only), ("replacement", "x")]);
+            assert!(RegexRouter::new(&cfg).is_err(), "{java_only}");
+        }
     }
 
     #[test]
