@@ -3,11 +3,12 @@
 
 mod jdbc_support;
 
+use fjord_connect::connector::ConnectorPlugin;
 use fjord_connect::data::{logical, Schema, SchemaRef, SchemaType as T, Value};
 use fjord_connect::record::ConnectRecord;
 use jdbc_support::{
-    item, items, map, optional, put_all, schema, sink_record, start_sink as start, struct_schema,
-    structure, Db, Kind,
+    config, item, items, map, optional, put_all, schema, sink_record, start_sink as start,
+    struct_schema, structure, Db, Kind,
 };
 
 per_database!(
@@ -23,6 +24,7 @@ per_database!(
     schemaless_maps_create_tables_and_fill_existing_ones,
     exactly_once_resumes_from_the_offsets_table_without_duplicates,
     batches_beyond_the_bind_parameter_limit_are_split,
+    unquoted_identifiers_follow_the_databases_case_rules,
 );
 
 /// The orders value schema of Confluent's JDBC sink quick start
@@ -610,4 +612,41 @@ async fn batches_beyond_the_bind_parameter_limit_are_split(db: Db) {
         db.lines(&sql).await,
         [format!("4000|{expected_c0}|{}", expected_c0 + 19 * 4000)]
     );
+}
+
+async fn unquoted_identifiers_follow_the_databases_case_rules(db: Db) {
+    // quote.sql.identifiers=never: PostgreSQL folds Orders to orders.
+    let mut task = start(
+        &db,
+        "unquoted",
+        &[
+            ("auto.create", "true"),
+            ("quote.sql.identifiers", "never"),
+            ("table.name.format", "Orders_${topic}"),
+        ],
+    )
+    .await;
+    put_all(&mut task, vec![order(0, 1, "a", 1, 1.0)]).await;
+    // The table is found again (not created twice) on the next put.
+    put_all(&mut task, vec![order(1, 2, "b", 2, 2.0)]).await;
+    let sql = "SELECT id, product FROM Orders_orders ORDER BY id";
+    assert_eq!(db.lines(sql).await, ["1|a", "2|b"]);
+}
+
+#[test]
+fn jdbc_sink_settings_confluent_refuses_together_are_refused_on_their_key() {
+    let plugin = fjord_connect::jdbc::JdbcSinkConnector;
+    let check = |pairs: &[(&str, &str)]| plugin.validate_extra(&config(pairs));
+    let url = ("connection.url", "jdbc:sqlite:/tmp/x.db");
+    let errors = check(&[url, ("delete.enabled", "true"), ("pk.mode", "record_value")]);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].0, "delete.enabled");
+    assert!(errors[0].1.contains("record_key"), "{errors:?}");
+    let errors = check(&[url, ("insert.mode", "upsert")]);
+    assert_eq!(errors[0].0, "pk.mode");
+    // A missing URL is the declared settings' error, not reported twice.
+    assert!(check(&[("insert.mode", "insert")]).is_empty());
+    let errors = check(&[("connection.url", "jdbc:oracle:thin:@h:1521:db")]);
+    assert_eq!(errors[0].0, "connection.url");
+    assert!(check(&[url, ("pk.mode", "kafka")]).is_empty());
 }

@@ -27,3 +27,21 @@ mod writer;
 
 pub use sink::{JdbcSinkConnector, JdbcSinkTask};
 pub use source::{JdbcSourceConnector, JdbcSourceTask};
+
+/// A settings error for the validate endpoint's extra report (the checks
+/// across keys), left out when the declared settings already report that
+/// key (a missing or mistyped value), so no error shows twice.
+fn extra_error(
+    def: &crate::config_def::ConfigDef,
+    config: &crate::config::Config,
+    error: crate::error::ConnectError,
+) -> Vec<(String, String)> {
+    let (key, message) = match error {
+        crate::error::ConnectError::Config { key, message, .. } => (key, message),
+        other => ("connection.url".to_string(), other.to_string()),
+    };
+    match def.key(&key) {
+        Some(declared) if !declared.errors(config).is_empty() => Vec::new(),
+        _ => vec![(key, message)],
+    }
+}

@@ -35,8 +35,7 @@ impl ConnectorPlugin for JdbcSinkConnector {
     fn validate_extra(&self, config: &Config) -> Vec<(String, String)> {
         match SinkSettings::parse(config) {
             Ok(_) => Vec::new(),
-            Err(ConnectError::Config { key, message, .. }) => vec![(key, message)],
-            Err(other) => vec![("connection.url".to_string(), other.to_string())],
+            Err(error) => super::extra_error(&self.config_def(), config, error),
         }
     }
 

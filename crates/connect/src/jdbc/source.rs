@@ -51,8 +51,7 @@ impl ConnectorPlugin for JdbcSourceConnector {
     fn validate_extra(&self, config: &Config) -> Vec<(String, String)> {
         match SourceSettings::parse(config) {
             Ok(_) => Vec::new(),
-            Err(ConnectError::Config { key, message, .. }) => vec![(key, message)],
-            Err(other) => vec![("connection.url".to_string(), other.to_string())],
+            Err(error) => super::extra_error(&self.config_def(), config, error),
         }
     }
 
@@ -289,11 +288,7 @@ impl Running {
             ),
         };
         let ts = timestamp_micros(d, &ts_column);
-        let inc = s
-            .incrementing_column
-            .as_deref()
-            .map(q)
-            .unwrap_or_default();
+        let inc = s.incrementing_column.as_deref().map(q).unwrap_or_default();
         let upper = jiff::Timestamp::now().as_microsecond() - s.timestamp_delay.as_micros() as i64;
         let (clause, binds) = mode_clause(
             d,

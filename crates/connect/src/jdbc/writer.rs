@@ -135,6 +135,16 @@ impl Writer {
         }
     }
 
+    /// The table's name as the catalog spells it: PostgreSQL folds an
+    /// unquoted name to lower case (`quote.sql.identifiers=never`).
+    fn catalog_name(&self, table: &str) -> String {
+        if self.dialect == Dialect::Postgres && self.settings.quoting == Quoting::Never {
+            table.to_lowercase()
+        } else {
+            table.to_string()
+        }
+    }
+
     /// Creates or evolves the tables the runs write to.
     async fn ensure_tables(&mut self, runs: &[Vec<Row>]) -> Result<(), Failure> {
         let mut conn = self
@@ -146,7 +156,7 @@ impl Writer {
             let table = run[0].table.clone();
             let columns = merged_columns(run);
             if !self.tables.contains_key(&table) {
-                let info = match describe(&mut conn, self.dialect, &table)
+                let info = match describe(&mut conn, self.dialect, &self.catalog_name(&table))
                     .await
                     .map_err(|e| failure("read table", e))?
                 {
@@ -157,7 +167,7 @@ impl Writer {
                         tracing::info!(%table, %sql, "auto.create");
                         if let Err(e) = (&mut *conn).execute(sqlx::raw_sql(&sql)).await {
                             // Another task may have created it meanwhile.
-                            if describe(&mut conn, self.dialect, &table)
+                            if describe(&mut conn, self.dialect, &self.catalog_name(&table))
                                 .await
                                 .ok()
                                 .flatten()
@@ -166,7 +176,7 @@ impl Writer {
                                 return Err(failure(&format!("cannot create table {table:?}"), e));
                             }
                         }
-                        describe(&mut conn, self.dialect, &table)
+                        describe(&mut conn, self.dialect, &self.catalog_name(&table))
                             .await
                             .map_err(|e| failure("read table", e))?
                             .unwrap_or_default()
@@ -192,7 +202,7 @@ impl Writer {
                     .await
                     .map_err(|e| failure(&format!("cannot evolve table {table:?}"), e))?;
             }
-            let info = describe(&mut conn, self.dialect, &table)
+            let info = describe(&mut conn, self.dialect, &self.catalog_name(&table))
                 .await
                 .map_err(|e| failure("read table", e))?
                 .unwrap_or_default();
