@@ -18,6 +18,7 @@ pub fn built_in_plugins() -> PluginRegistry {
     plugins.add(Arc::new(crate::file::FileSourcePlugin));
     plugins.add(Arc::new(crate::file::FileSinkPlugin));
     plugins.add(Arc::new(crate::jdbc::JdbcSinkConnector));
+    plugins.add(Arc::new(crate::jdbc::JdbcSourceConnector));
     plugins
 }
 
