@@ -37,7 +37,10 @@
 //!   as letters, at least three, which is what `SSSSSS` is meant to say.
 //! - `w` and `YYYY` are ISO 8601 weeks; Java's depend on the locale.
 //! - `W`, `F`, `k` and `K` have no strftime equivalent and are refused.
-//! - `z` formats the zone's abbreviation (`UTC`) but cannot be parsed.
+//! - `z` formats the zone's abbreviation (`UTC`); parsing reads `UTC`,
+//!   `GMT`, `UT`, `Z`, `GMT+08:00`-style offsets and the common fixed
+//!   abbreviations (`PST`, `EST`, `CET`, `JST`, ...) as Java's legacy
+//!   mapping gives them (a standard-time name is its standard offset).
 //!
 //! Parsing follows `DateFormat.parse(String)`: text after the pattern is
 //! ignored, fields the pattern lacks default to 1970-01-01T00:00:00, and a
@@ -57,6 +60,10 @@ pub struct JavaDateFormat {
     /// The same with every ISO zone as a literal `Z`: Java prints `Z` for
     /// a zero offset and accepts it when parsing; jiff's `%z` does neither.
     strftime_zulu: Option<String>,
+    /// For a pattern with zone names (`z`): the translation to parse with,
+    /// names as numeric offsets (jiff cannot parse `%Z`), the name in the
+    /// text being rewritten to its offset first.
+    parse_names: Option<(String, Option<String>)>,
 }
 
 impl JavaDateFormat {
@@ -64,10 +71,16 @@ impl JavaDateFormat {
     /// or strftime cannot express.
     pub fn new(pattern: &str) -> Result<JavaDateFormat, String> {
         let (strftime, zulu) = translate(pattern)?;
+        let (by_offset, by_offset_zulu) = translate_with(pattern, "%z")?;
+        let parse_names = (by_offset != strftime).then(|| {
+            let zulu = (by_offset_zulu != by_offset).then_some(by_offset_zulu);
+            (by_offset, zulu)
+        });
         Ok(JavaDateFormat {
             pattern: pattern.to_string(),
             strftime_zulu: (zulu != strftime).then_some(zulu),
             strftime,
+            parse_names,
         })
     }
 
@@ -106,13 +119,18 @@ impl JavaDateFormat {
     /// Parses `text` as Java's `DateFormat.parse(String)` does (see the
     /// module docs); a text without a zone is read in UTC.
     pub fn parse(&self, text: &str) -> Result<Timestamp, String> {
-        let parsed =
-            BrokenDownTime::parse_prefix(&self.strftime, text).or_else(|first| {
-                match &self.strftime_zulu {
-                    Some(zulu) => BrokenDownTime::parse_prefix(zulu, text).map_err(|_| first),
-                    None => Err(first),
-                }
-            });
+        let (numeric, zulu, input) = match &self.parse_names {
+            None => (
+                &self.strftime,
+                self.strftime_zulu.as_ref(),
+                text.to_string(),
+            ),
+            Some((numeric, zulu)) => (numeric, zulu.as_ref(), zone_names_as_offsets(text)),
+        };
+        let parsed = BrokenDownTime::parse_prefix(numeric, &input).or_else(|first| match zulu {
+            Some(zulu) => BrokenDownTime::parse_prefix(zulu, &input).map_err(|_| first),
+            None => Err(first),
+        });
         let (mut tm, _) = parsed.map_err(|e| self.parse_error(text, &e.to_string()))?;
         let has_week = tm.iso_week().is_some()
             || tm.sunday_based_week().is_some()
@@ -155,10 +173,109 @@ impl JavaDateFormat {
     }
 }
 
+/// Offsets of the zone names Java parses (its legacy three-letter IDs
+/// for fixed standard time), in minutes east of UTC.
+const ZONE_NAMES: [(&str, i32); 22] = [
+    ("UTC", 0),
+    ("UT", 0),
+    ("GMT", 0),
+    ("Z", 0),
+    ("WET", 0),
+    ("WEST", 60),
+    ("CET", 60),
+    ("CEST", 120),
+    ("EET", 120),
+    ("EEST", 180),
+    ("IST", 330),
+    ("JST", 540),
+    ("HST", -600),
+    ("AKST", -540),
+    ("AKDT", -480),
+    ("PST", -480),
+    ("PDT", -420),
+    ("MST", -420),
+    ("MDT", -360),
+    ("CST", -360),
+    ("CDT", -300),
+    ("EST", -300),
+];
+
+/// `text` with its first zone name (`PST`, `GMT+8`, `UTC-05:30`) written as
+/// a `+HHMM` offset, which the parse translation reads with `%z`.
+fn zone_names_as_offsets(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_uppercase() || (i > 0 && bytes[i - 1].is_ascii_alphabetic()) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        let word = &text[start..i];
+        let Some(&(_, mut minutes)) = ZONE_NAMES.iter().find(|(n, _)| *n == word) else {
+            continue;
+        };
+        let mut end = i;
+        if matches!(word, "GMT" | "UTC" | "UT") {
+            if let Some((offset, len)) = gmt_offset(&text[i..]) {
+                minutes = offset;
+                end = i + len;
+            }
+        }
+        let sign = if minutes < 0 { '-' } else { '+' };
+        let abs = minutes.abs();
+        return format!(
+            "{}{sign}{:02}{:02}{}",
+            &text[..start],
+            abs / 60,
+            abs % 60,
+            &text[end..]
+        );
+    }
+    text.to_string()
+}
+
+/// A `+8`, `+08`, `+0800` or `+08:00` after `GMT`: minutes and length.
+fn gmt_offset(rest: &str) -> Option<(i32, usize)> {
+    let sign = match rest.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let digits: String = rest[1..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    let (hours, mut minutes, mut len) = match digits.len() {
+        1 | 2 => (digits.parse::<i32>().ok()?, 0, 1 + digits.len()),
+        4 => (digits[..2].parse().ok()?, digits[2..].parse().ok()?, 5),
+        _ => return None,
+    };
+    if digits.len() <= 2 && rest[len..].starts_with(':') {
+        let m: String = rest[len + 1..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        if m.len() == 2 {
+            minutes = m.parse().ok()?;
+            len += 3;
+        }
+    }
+    Some((sign * (hours * 60 + minutes), len))
+}
+
 /// Translates a `SimpleDateFormat` pattern to jiff's strftime: the
 /// translation with ISO zones as numeric offsets, and the one with them as
 /// a literal `Z` (equal when the pattern has no `X`).
 pub fn translate(pattern: &str) -> Result<(String, String), String> {
+    translate_with(pattern, "%Z")
+}
+
+/// As [`translate`], with zone names (`z`) as `zone_name`.
+fn translate_with(pattern: &str, zone_name: &str) -> Result<(String, String), String> {
     let mut out = String::new();
     let mut zulu = String::new();
     let chars: Vec<char> = pattern.chars().collect();
@@ -213,7 +330,11 @@ pub fn translate(pattern: &str) -> Result<(String, String), String> {
             zulu.push('Z');
             continue;
         }
-        let spec = field(c, count, pattern)?;
+        let spec = if c == 'z' {
+            zone_name.to_string()
+        } else {
+            field(c, count, pattern)?
+        };
         out.push_str(&spec);
         zulu.push_str(&spec);
     }
@@ -271,7 +392,6 @@ fn field(c: char, count: usize, pattern: &str) -> Result<String, String> {
                 "pattern {pattern}: at most 9 fraction digits (S) are supported"
             ))
         }
-        'z' => "%Z".to_string(),
         'Z' => "%z".to_string(),
         'W' | 'F' | 'k' | 'K' => {
             return Err(format!(
@@ -489,6 +609,34 @@ mod tests {
             p("yyyy-MM-dd", "2024-07-02 and more"),
             Ok(ms("2024-07-02T00:00:00Z"))
         );
+    }
+
+    #[test]
+    fn zone_names_parse_as_java_reads_them() {
+        let p =
+            |pattern: &str, text: &str| JavaDateFormat::new(pattern).unwrap().parse_millis(text);
+        // Java's Date.toString() form, which string timestamps often hold.
+        let date_to_string = "EEE MMM dd HH:mm:ss zzz yyyy";
+        assert_eq!(
+            p(date_to_string, "Sun Dec 13 02:18:44 GMT 2020"),
+            Ok(ms("2020-12-13T02:18:44Z"))
+        );
+        assert_eq!(
+            p(date_to_string, "Sun Dec 13 02:18:44 PST 2020"),
+            Ok(ms("2020-12-13T10:18:44Z"))
+        );
+        assert_eq!(
+            p("yyyy-MM-dd HH:mm z", "2020-12-13 02:18 GMT+05:30"),
+            Ok(ms("2020-12-12T20:48:00Z"))
+        );
+        assert_eq!(
+            p("yyyy-MM-dd HH:mm z", "2020-12-13 02:18 UTC-8"),
+            Ok(ms("2020-12-13T10:18:00Z"))
+        );
+        assert!(p("yyyy-MM-dd HH:mm z", "2020-12-13 02:18 XYZ").is_err());
+        // Formatting still prints the abbreviation.
+        let f = JavaDateFormat::new(date_to_string).unwrap();
+        assert_eq!(f.format_millis(0).unwrap(), "Thu Jan 01 00:00:00 UTC 1970");
     }
 
     #[test]
