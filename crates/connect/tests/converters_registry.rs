@@ -490,3 +490,46 @@ fn data_written_by_registry_serializers_reads_through_the_converters() {
     assert_eq!(value.field("name"), Some(&Value::from("ann")));
     assert_eq!(value.field("age"), Some(&Value::Int64(41)));
 }
+
+#[test]
+fn converters_called_on_the_registrys_own_runtime_do_not_stall_it() {
+    // Sink and source tasks call converters from async code; in `fjord
+    // serve` the embedded registry runs on the same runtime. Four tasks
+    // (two worker threads) meet new schemas at once and must all finish.
+    // (The converters hand their thread over while they wait for the
+    // registry; this scenario also passed without that in a trial, so it
+    // guards the behaviour rather than proving the hand-over necessary.)
+    let stack = Stack::start();
+    let (schema, value) = bid();
+    let runtime = stack.runtime.as_ref().unwrap();
+    let url = stack.registry_url.clone();
+    let ids = runtime.block_on(async move {
+        let mut tasks = Vec::new();
+        for i in 0..4 {
+            let (schema, value, url) = (schema.clone(), value.clone(), url.clone());
+            tasks.push(tokio::spawn(async move {
+                let settings = Config::from_pairs([("schema.registry.url", url.as_str())]);
+                let c = build_converter(class::AVRO, &settings, false).unwrap();
+                let topic = format!("busy-{i}");
+                let bytes = c
+                    .from_connect(&topic, Some(&schema), &value)
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(c.to_connect(&topic, Some(&bytes)).unwrap().1, value);
+                schema_id(&bytes)
+            }));
+        }
+        let all = async {
+            let mut ids = Vec::new();
+            for t in tasks {
+                ids.push(t.await.unwrap());
+            }
+            ids
+        };
+        tokio::time::timeout(Duration::from_secs(20), all)
+            .await
+            .expect("converters stalled the runtime")
+    });
+    // One schema, registered under four subjects: one id.
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+}

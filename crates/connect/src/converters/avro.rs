@@ -12,12 +12,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use fjord_registry::client::RegistryClient;
-use fjord_registry::serde::wire::SchemaRef as WireRef;
+use fjord_registry::serde::wire::{self, SchemaRef as WireRef};
 use fjord_registry::serde::{AvroDeserializer, AvroSerializer};
 
 use super::avro_data::{avro_schema, avro_value, connect_schema, connect_value};
-use super::registry::RegistrySettings;
-use super::{conversion, Converter};
+use super::registry::{blocking, RegistrySettings};
+use super::{conversion, message_of, Converter};
 use crate::config::Config;
 use crate::data::{Schema, SchemaRef, Value};
 use crate::error::Result;
@@ -66,18 +66,21 @@ impl AvroConverter {
         if let Some(s) = self.read_schemas.lock().unwrap().get(&r) {
             return Ok(s.clone());
         }
-        let registered = match r {
-            WireRef::Id(id) => self.client().schema_by_id(id),
-            WireRef::Guid(g) => self.client().schema_by_guid(&g),
-        }
-        .map_err(|e| conversion(format!("cannot fetch {r}: {e}")))?;
-        let refs: Vec<String> = self
-            .client()
-            .resolve_references(&registered)
-            .map_err(|e| conversion(format!("cannot fetch the references of {r}: {e}")))?
-            .into_iter()
-            .map(|(_, v)| v.schema.schema.clone())
-            .collect();
+        let client = self.client();
+        let (registered, refs) = blocking(|| -> Result<_> {
+            let registered = match r {
+                WireRef::Id(id) => client.schema_by_id(id),
+                WireRef::Guid(g) => client.schema_by_guid(&g),
+            }
+            .map_err(|e| conversion(format!("cannot fetch {r}: {e}")))?;
+            let refs: Vec<String> = client
+                .resolve_references(&registered)
+                .map_err(|e| conversion(format!("cannot fetch the references of {r}: {e}")))?
+                .into_iter()
+                .map(|(_, v)| v.schema.schema.clone())
+                .collect();
+            Ok((registered, refs))
+        })?;
         let schema = connect_schema(&registered.schema, &refs)?;
         let mut cache = self.read_schemas.lock().unwrap();
         if cache.len() >= CACHE_LIMIT {
@@ -104,16 +107,20 @@ impl AvroConverter {
         Ok(d)
     }
 
-    fn serializer(&self, subject: String, text: String) -> Result<Arc<AvroSerializer>> {
+    /// The serializer of `text` under `subject`, its id already known
+    /// (registered, or looked up); the error is the registry's or the
+    /// schema's.
+    fn serializer(&self, subject: String, text: String) -> Result<Arc<AvroSerializer>, String> {
         let key = (subject, text);
         if let Some(s) = self.serializers.lock().unwrap().get(&key) {
             return Ok(s.clone());
         }
         let mut s = AvroSerializer::new(self.client().clone(), key.0.clone(), &key.1)
-            .map_err(|e| conversion(format!("invalid Avro schema for {}: {e}", key.0)))?;
+            .map_err(|e| format!("invalid Avro schema for {}: {e}", key.0))?;
         if !self.registry.auto_register || self.registry.use_latest {
             s = s.use_registered_only();
         }
+        blocking(|| s.schema_id()).map_err(|e| e.to_string())?;
         let s = Arc::new(s);
         let mut cache = self.serializers.lock().unwrap();
         if cache.len() >= CACHE_LIMIT {
@@ -134,12 +141,15 @@ impl Converter for AvroConverter {
                 "Failed to deserialize data for topic {topic} to Avro: {e}"
             ))
         };
-        let (r, avro) = self
+        // The writer schema first (fetched once, off the async runtime), so
+        // that the deserializer finds it in the client's cache.
+        let (r, _) = wire::decode_header(data).map_err(|e| fail(e.to_string()))?;
+        let schema = self.read_schema(r).map_err(|e| fail(message_of(e)))?;
+        let (_, avro) = self
             .deserializer
             .deserialize_with_schema(data)
             .map_err(|e| fail(e.to_string()))?;
-        let schema = self.read_schema(r).map_err(|e| fail(e.to_string()))?;
-        let value = connect_value(&schema, avro).map_err(|e| fail(e.to_string()))?;
+        let value = connect_value(&schema, avro).map_err(|e| fail(message_of(e)))?;
         Ok((Some(schema), value))
     }
 
@@ -171,7 +181,9 @@ impl Converter for AvroConverter {
         } else {
             derived.text
         };
-        let serializer = self.serializer(subject, text)?;
+        let serializer = self
+            .serializer(subject, text)
+            .map_err(|e| fail(format!(" {e}")))?;
         let avro = avro_value(schema, value)?;
         let bytes = serializer
             .serialize_value(&avro)

@@ -29,8 +29,8 @@ use fjord_registry::serde::JsonSerializer;
 
 use super::json::{to_connect_value, to_json, JsonOptions};
 use super::json_text::Json;
-use super::registry::RegistrySettings;
-use super::{conversion, Converter};
+use super::registry::{blocking, RegistrySettings};
+use super::{conversion, message_of, Converter};
 use crate::config::Config;
 use crate::data::{logical, Field, Schema, SchemaRef, SchemaType, Value};
 use crate::error::Result;
@@ -382,10 +382,10 @@ impl JsonSchemaConverter {
             return Ok(s.clone());
         }
         let client = &self.registry.client;
-        let registered = match r {
+        let registered = blocking(|| match r {
             WireRef::Id(id) => client.schema_by_id(id),
             WireRef::Guid(g) => client.schema_by_guid(&g),
-        }
+        })
         .map_err(|e| conversion(format!("cannot fetch {r}: {e}")))?;
         if registered.schema_type != RegistryType::Json {
             return Err(conversion(format!(
@@ -435,7 +435,7 @@ impl JsonSchemaConverter {
         if !self.registry.auto_register {
             s = s.use_registered_only();
         }
-        let id = s.schema_id().map_err(|e| conversion(e.to_string()))?;
+        let id = blocking(|| s.schema_id()).map_err(|e| conversion(e.to_string()))?;
         let mut cache = self.ids.lock().unwrap();
         if cache.len() >= CACHE_LIMIT {
             cache.clear();
@@ -456,7 +456,7 @@ impl Converter for JsonSchemaConverter {
             ))
         };
         let (r, payload) = wire::decode_header(data).map_err(|e| fail(e.to_string()))?;
-        let schema = self.read_schema(r).map_err(|e| fail(e.to_string()))?;
+        let schema = self.read_schema(r).map_err(|e| fail(message_of(e)))?;
         let json = Json::parse(payload).map_err(fail)?;
         let value = to_connect_value(Some(&schema), &json, &OPTS)?;
         Ok((Some(schema), value))
@@ -491,7 +491,7 @@ impl Converter for JsonSchemaConverter {
         let subject = self.registry.subject(topic, record)?;
         let id = self
             .schema_id(subject, text)
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(message_of(e)))?;
         let json = to_json(Some(schema), value, &OPTS)?;
         let mut out = Vec::new();
         wire::encode_header(id, &mut out);

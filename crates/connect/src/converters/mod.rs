@@ -166,6 +166,15 @@ pub(crate) fn conversion(message: impl Into<String>) -> ConnectError {
     ConnectError::Conversion(message.into())
 }
 
+/// An error's own message, without the variant's prefix, for wrapping in
+/// another conversion message.
+pub(crate) fn message_of(e: ConnectError) -> String {
+    match e {
+        ConnectError::Conversion(m) => m,
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,13 +14,13 @@ use std::sync::{Arc, Mutex, Weak};
 
 use fjord_registry::schema::protobuf::ProtobufSchema;
 use fjord_registry::schema::ResolvedReference;
-use fjord_registry::serde::wire::SchemaRef as WireRef;
+use fjord_registry::serde::wire::{self, SchemaRef as WireRef};
 use fjord_registry::serde::{ProtobufDeserializer, ProtobufSerializer};
 
 use super::protobuf_codec::{decode, encode};
 use super::protobuf_data::{proto_text, Types};
-use super::registry::RegistrySettings;
-use super::{conversion, Converter};
+use super::registry::{blocking, RegistrySettings};
+use super::{conversion, message_of, Converter};
 use crate::config::Config;
 use crate::data::{Schema, SchemaRef, Value};
 use crate::error::Result;
@@ -62,26 +62,31 @@ impl ProtobufConverter {
         })
     }
 
-    fn read_schema(
-        &self,
-        r: WireRef,
-        registered: &fjord_registry::client::Schema,
-    ) -> Result<Arc<ReadSchema>> {
+    /// The writer schema `r` names, fetched (off the async runtime) and
+    /// parsed once.
+    fn read_schema(&self, r: WireRef) -> Result<Arc<ReadSchema>> {
         if let Some(s) = self.read.lock().unwrap().get(&r) {
             return Ok(s.clone());
         }
-        let refs: Vec<ResolvedReference> = self
-            .registry
-            .client
-            .resolve_references(registered)
-            .map_err(|e| conversion(format!("cannot fetch the references of {r}: {e}")))?
-            .into_iter()
-            .map(|(reference, v)| ResolvedReference {
-                name: reference.name,
-                kind: v.schema.schema_type,
-                schema: v.schema.schema.clone(),
-            })
-            .collect();
+        let client = &self.registry.client;
+        let (registered, refs) = blocking(|| -> Result<_> {
+            let registered = match r {
+                WireRef::Id(id) => client.schema_by_id(id),
+                WireRef::Guid(g) => client.schema_by_guid(&g),
+            }
+            .map_err(|e| conversion(format!("cannot fetch {r}: {e}")))?;
+            let refs: Vec<ResolvedReference> = client
+                .resolve_references(&registered)
+                .map_err(|e| conversion(format!("cannot fetch the references of {r}: {e}")))?
+                .into_iter()
+                .map(|(reference, v)| ResolvedReference {
+                    name: reference.name,
+                    kind: v.schema.schema_type,
+                    schema: v.schema.schema.clone(),
+                })
+                .collect();
+            Ok((registered, refs))
+        })?;
         let parsed = ProtobufSchema::parse(&registered.schema, &refs)
             .map_err(|e| conversion(format!("{r} is not a valid Protobuf schema: {e}")))?;
         let s = Arc::new(ReadSchema {
@@ -114,10 +119,12 @@ impl ProtobufConverter {
         Ok(d)
     }
 
-    fn serializer(&self, subject: String, text: String) -> Arc<ProtobufSerializer> {
+    /// The serializer of `text` under `subject`, its id already known
+    /// (registered, or looked up).
+    fn serializer(&self, subject: String, text: String) -> Result<Arc<ProtobufSerializer>, String> {
         let key = (subject, text);
         if let Some(s) = self.serializers.lock().unwrap().get(&key) {
-            return s.clone();
+            return Ok(s.clone());
         }
         let mut s = ProtobufSerializer::new(
             self.registry.client.clone(),
@@ -128,13 +135,14 @@ impl ProtobufConverter {
         if !self.registry.auto_register || self.registry.use_latest {
             s = s.use_registered_only();
         }
+        blocking(|| s.schema_id()).map_err(|e| e.to_string())?;
         let s = Arc::new(s);
         let mut cache = self.serializers.lock().unwrap();
         if cache.len() >= CACHE_LIMIT {
             cache.clear();
         }
         cache.insert(key, s.clone());
-        s
+        Ok(s)
     }
 }
 
@@ -148,12 +156,13 @@ impl Converter for ProtobufConverter {
                 "Failed to deserialize data for topic {topic} to Protobuf: {e}"
             ))
         };
+        // The writer schema first, so that the deserializer finds it in the
+        // client's cache.
+        let (r, _) = wire::decode_header(data).map_err(|e| fail(e.to_string()))?;
+        let read = self.read_schema(r).map_err(|e| fail(message_of(e)))?;
         let message = self
             .deserializer
             .deserialize(data)
-            .map_err(|e| fail(e.to_string()))?;
-        let read = self
-            .read_schema(message.schema_ref, &message.schema)
             .map_err(|e| fail(e.to_string()))?;
         let types = &read.types;
         let cached = read
@@ -177,7 +186,7 @@ impl Converter for ProtobufConverter {
                 let full = format!(".{name}");
                 let schema = types
                     .connect_schema(&full)
-                    .map_err(|e| fail(e.to_string()))?;
+                    .map_err(|e| fail(message_of(e)))?;
                 read.connect.lock().unwrap().insert(
                     message.message_indexes.clone(),
                     (full.clone(), schema.clone()),
@@ -186,7 +195,7 @@ impl Converter for ProtobufConverter {
             }
         };
         let value =
-            decode(types, &full, &schema, &message.payload, 0).map_err(|e| fail(e.to_string()))?;
+            decode(types, &full, &schema, &message.payload, 0).map_err(|e| fail(message_of(e)))?;
         Ok((Some(schema), value))
     }
 
@@ -211,7 +220,9 @@ impl Converter for ProtobufConverter {
         };
         let derived = self.derive(schema)?;
         let subject = self.registry.subject(topic, Some(&derived.full_name))?;
-        let serializer = self.serializer(subject, derived.text);
+        let serializer = self
+            .serializer(subject, derived.text)
+            .map_err(|e| fail(format!(" {e}")))?;
         let mut message = Vec::new();
         encode(schema, s, &mut message)?;
         let bytes = serializer

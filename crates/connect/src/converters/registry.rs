@@ -152,7 +152,7 @@ impl RegistrySettings {
         if let Some(s) = self.latest.lock().unwrap().get(subject) {
             return Ok(s.clone());
         }
-        let s = self.client.latest_version(subject).map_err(|e| {
+        let s = blocking(|| self.client.latest_version(subject)).map_err(|e| {
             conversion(format!(
                 "use.latest.version: cannot get the latest schema of subject {subject}: {e}"
             ))
@@ -162,6 +162,19 @@ impl RegistrySettings {
             .unwrap()
             .insert(subject.to_string(), s.clone());
         Ok(s)
+    }
+}
+
+/// Runs `f`, which may wait on the registry over HTTP, without stalling
+/// the async runtime the caller may be on: through `block_in_place` on a
+/// multi-thread tokio runtime (its other tasks, an embedded registry's
+/// included, keep running), else as it is. Converters call it only when
+/// their caches miss, so the hot path never pays for it.
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
