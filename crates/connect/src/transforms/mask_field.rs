@@ -71,6 +71,8 @@ impl MaskField {
                 "Missing required configuration \"fields\" which has no default value.",
             ));
         }
+        // Checked so a bad value is refused as Kafka refuses it; it changes
+        // nothing here, since a null field is left null, masked or not.
         config.bool_or("replace.null.with.default", true)?;
         Ok(MaskField {
             side,
