@@ -382,13 +382,11 @@ impl SinkRun<'_> {
             origin: Some(raw.origin.clone()),
             source: None,
         };
-        p.transforms.apply(record).map_err(|e| {
-            (
-                Stage::Transformation,
-                "org.apache.kafka.connect.transforms.Transformation".to_string(),
-                e,
-            )
-        })
+        // The failing transform's own class names the dead letter's
+        // `__connect.errors.class.name`, as in Kafka.
+        p.transforms
+            .apply_traced(record)
+            .map_err(|f| (Stage::Transformation, f.class, f.error))
     }
 
     /// Applies the error policy to a record that failed for good.
