@@ -1,12 +1,14 @@
 //! `fjord bench produce|consume|e2e|group|disk|txn`: load generators that
 //! measure a broker (any Kafka cluster, through librdkafka) or a data
-//! directory; `fjord bench nexmark`: the stream processing engine.
+//! directory; `fjord bench nexmark`: the stream processing engine;
+//! `fjord bench connect`: the Connect runtime's JDBC sink and file source.
 //!
 //! A tool, not a test: each run prints a human-readable report and, as its
 //! last line, a one-line JSON summary (with the librdkafka settings used and
 //! the machine's CPU) so figures in BENCHMARKS.md can be reproduced and
 //! compared.
 
+mod connect;
 mod consume;
 mod disk;
 mod e2e;
@@ -66,6 +68,11 @@ enum BenchCommand {
     /// A stream processing store rebuilt from its changelog: fills a
     /// store of --keys entries, then times a new instance's restore.
     Restore(restore::RestoreBenchArgs),
+    /// The Connect runtime's built-in connectors in an in-process worker:
+    /// the JDBC sink (a loaded topic into SQLite or PostgreSQL, at least
+    /// once or exactly once) or the file source (a file's lines into a
+    /// topic); reports records/s and CPU-seconds per million records.
+    Connect(connect::ConnectBenchArgs),
 }
 
 /// Which client drives the load.
@@ -97,6 +104,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         BenchCommand::Txn(args) => txn::run(args),
         BenchCommand::Nexmark(args) => nexmark::run(args),
         BenchCommand::Restore(args) => restore::run(args),
+        BenchCommand::Connect(args) => connect::run(args),
     }
 }
 
