@@ -38,6 +38,9 @@ pub mod protobuf_data;
 pub mod registry;
 pub mod simple;
 
+#[cfg(test)]
+mod robustness_tests;
+
 use crate::config::Config;
 use crate::config_def::ConfigDef;
 use crate::data::{SchemaRef, Value};
