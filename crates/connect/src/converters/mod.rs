@@ -19,11 +19,13 @@
 //!   [`protobuf_codec`]): Confluent's registry converters, over Fjord's
 //!   registry client ([`registry`] holds what they share).
 //!
-//! Invariants: a null (tombstone) record value is `None` bytes on Kafka's
-//! side and `Value::Null` on Connect's, both ways, for every converter; a
-//! Decimal is `Value::Bytes` holding the unscaled value as minimal
-//! big-endian two's complement (what Java's `BigInteger.toByteArray`
-//! gives), so round trips compare equal.
+//! Invariants: `None` bytes (a tombstone, a null key) read as
+//! `Value::Null` with every converter, and a null written without a
+//! schema is `None` bytes; with a schema, JsonConverter writes the null
+//! out (`{"schema":...,"payload":null}`, or `null`) as Kafka's does, the
+//! others write `None`. A Decimal is `Value::Bytes` holding the unscaled
+//! value as minimal big-endian two's complement (what Java's
+//! `BigInteger.toByteArray` gives), so round trips compare equal.
 
 pub mod avro;
 pub mod avro_data;
@@ -49,10 +51,12 @@ use crate::error::{ConnectError, Result};
 /// `org.apache.kafka.connect.storage.Converter`: turns a topic's key or
 /// value bytes into a Connect schema and value, and back.
 ///
-/// Registry converters ([`avro`], [`json_schema_converter`]) make
-/// blocking HTTP calls the first time they meet a schema (then cache):
-/// call them from a blocking thread (`spawn_blocking`), not straight from
-/// an async task.
+/// The registry converters ([`avro`], [`json_schema_converter`],
+/// [`protobuf`]) make blocking HTTP calls the first time they meet a
+/// schema, then cache. On a multi-thread tokio runtime they wait through
+/// `block_in_place`, so async tasks may call them directly; on a
+/// current-thread runtime they block its thread: call them from
+/// `spawn_blocking` there.
 pub trait Converter: Send + Sync {
     /// Bytes read from `topic` as (schema, value). `None` data (a
     /// tombstone, or a null key) gives `Value::Null`; the schema is then
