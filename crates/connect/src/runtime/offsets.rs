@@ -61,7 +61,7 @@ fn parse_key(key: &[u8]) -> Option<(String, Map<String, Json>)> {
 /// every write (write to a temp file, fsync, rename).
 pub struct FileOffsetStore {
     path: PathBuf,
-    state: Mutex<BTreeMap<String, Vec<(Map<String, Json>, Map<String, Json>)>>>,
+    state: Mutex<BTreeMap<String, StoredOffsets>>,
 }
 
 impl FileOffsetStore {

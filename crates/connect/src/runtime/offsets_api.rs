@@ -11,7 +11,7 @@ use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
-use serde_json::{json, Map, Value as Json};
+use serde_json::{json, Value as Json};
 
 use crate::config::Config;
 use crate::connector::{ConnectorKind, ConnectorPlugin, TaskContext, TopicPartition};
@@ -319,7 +319,7 @@ pub async fn reset(worker: &Worker, name: &str) -> ApiResult<Json> {
                 .read(name)
                 .await
                 .map_err(ApiError::internal)?;
-            let list: Vec<(Map<String, Json>, Option<Map<String, Json>>)> =
+            let list: Vec<crate::runtime::offsets::OffsetEntry> =
                 stored.into_iter().map(|(p, _)| (p, None)).collect();
             worker
                 .offset_store()
