@@ -15,7 +15,7 @@
 //! refuses it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 
 use base64::Engine as _;
 
@@ -110,6 +110,10 @@ pub struct JsonConverter {
     /// Schemas read, by their JSON text: records of a topic share one
     /// `Arc` and the schema is parsed once.
     schemas: Mutex<HashMap<String, SchemaRef>>,
+    /// Schemas written, as envelope text, by the address of the Connect
+    /// schema (a source's records share one `Arc`); the weak reference
+    /// tells a live entry from a reused address.
+    written: Mutex<HashMap<usize, (Weak<Schema>, String)>>,
 }
 
 impl JsonConverter {
@@ -124,6 +128,7 @@ impl JsonConverter {
             },
             cache_size: settings.i32_or("schemas.cache.size", 1000)?.max(0) as usize,
             schemas: Mutex::new(HashMap::new()),
+            written: Mutex::new(HashMap::new()),
         })
     }
 
@@ -146,6 +151,28 @@ impl JsonConverter {
             }
         }
         Ok(schema)
+    }
+
+    /// The envelope's `"schema"` text for `schema`, built once per schema.
+    fn schema_text(&self, schema: Option<&SchemaRef>) -> Result<String> {
+        let Some(schema) = schema else {
+            return Ok("null".to_string());
+        };
+        let key = Arc::as_ptr(schema) as usize;
+        if let Some((weak, text)) = self.written.lock().unwrap().get(&key) {
+            if weak.upgrade().is_some_and(|s| Arc::ptr_eq(&s, schema)) {
+                return Ok(text.clone());
+            }
+        }
+        let text = to_json_schema(Some(schema), &self.opts)?.to_text();
+        let mut cache = self.written.lock().unwrap();
+        if cache.len() >= self.cache_size {
+            cache.clear();
+        }
+        if self.cache_size > 0 {
+            cache.insert(key, (Arc::downgrade(schema), text.clone()));
+        }
+        Ok(text)
     }
 }
 
@@ -186,17 +213,13 @@ impl Converter for JsonConverter {
         if schema.is_none() && value.is_null() {
             return Ok(None);
         }
-        let schema = schema.map(|s| &**s);
-        let payload = to_json(schema, value, &self.opts)?;
-        let json = if self.schemas_enabled {
-            Json::Object(vec![
-                ("schema".into(), to_json_schema(schema, &self.opts)?),
-                ("payload".into(), payload),
-            ])
-        } else {
-            payload
-        };
-        Ok(Some(json.to_text().into_bytes()))
+        let payload = to_json(schema.map(|s| &**s), value, &self.opts)?.to_text();
+        if !self.schemas_enabled {
+            return Ok(Some(payload.into_bytes()));
+        }
+        let schema_text = self.schema_text(schema)?;
+        let envelope = format!("{{\"schema\":{schema_text},\"payload\":{payload}}}");
+        Ok(Some(envelope.into_bytes()))
     }
 }
 

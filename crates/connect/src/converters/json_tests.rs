@@ -369,3 +369,23 @@ fn settings_are_checked_through_the_factory() {
     let bad = Config::from_pairs([("schemas.enable", "yes")]);
     assert!(build_converter("JsonConverter", &bad, true).is_err());
 }
+
+#[test]
+fn cached_schema_text_follows_the_schema_not_its_address() {
+    // Schemas dropped and allocated again may reuse an address: the
+    // envelope must describe the schema passed, not a dead one.
+    let c = converter(&[]);
+    for i in 0..50 {
+        let (kind, value) = if i % 2 == 0 {
+            (SchemaType::Int64, Value::Int64(i))
+        } else {
+            (SchemaType::String, Value::from("s"))
+        };
+        let schema = req(kind);
+        let out = c.from_connect("t", Some(&schema), &value).unwrap().unwrap();
+        let json = Json::parse(&out).unwrap();
+        let written = json.get("schema").unwrap().get("type").unwrap();
+        assert_eq!(written.as_str(), Some(kind.name()), "{i}");
+        drop(schema);
+    }
+}
