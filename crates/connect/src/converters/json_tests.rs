@@ -389,3 +389,33 @@ fn cached_schema_text_follows_the_schema_not_its_address() {
         drop(schema);
     }
 }
+
+#[test]
+fn an_envelope_as_kafka_connect_users_see_it_reads() {
+    // The example message of Confluent's "Kafka Connect Deep Dive –
+    // Converters and Serialization Explained" (confluent.io blog), written
+    // by JsonConverter with schemas.enable=true.
+    let text = br#"{"schema":{"type":"struct","fields":[{"type":"int64","optional":false,"field":"registertime"},{"type":"string","optional":false,"field":"userid"},{"type":"string","optional":false,"field":"regionid"},{"type":"string","optional":false,"field":"gender"}],"optional":false,"name":"ksql.users"},"payload":{"registertime":1493819497170,"userid":"User_1","regionid":"Region_5","gender":"MALE"}}"#;
+    let c = converter(&[]);
+    let (schema, value) = c.to_connect("users", Some(text)).unwrap();
+    let schema = schema.unwrap();
+    assert_eq!(schema.name.as_deref(), Some("ksql.users"));
+    assert_eq!(
+        schema.field("registertime").unwrap().schema.kind,
+        SchemaType::Int64
+    );
+    assert_eq!(
+        value.field("registertime"),
+        Some(&Value::Int64(1_493_819_497_170))
+    );
+    assert_eq!(value.field("gender"), Some(&Value::from("MALE")));
+    // Written back, it is the same text, key for key.
+    let out = c
+        .from_connect("users", Some(&schema), &value)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        String::from_utf8_lossy(text)
+    );
+}
