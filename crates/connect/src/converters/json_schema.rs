@@ -19,12 +19,23 @@ use super::json_text::Json;
 use crate::data::{Field, Schema, SchemaRef, SchemaType};
 use crate::error::Result;
 
+/// A type's name in Kafka's JSON schema format (its `JsonSchema`
+/// constants): Connect's names, except `float` and `double` for
+/// float32 and float64.
+fn type_name(kind: SchemaType) -> &'static str {
+    match kind {
+        SchemaType::Float32 => "float",
+        SchemaType::Float64 => "double",
+        other => other.name(),
+    }
+}
+
 /// Connect schema → Kafka's JSON schema; `None` (schemaless) is JSON null.
 pub fn to_json_schema(schema: Option<&Schema>, opts: &JsonOptions) -> Result<Json> {
     let Some(schema) = schema else {
         return Ok(Json::Null);
     };
-    let mut out = vec![("type".to_string(), Json::str(schema.kind.name()))];
+    let mut out = vec![("type".to_string(), Json::str(type_name(schema.kind)))];
     match schema.kind {
         SchemaType::Array => {
             let items = child(schema.value_schema.as_deref(), "Array", "element")?;
@@ -140,6 +151,9 @@ pub fn to_connect_schema(json: &Json, opts: &JsonOptions) -> Result<Option<Schem
                 ..Schema::of(SchemaType::Struct)
             }
         }
+        // Kafka's names; float32/float64 as Fjord wrote them before.
+        "float" | "float32" => Schema::of(SchemaType::Float32),
+        "double" | "float64" => Schema::of(SchemaType::Float64),
         other => match SchemaType::from_name(other).filter(|t| t.is_primitive()) {
             Some(kind) if other == kind.name() => Schema::of(kind),
             _ => return Err(conversion(format!("Unknown schema type: {other}"))),

@@ -419,3 +419,23 @@ fn an_envelope_as_kafka_connect_users_see_it_reads() {
         String::from_utf8_lossy(text)
     );
 }
+
+#[test]
+fn floats_are_named_float_and_double_as_kafkas_json_schema_names_them() {
+    // Kafka's JsonSchema: FLOAT_TYPE_NAME "float", DOUBLE_TYPE_NAME "double".
+    let text = br#"{"schema":{"type":"struct","fields":[{"type":"float","optional":false,"field":"f"},{"type":"double","optional":false,"field":"d"}],"optional":false},"payload":{"f":1.5,"d":-2.25}}"#;
+    let c = converter(&[]);
+    let (schema, value) = c.to_connect("t", Some(text)).unwrap();
+    let schema = schema.unwrap();
+    assert_eq!(schema.field("f").unwrap().schema.kind, SchemaType::Float32);
+    assert_eq!(schema.field("d").unwrap().schema.kind, SchemaType::Float64);
+    assert_eq!(value.field("f"), Some(&Value::Float32(1.5)));
+    let out = c.from_connect("t", Some(&schema), &value).unwrap().unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        String::from_utf8_lossy(text)
+    );
+    // What Fjord wrote before (float32/float64) still reads.
+    let old = br#"{"schema":{"type":"float64","optional":false},"payload":0.5}"#;
+    assert_eq!(c.to_connect("t", Some(old)).unwrap().1, Value::Float64(0.5));
+}
