@@ -25,6 +25,7 @@ per_database!(
     exactly_once_resumes_from_the_offsets_table_without_duplicates,
     batches_beyond_the_bind_parameter_limit_are_split,
     unquoted_identifiers_follow_the_databases_case_rules,
+    exactly_once_holds_when_a_zombie_task_writes_the_same_partition,
 );
 
 /// The orders value schema of Confluent's JDBC sink quick start
@@ -649,4 +650,35 @@ fn jdbc_sink_settings_confluent_refuses_together_are_refused_on_their_key() {
     let errors = check(&[("connection.url", "jdbc:oracle:thin:@h:1521:db")]);
     assert_eq!(errors[0].0, "connection.url");
     assert!(check(&[url, ("pk.mode", "kafka")]).is_empty());
+}
+
+async fn exactly_once_holds_when_a_zombie_task_writes_the_same_partition(db: Db) {
+    // After a rebalance a task that has not noticed it lost its partition
+    // (a zombie) and its successor write the same records at once, in
+    // insert mode without a key: each row must still land once.
+    let settings = [("auto.create", "true"), ("exactly.once", "true")];
+    let mut first = start(&db, "zombie", &settings).await;
+    put_all(&mut first, vec![item(0, 0, "x", None)]).await;
+    let second = start(&db, "zombie", &settings).await;
+    let batch = |from: i64, to: i64| {
+        (from..to)
+            .map(|o| item(o, o, "x", None))
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(async move {
+            let mut task = first;
+            task.put(batch(1, 3000)).await.map(|o| o.failed.len())
+        }),
+        tokio::spawn(async move {
+            let mut task = second;
+            task.put(batch(1, 4000)).await.map(|o| o.failed.len())
+        }),
+    );
+    assert_eq!(a.unwrap().unwrap(), 0);
+    assert_eq!(b.unwrap().unwrap(), 0);
+    let sql = format!("SELECT COUNT(*), COUNT(DISTINCT id) FROM {}", db.q("items"));
+    // Both resumed from the stored offset 1; whichever committed second
+    // skipped what the first wrote.
+    assert_eq!(db.lines(&sql).await, ["4000|4000"]);
 }

@@ -37,6 +37,36 @@ pub struct Db {
     _tmp: Option<tempfile::TempDir>,
 }
 
+impl Drop for Db {
+    /// As root, the auction harness runs mariadbd under `runuser`, and
+    /// killing `runuser` (its Drop) leaves the server running: ask the
+    /// server itself to shut down first.
+    fn drop(&mut self) {
+        if self.kind != Kind::MariaDb {
+            return;
+        }
+        let port = self
+            .jdbc_url
+            .rsplit(':')
+            .next()
+            .and_then(|rest| rest.split('/').next());
+        if let Some(port) = port {
+            let _ = std::process::Command::new("mariadb")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-P",
+                    port,
+                    "-u",
+                    "root",
+                    "-e",
+                    "SHUTDOWN",
+                ])
+                .output();
+        }
+    }
+}
+
 impl Db {
     pub async fn open(kind: Kind) -> Option<Db> {
         sqlx::any::install_default_drivers();

@@ -14,6 +14,13 @@
 //! - In exactly-once mode the transaction first reads the stored offsets
 //!   and leaves out records below them: a put replayed after a crash (or
 //!   after a commit whose acknowledgement was lost) writes nothing twice.
+//!   The transaction locks its partitions' offset rows first, so a zombie
+//!   task writing the same partition waits and then skips what this one
+//!   wrote.
+//! - A record that fails alone counts as processed: its offset is
+//!   committed with the others, and the runtime sends it to the
+//!   dead-letter queue (or fails the task). A crash between this commit
+//!   and that send loses the dead letter, never a row.
 //! - DDL (auto.create, auto.evolve) runs before the transaction, on its
 //!   own: MySQL commits implicitly around DDL.
 
@@ -225,7 +232,10 @@ impl Writer {
             .await
             .map_err(|e| failure("begin", e))?;
         let stored = if self.settings.exactly_once {
-            self.read_offsets(&mut tx)
+            self.lock_offsets(&mut tx, next_offsets)
+                .await
+                .map_err(|e| failure("lock offsets", e))?;
+            self.read_offsets(&mut tx, true)
                 .await
                 .map_err(|e| failure("read offsets", e))?
         } else {
@@ -458,11 +468,73 @@ impl Writer {
         Ok(())
     }
 
-    async fn read_offsets(&self, conn: &mut AnyConnection) -> Result<Offsets, sqlx::Error> {
+    /// Locks this put's partitions' offset rows (creating missing ones
+    /// at 0) until the transaction ends, in a fixed order. Another task
+    /// writing the same partition (a zombie left by a rebalance) then
+    /// waits, and reads the offsets this one commits: it skips what was
+    /// written instead of writing it twice. SQLite's `BEGIN IMMEDIATE`
+    /// already serializes writers.
+    async fn lock_offsets(
+        &self,
+        conn: &mut AnyConnection,
+        partitions: &Offsets,
+    ) -> Result<(), sqlx::Error> {
+        if self.dialect == Dialect::Sqlite {
+            return Ok(());
+        }
         let d = self.dialect;
         let q = |name: &str| d.quote(Quoting::Always, name);
+        let (insert, suffix) = match d {
+            Dialect::MySql => ("INSERT IGNORE INTO", String::new()),
+            _ => (
+                "INSERT INTO",
+                format!(
+                    " ON CONFLICT ({}, {}, {}) DO NOTHING",
+                    q("connector"),
+                    q("topic"),
+                    q("partition")
+                ),
+            ),
+        };
         let sql = format!(
-            "SELECT {}, {}, {} FROM {} WHERE {} = {}",
+            "{insert} {} ({}, {}, {}, {}) VALUES ({}, {}, {}, 0){suffix}",
+            d.quote_table(Quoting::Always, &self.settings.offsets_table),
+            q("connector"),
+            q("topic"),
+            q("partition"),
+            q("next_offset"),
+            d.param(1),
+            d.param(2),
+            d.param(3),
+        );
+        let mut sorted: Vec<&TopicPartition> = partitions.keys().collect();
+        sorted.sort();
+        for (topic, partition) in sorted {
+            sqlx::query(&sql)
+                .bind(self.connector.clone())
+                .bind(topic.clone())
+                .bind(*partition)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The connector's stored offsets; `lock` reads them FOR UPDATE.
+    async fn read_offsets(
+        &self,
+        conn: &mut AnyConnection,
+        lock: bool,
+    ) -> Result<Offsets, sqlx::Error> {
+        let d = self.dialect;
+        let q = |name: &str| d.quote(Quoting::Always, name);
+        let lock = if lock && d != Dialect::Sqlite {
+            " ORDER BY 1, 2 FOR UPDATE"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {}, {}, {} FROM {} WHERE {} = {}{lock}",
             q("topic"),
             q("partition"),
             q("next_offset"),
@@ -515,7 +587,7 @@ impl Writer {
             .await
             .map_err(|e| ConnectError::External(e.to_string()))?;
         let all = self
-            .read_offsets(&mut conn)
+            .read_offsets(&mut conn, false)
             .await
             .map_err(|e| ConnectError::External(format!("cannot read the offsets table: {e}")))?;
         Ok(all
