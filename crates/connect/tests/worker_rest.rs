@@ -46,7 +46,18 @@ fn lines_flow_from_a_file_through_a_topic_into_another_file_and_resume_after_a_w
     assert_eq!(code, 201, "{body}");
     assert_eq!(body["name"], "src");
     assert_eq!(body["type"], "source");
-    assert_eq!(body["tasks"], json!([{"connector": "src", "task": 0}]));
+    // As in Kafka, the connector's worker makes its task configs after the
+    // create is answered; they show up in the info shortly after.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while worker.call("GET", "/connectors/src", None).1["tasks"]
+        != json!([{"connector": "src", "task": 0}])
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the task configs never appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let (code, body) = worker.call(
         "PUT",
         "/connectors/sink/config",

@@ -36,6 +36,14 @@ pub enum ConfigChange {
     /// A connector's config; None deletes the connector.
     Connector(String, Option<Config>),
     Target(String, TargetState),
+    /// The task configs the connector's worker made from its config
+    /// (`fingerprint` names that config), as Kafka's `task-<name>-<n>`
+    /// records followed by `commit-<name>`.
+    TaskConfigs {
+        name: String,
+        fingerprint: String,
+        configs: Vec<Config>,
+    },
     /// KIP-745: restart the connector, and its (failed) tasks; or, with
     /// `task`, that one task (`POST .../tasks/{id}/restart`).
     Restart {
@@ -60,6 +68,9 @@ pub struct RestartRequest {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub connectors: BTreeMap<String, (Config, TargetState)>,
+    /// Committed task configs, and the fingerprint of the connector config
+    /// they were made from.
+    pub tasks: BTreeMap<String, (String, Vec<Config>)>,
     /// How far the log was read (the next offset); 0 for memory.
     pub offset: i64,
     pub restarts: Vec<RestartRequest>,
@@ -96,6 +107,20 @@ pub fn status_key(connector: &str, task: Option<u32>) -> String {
     }
 }
 
+/// A stable name for a connector config (FNV-1a over its sorted keys and
+/// values), so workers agree which config a set of task configs was made
+/// from.
+pub fn fingerprint(config: &Config) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (k, v) in config.as_map() {
+        for byte in k.bytes().chain([0]).chain(v.bytes()).chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
 /// Applies one change to a snapshot (memory, and the topic's reader).
 fn apply(snapshot: &mut Snapshot, change: ConfigChange) {
     match change {
@@ -108,6 +133,14 @@ fn apply(snapshot: &mut Snapshot, change: ConfigChange) {
         }
         ConfigChange::Connector(name, None) => {
             snapshot.connectors.remove(&name);
+            snapshot.tasks.remove(&name);
+        }
+        ConfigChange::TaskConfigs {
+            name,
+            fingerprint,
+            configs,
+        } => {
+            snapshot.tasks.insert(name, (fingerprint, configs));
         }
         ConfigChange::Target(name, target) => {
             if let Some(entry) = snapshot.connectors.get_mut(&name) {
@@ -203,6 +236,7 @@ impl TopicConfigStore {
             stop,
         };
         let reader = Reader {
+            pending_tasks: BTreeMap::new(),
             client,
             configs_topic: store.configs_topic.clone(),
             status_topic: store.status_topic.clone(),
@@ -241,7 +275,40 @@ impl TopicConfigStore {
 #[async_trait]
 impl ConfigStore for TopicConfigStore {
     async fn put(&self, change: ConfigChange) -> Result<()> {
+        if let ConfigChange::TaskConfigs {
+            name,
+            fingerprint,
+            configs,
+        } = &change
+        {
+            for (i, c) in configs.iter().enumerate() {
+                let key = format!("task-{name}-{i}");
+                let value = json!({ "properties": c.to_json() }).to_string();
+                let topic = &self.configs_topic;
+                kafka::write(
+                    &self.producer,
+                    topic,
+                    Some(0),
+                    key.as_bytes(),
+                    Some(value.as_bytes()),
+                )
+                .await?;
+            }
+            let key = format!("commit-{name}");
+            let value = json!({ "tasks": configs.len(), "fingerprint": fingerprint }).to_string();
+            let topic = &self.configs_topic;
+            let offset = kafka::write_at(
+                &self.producer,
+                topic,
+                Some(0),
+                key.as_bytes(),
+                Some(value.as_bytes()),
+            )
+            .await?;
+            return self.caught_up(offset).await;
+        }
         let (key, value) = match &change {
+            ConfigChange::TaskConfigs { .. } => unreachable!("written above"),
             ConfigChange::Connector(name, config) => (
                 format!("connector-{name}"),
                 config
@@ -317,6 +384,8 @@ impl ConfigStore for TopicConfigStore {
 
 /// The thread that tails both topics for the life of the store.
 struct Reader {
+    /// `task-<name>-<n>` records read but not committed yet.
+    pending_tasks: BTreeMap<String, BTreeMap<u32, Config>>,
     client: ClientConfig,
     configs_topic: String,
     status_topic: String,
@@ -326,7 +395,7 @@ struct Reader {
 }
 
 impl Reader {
-    fn run(self, ready: tokio::sync::oneshot::Sender<Result<()>>) {
+    fn run(mut self, ready: tokio::sync::oneshot::Sender<Result<()>>) {
         let consumer = match self.consumer() {
             Ok(c) => c,
             Err(e) => {
@@ -397,7 +466,7 @@ impl Reader {
         Ok(consumer)
     }
 
-    fn config_record(&self, key: Option<&[u8]>, value: Option<&[u8]>, offset: i64) {
+    fn config_record(&mut self, key: Option<&[u8]>, value: Option<&[u8]>, offset: i64) {
         let key = key
             .map(|k| String::from_utf8_lossy(k).into_owned())
             .unwrap_or_default();
@@ -418,6 +487,43 @@ impl Reader {
                 .and_then(Json::as_str)
                 .and_then(TargetState::from_name)
                 .map(|t| ConfigChange::Target(name.to_string(), t))
+        } else if let Some(rest) = key.strip_prefix("task-") {
+            // `task-<name>-<n>`: the name may itself contain dashes.
+            if let Some((name, n)) = rest.rsplit_once('-') {
+                let props = value
+                    .as_ref()
+                    .and_then(|v| v.get("properties"))
+                    .and_then(Json::as_object);
+                if let (Ok(n), Some(config)) = (
+                    n.parse::<u32>(),
+                    props.and_then(|p| Config::from_json(p).ok()),
+                ) {
+                    self.pending_tasks
+                        .entry(name.to_string())
+                        .or_default()
+                        .insert(n, config);
+                }
+            }
+            None
+        } else if let Some(name) = key.strip_prefix("commit-") {
+            let count = value
+                .as_ref()
+                .and_then(|v| v.get("tasks"))
+                .and_then(Json::as_u64)
+                .unwrap_or(0) as u32;
+            let fingerprint = value
+                .as_ref()
+                .and_then(|v| v.get("fingerprint"))
+                .and_then(Json::as_str)
+                .unwrap_or_default();
+            let staged = self.pending_tasks.remove(name).unwrap_or_default();
+            let configs: Option<Vec<Config>> =
+                (0..count).map(|i| staged.get(&i).cloned()).collect();
+            configs.map(|configs| ConfigChange::TaskConfigs {
+                name: name.to_string(),
+                fingerprint: fingerprint.to_string(),
+                configs,
+            })
         } else if let Some(name) = key.strip_prefix("restart-connector-") {
             value.as_ref().map(|v| ConfigChange::Restart {
                 name: name.to_string(),

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::connector::{ConnectorKind, ConnectorPlugin, PluginRegistry};
 use crate::runtime::assignor::Work;
-use crate::runtime::configs::{status_key, ConfigChange, ConfigStore, Snapshot};
+use crate::runtime::configs::{fingerprint, status_key, ConfigChange, ConfigStore, Snapshot};
 use crate::runtime::group::{GroupWorker, Membership};
 use crate::runtime::offsets::OffsetStore;
 use crate::runtime::settings::WorkerSettings;
@@ -65,8 +65,11 @@ struct ConnectorEntry {
     /// The connector's own status, reported while it is assigned here.
     status: StatusCell,
     task_configs: Vec<Config>,
-    /// Why the task configs could not be made, if they could not.
-    failure: Option<String>,
+    /// Why the task configs could not be made, if they could not (set by
+    /// the generation task).
+    failure: Arc<Mutex<Option<String>>>,
+    /// The fingerprint of `config`, naming its task configs.
+    fingerprint: String,
     topics: Arc<Mutex<BTreeSet<String>>>,
 }
 
@@ -78,6 +81,9 @@ struct Local {
     restart_seq: u64,
     /// The work this worker was assigned at the last reconcile.
     assigned: BTreeSet<Work>,
+    /// Connectors (and config fingerprints) whose task configs this
+    /// worker is making or failed to make.
+    generating: BTreeSet<(String, String)>,
 }
 
 /// The cluster-wide work set, for the group's leader.
@@ -198,12 +204,24 @@ impl Worker {
             keep
         });
         for (name, (config, target)) in &snapshot.connectors {
-            let same = local
-                .connectors
+            let print = fingerprint(config);
+            // The task configs committed for this very config, if any.
+            let committed = snapshot
+                .tasks
                 .get(name)
-                .is_some_and(|e| &e.config == config);
-            if same {
-                local.connectors.get_mut(name).expect("present").target = *target;
+                .filter(|(f, _)| *f == print)
+                .map(|(_, c)| c.clone())
+                .unwrap_or_default();
+            if let Some(e) = local
+                .connectors
+                .get_mut(name)
+                .filter(|e| &e.config == config)
+            {
+                e.target = *target;
+                if e.task_configs != committed {
+                    e.task_configs = committed;
+                    changed.insert(name.clone());
+                }
                 continue;
             }
             let Some(plugin) = self
@@ -221,11 +239,6 @@ impl Worker {
                 },
                 Some(self.events.clone()),
             );
-            let max_tasks = config.i32_or("tasks.max", 1).unwrap_or(1).max(1) as usize;
-            let (task_configs, failure) = match plugin.task_configs(config, max_tasks) {
-                Ok(c) => (c.into_iter().take(max_tasks).collect(), None),
-                Err(e) => (Vec::new(), Some(e.to_string())),
-            };
             let topics = local
                 .connectors
                 .get(name)
@@ -238,8 +251,9 @@ impl Worker {
                     target: *target,
                     plugin,
                     status,
-                    task_configs,
-                    failure,
+                    task_configs: committed,
+                    failure: Arc::new(Mutex::new(None)),
+                    fingerprint: print,
                     topics,
                 },
             );
@@ -302,6 +316,9 @@ impl Worker {
                 if let Some(e) = local.connectors.get(&r.name) {
                     if !r.only_failed || e.status.get().0 == State::Failed {
                         e.status.set(State::Restarting, None);
+                        // A restarted connector makes its task configs again.
+                        *e.failure.lock().expect("failure lock") = None;
+                        local.generating.retain(|(c, _)| c != &r.name);
                     }
                 }
             }
@@ -327,7 +344,9 @@ impl Worker {
         for (name, e) in &local.connectors {
             let mine = wanted.contains(&Work::connector(name));
             if mine {
-                match (&e.failure, e.target) {
+                self.generate_task_configs(name, e, &mut local.generating);
+                let failure = e.failure.lock().expect("failure lock").clone();
+                match (&failure, e.target) {
                     (Some(f), _) => e.status.fail(f),
                     (None, TargetState::Stopped) => e.status.set(State::Stopped, None),
                     (None, TargetState::Paused) => e.status.set(State::Paused, None),
@@ -360,6 +379,61 @@ impl Worker {
             }
         }
         local.assigned = wanted;
+    }
+
+    /// On the connector's worker: makes the connector's task configs from
+    /// its config (off the async threads: a JDBC source lists tables) and
+    /// commits them to the config store, where every worker reads them.
+    fn generate_task_configs(
+        &self,
+        name: &str,
+        e: &ConnectorEntry,
+        generating: &mut BTreeSet<(String, String)>,
+    ) {
+        let key = (name.to_string(), e.fingerprint.clone());
+        if e.target == TargetState::Stopped
+            || !e.task_configs.is_empty()
+            || generating.contains(&key)
+        {
+            return;
+        }
+        generating.retain(|(c, _)| c != name);
+        generating.insert(key);
+        let (plugin, config, configs) = (e.plugin.clone(), e.config.clone(), self.configs.clone());
+        let (failure, status, print, name) = (
+            e.failure.clone(),
+            e.status.clone(),
+            e.fingerprint.clone(),
+            name.to_string(),
+        );
+        tokio::spawn(async move {
+            let max_tasks = config.i32_or("tasks.max", 1).unwrap_or(1).max(1) as usize;
+            let made =
+                tokio::task::spawn_blocking(move || plugin.task_configs(&config, max_tasks)).await;
+            let made = match made {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(e) => Err(format!("making task configs panicked: {e}")),
+            };
+            match made {
+                Ok(tasks) => {
+                    let tasks = tasks.into_iter().take(max_tasks).collect();
+                    let change = ConfigChange::TaskConfigs {
+                        name: name.clone(),
+                        fingerprint: print,
+                        configs: tasks,
+                    };
+                    if let Err(e) = configs.put(change).await {
+                        tracing::error!(connector = %name, error = %e, "cannot store task configs");
+                        *failure.lock().expect("failure lock") = Some(e.to_string());
+                        status.fail(e);
+                    }
+                }
+                Err(e) => {
+                    *failure.lock().expect("failure lock") = Some(e.clone());
+                    status.fail(e);
+                }
+            }
+        });
     }
 
     fn spawn_task(
