@@ -6,6 +6,17 @@
 //!
 //! Each table is queried at most once per `poll.interval.ms`, and again at
 //! once while its queries come back full (`batch.max.rows`).
+//!
+//! Limits, from reading through sqlx's `Any` driver: a table's columns are
+//! converted in SQL from the catalog's types, but a custom `query`'s
+//! columns are read as the driver types them, so it must CAST dates,
+//! times, timestamps and decimals itself (to text or numbers; a timestamp
+//! column for `mode=timestamp` as epoch milliseconds or
+//! `YYYY-MM-DD HH:MM:SS` text). Bulk and timestamp modes read a query's
+//! whole result (a timestamp shared by rows must not be split across
+//! polls) and hand it out `batch.max.rows` at a time; the incrementing
+//! modes use `LIMIT`. "Now" for `timestamp.delay.interval.ms` is this
+//! host's clock, not the database's.
 
 use std::collections::VecDeque;
 use std::time::Instant;

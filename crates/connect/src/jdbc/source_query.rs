@@ -327,7 +327,7 @@ pub struct Position {
     pub timestamp_micros: Option<i64>,
 }
 
-/// The mode's WHERE ... ORDER BY ... [LIMIT] and its integer binds,
+/// The mode's `WHERE ... ORDER BY ... LIMIT` and its integer binds,
 /// numbered from 1. `ts` and `inc` are SQL expressions.
 pub fn mode_clause(
     dialect: Dialect,
