@@ -21,6 +21,7 @@ pub mod sink;
 pub mod source;
 pub mod status;
 pub mod task;
+pub mod topic_creation;
 pub mod validate;
 pub mod worker;
 
