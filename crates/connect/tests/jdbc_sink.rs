@@ -26,6 +26,7 @@ per_database!(
     batches_beyond_the_bind_parameter_limit_are_split,
     unquoted_identifiers_follow_the_databases_case_rules,
     exactly_once_holds_when_a_zombie_task_writes_the_same_partition,
+    each_topic_goes_to_its_own_table_within_one_put,
 );
 
 /// The orders value schema of Confluent's JDBC sink quick start
@@ -681,4 +682,26 @@ async fn exactly_once_holds_when_a_zombie_task_writes_the_same_partition(db: Db)
     // Both resumed from the stored offset 1; whichever committed second
     // skipped what the first wrote.
     assert_eq!(db.lines(&sql).await, ["4000|4000"]);
+}
+
+async fn each_topic_goes_to_its_own_table_within_one_put(db: Db) {
+    let mut task = start(
+        &db,
+        "topics",
+        &[
+            ("auto.create", "true"),
+            ("table.name.format", "kafka_${topic}"),
+        ],
+    )
+    .await;
+    let mut other = item(1, 2, "b", None);
+    other.topic = "more_items".into();
+    put_all(
+        &mut task,
+        vec![item(0, 1, "a", None), other, item(2, 3, "c", None)],
+    )
+    .await;
+    let sql = |t: &str| format!("SELECT id, name FROM {} ORDER BY id", db.q(t));
+    assert_eq!(db.lines(&sql("kafka_items")).await, ["1|a", "3|c"]);
+    assert_eq!(db.lines(&sql("kafka_more_items")).await, ["2|b"]);
 }
