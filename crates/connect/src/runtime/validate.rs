@@ -64,7 +64,10 @@ fn at_least_one(v: &str) -> Result<(), String> {
 
 /// The validate endpoint's body for `config` against `plugin`.
 pub fn report(plugin: &dyn ConnectorPlugin, config: &Config, worker: &WorkerSettings) -> Json {
-    let common = common_config_def(plugin.kind());
+    // The transforms' and predicates' own keys, as Kafka's
+    // EnrichedConnectorConfig adds them.
+    let common =
+        common_config_def(plugin.kind()).extend(crate::transforms::chain_config_def(config));
     let own = plugin.config_def();
     let (mut configs, mut error_count) = common.validate(config);
     let (own_configs, own_errors) = own.validate(config);
@@ -100,7 +103,17 @@ pub fn report(plugin: &dyn ConnectorPlugin, config: &Config, worker: &WorkerSett
     for (key, message) in extra {
         error_count += 1;
         match configs.iter_mut().find(|c| c["definition"]["name"] == key.as_str()) {
-            Some(c) => c["value"]["errors"].as_array_mut().expect("errors is an array").push(Json::String(message)),
+            // A key already in error (a transform's bad type, found by
+            // its declared check and again by building the chain) is
+            // reported once.
+            Some(c) => {
+                let errors = c["value"]["errors"].as_array_mut().expect("errors is an array");
+                if errors.is_empty() {
+                    errors.push(Json::String(message));
+                } else {
+                    error_count -= 1;
+                }
+            }
             None => configs.push(json!({
                 "definition": {"name": key, "type": "STRING", "required": false, "default_value": null,
                     "importance": "HIGH", "documentation": "", "group": null, "width": "NONE",
@@ -145,4 +158,68 @@ pub fn refusal_message(report: &Json) -> Option<String> {
          You can also find the above list of errors at the endpoint `/connector-plugins/{simple}/config/validate`",
         lines.join("\n")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::file::FileSinkPlugin;
+
+    fn worker() -> WorkerSettings {
+        WorkerSettings::from_config(Config::default(), false).unwrap()
+    }
+
+    #[test]
+    fn a_transform_of_an_unknown_class_is_one_error_on_its_type_key() {
+        let config = Config::from_pairs([
+            ("name", "s"),
+            ("connector.class", "FileStreamSink"),
+            ("file", "/tmp/x"),
+            ("topics", "t"),
+            ("transforms", "x"),
+            ("transforms.x.type", "com.example.Nope"),
+        ]);
+        let report = report(&FileSinkPlugin, &config, &worker());
+        assert_eq!(report["error_count"], 1, "{report}");
+        let key = report["configs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["definition"]["name"] == "transforms.x.type")
+            .expect("the transform's type key is reported");
+        assert_eq!(key["value"]["errors"].as_array().unwrap().len(), 1);
+        assert!(refusal_message(&report)
+            .unwrap()
+            .contains("com.example.Nope"));
+    }
+
+    #[test]
+    fn a_valid_config_has_no_errors_and_lists_its_groups() {
+        let config = Config::from_pairs([
+            ("name", "s"),
+            ("connector.class", "FileStreamSink"),
+            ("file", "/tmp/x"),
+            ("topics", "t"),
+            ("transforms", "route"),
+            (
+                "transforms.route.type",
+                "org.apache.kafka.connect.transforms.RegexRouter",
+            ),
+            ("transforms.route.regex", "(.*)"),
+            ("transforms.route.replacement", "copy-$1"),
+        ]);
+        let report = report(&FileSinkPlugin, &config, &worker());
+        assert_eq!(report["error_count"], 0, "{report}");
+        assert!(refusal_message(&report).is_none());
+        let groups: Vec<&str> = report["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|g| g.as_str())
+            .collect();
+        assert!(
+            groups.contains(&"Common") && groups.contains(&"Transforms: route"),
+            "{groups:?}"
+        );
+    }
 }
