@@ -14,7 +14,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value as Json};
 
 use crate::config::Config;
-use crate::connector::{ConnectorKind, ConnectorPlugin, TaskContext, TopicPartition};
+use crate::connector::{ConnectorKind, ConnectorPlugin, SinkTask, TaskContext, TopicPartition};
 use crate::runtime::settings::ClientRole;
 use crate::runtime::status::TargetState;
 use crate::runtime::worker::{ApiError, ApiResult, Worker};
@@ -57,18 +57,8 @@ async fn sink_offsets(
     plugin: &dyn ConnectorPlugin,
 ) -> ApiResult<Vec<(TopicPartition, i64)>> {
     let partitions = topic_partitions(worker, config).await?;
-    let mut task = plugin
-        .create_sink_task()
-        .ok_or_else(|| ApiError::internal("not a sink"))?;
-    let context = TaskContext {
-        connector: name.to_string(),
-        task_id: 0,
-        allowed_paths: std::sync::Arc::new(worker.settings.allowed_paths.clone()),
-    };
-    if config.bool_or("exactly.once", false).unwrap_or(false) {
-        task.start(config, context)
-            .await
-            .map_err(ApiError::internal)?;
+    if keeps_own_offsets(config) {
+        let mut task = offsets_task(worker, name, config, plugin).await?;
         let stored = task
             .stored_offsets(&partitions)
             .await
@@ -81,11 +71,7 @@ async fn sink_offsets(
     let client = worker.settings.client_config(ClientRole::Consumer, config);
     let group = sink_group(name, config);
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = client
-            .clone()
-            .set("group.id", &group)
-            .create()
-            .map_err(ApiError::internal)?;
+        let consumer = group_consumer(&client, &group)?;
         let mut list = TopicPartitionList::new();
         for (t, p) in &partitions {
             list.add_partition(t, *p);
@@ -141,6 +127,43 @@ async fn topic_partitions(worker: &Worker, config: &Config) -> ApiResult<Vec<Top
     })
     .await
     .map_err(ApiError::internal)?
+}
+
+/// Whether the sink keeps its offsets in its own system (the JDBC sink's
+/// exactly-once mode) rather than only in its consumer group.
+fn keeps_own_offsets(config: &Config) -> bool {
+    config.bool_or("exactly.once", false).unwrap_or(false)
+}
+
+/// A task of the sink, started only to read or write its own offsets.
+async fn offsets_task(
+    worker: &Worker,
+    name: &str,
+    config: &Config,
+    plugin: &dyn ConnectorPlugin,
+) -> ApiResult<Box<dyn SinkTask>> {
+    let mut task = plugin
+        .create_sink_task()
+        .ok_or_else(|| ApiError::internal("not a sink"))?;
+    let context = TaskContext {
+        connector: name.to_string(),
+        task_id: 0,
+        allowed_paths: std::sync::Arc::new(worker.settings.allowed_paths.clone()),
+    };
+    task.start(config, context)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(task)
+}
+
+/// A consumer of the sink's group that subscribes to nothing: it reads
+/// and commits the group's offsets.
+fn group_consumer(client: &rdkafka::ClientConfig, group: &str) -> ApiResult<BaseConsumer> {
+    client
+        .clone()
+        .set("group.id", group)
+        .create()
+        .map_err(ApiError::internal)
 }
 
 fn require_stopped(target: TargetState, name: &str) -> ApiResult<()> {
@@ -254,18 +277,8 @@ async fn write_sink_offsets(
     plugin: &dyn ConnectorPlugin,
     list: Vec<(TopicPartition, Option<i64>)>,
 ) -> ApiResult<()> {
-    if config.bool_or("exactly.once", false).unwrap_or(false) {
-        let mut task = plugin
-            .create_sink_task()
-            .ok_or_else(|| ApiError::internal("not a sink"))?;
-        let context = TaskContext {
-            connector: name.to_string(),
-            task_id: 0,
-            allowed_paths: std::sync::Arc::new(worker.settings.allowed_paths.clone()),
-        };
-        task.start(config, context)
-            .await
-            .map_err(ApiError::internal)?;
+    if keeps_own_offsets(config) {
+        let mut task = offsets_task(worker, name, config, plugin).await?;
         let done = task
             .set_stored_offsets(&list)
             .await
@@ -276,11 +289,7 @@ async fn write_sink_offsets(
     let client = worker.settings.client_config(ClientRole::Consumer, config);
     let group = sink_group(name, config);
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = client
-            .clone()
-            .set("group.id", &group)
-            .create()
-            .map_err(ApiError::internal)?;
+        let consumer = group_consumer(&client, &group)?;
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), offset) in &list {
             // A reset partition goes back to its start (what a fresh group
@@ -328,7 +337,7 @@ pub async fn reset(worker: &Worker, name: &str) -> ApiResult<Json> {
                 .map_err(ApiError::internal)?;
         }
         ConnectorKind::Sink => {
-            if config.bool_or("exactly.once", false).unwrap_or(false) {
+            if keeps_own_offsets(&config) {
                 let partitions = topic_partitions(worker, &config).await?;
                 let list = partitions.into_iter().map(|tp| (tp, None)).collect();
                 write_sink_offsets(worker, name, &config, plugin.as_ref(), list).await?;

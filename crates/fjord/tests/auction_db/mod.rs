@@ -16,10 +16,39 @@ pub struct DbServer {
 }
 
 impl Drop for DbServer {
+    /// Stops the server's whole process group: as root the child is
+    /// `runuser`, and killing it alone left the database server running
+    /// (a test run once left 168 mariadbd processes holding 15 GB).
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) && !group_alive(&group) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
     }
+}
+
+/// Whether any process of the group is left (`kill -0` succeeds).
+fn group_alive(group: &str) -> bool {
+    Command::new("kill")
+        .args(["-0", "--", group])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `program` in a process group of its own, so [`DbServer`]'s drop can stop
+/// it and everything it started.
+fn in_own_group(mut command: Command) -> Command {
+    use std::os::unix::process::CommandExt;
+    command.process_group(0);
+    command
 }
 
 fn strict() -> bool {
@@ -124,7 +153,7 @@ pub fn postgres() -> Option<DbServer> {
     let port = free_port();
     let log = dir.path().join("postgres.log");
     let logfile = std::fs::File::create(&log).unwrap();
-    let mut child = as_user("postgres", &bin.join("postgres"))
+    let mut child = in_own_group(as_user("postgres", &bin.join("postgres")))
         .args([
             "-D",
             data.to_str().unwrap(),
@@ -186,12 +215,12 @@ pub fn mariadb() -> Option<DbServer> {
     );
     let port = free_port();
     let log = dir.path().join("mariadb.log");
-    let mut cmd = if is_root() {
+    let cmd = if is_root() {
         as_user(user, &server)
     } else {
         Command::new(&server)
     };
-    let mut child = cmd
+    let mut child = in_own_group(cmd)
         .arg("--no-defaults")
         .arg(format!("--datadir={}", data.display()))
         .arg(format!("--port={port}"))
