@@ -74,17 +74,15 @@ pub struct TaskContext {
 impl TaskContext {
     /// Refuses a path outside the allowed directories.
     pub fn check_path(&self, path: &std::path::Path) -> Result<std::path::PathBuf> {
-        let absolute = if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            std::env::current_dir()?.join(path)
-        };
-        let normal = normalize(&absolute);
+        // Both sides relative to the worker's directory when relative (the
+        // default allowed directory, fjord serve's data dir, is ./fjord-data).
+        let cwd = std::env::current_dir()?;
+        let normal = normalize(&cwd.join(path));
         if self.allowed_paths.is_empty()
             || self
                 .allowed_paths
                 .iter()
-                .any(|dir| normal.starts_with(normalize(dir)))
+                .any(|dir| normal.starts_with(normalize(&cwd.join(dir))))
         {
             return Ok(normal);
         }
@@ -245,6 +243,27 @@ mod tests {
         assert!(context
             .check_path("/data/connect/../secret".as_ref())
             .is_err());
+        assert!(context.check_path("/etc/passwd".as_ref()).is_err());
+    }
+
+    #[test]
+    fn a_relative_allowed_directory_is_the_worker_directorys() {
+        // `fjord serve`'s default: allowed.paths is its data dir, ./fjord-data.
+        let context = TaskContext {
+            connector: "c".into(),
+            task_id: 0,
+            allowed_paths: Arc::new(vec!["./fjord-data".into()]),
+        };
+        let cwd = std::env::current_dir().unwrap();
+        let inside = cwd.join("fjord-data/auction/bids.jsonl");
+        assert_eq!(
+            context
+                .check_path("fjord-data/auction/bids.jsonl".as_ref())
+                .unwrap(),
+            inside
+        );
+        assert_eq!(context.check_path(&inside).unwrap(), inside);
+        assert!(context.check_path("fjord-data/../x".as_ref()).is_err());
         assert!(context.check_path("/etc/passwd".as_ref()).is_err());
     }
 }
