@@ -247,24 +247,17 @@ fn archive_avro_bids(kind: Kind) {
         }
     };
     let bids = bids();
-    let records: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> = bids
+    let records: Vec<(&str, Vec<u8>)> = bids
         .iter()
-        .map(|b| {
-            (
-                Some(b.item.as_bytes().to_vec()),
-                Some(serializer.serialize(b).unwrap()),
-            )
-        })
+        .map(|b| (b.item, serializer.serialize(b).unwrap()))
         .collect();
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", broker.bootstrap())
         .create()
         .unwrap();
     for (k, v) in &records {
-        let r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to("bids")
-            .partition(0)
-            .key(&k.as_ref().unwrap()[..])
-            .payload(&v.as_ref().unwrap()[..]);
+        let r: BaseRecord<'_, str, [u8]> =
+            BaseRecord::to("bids").partition(0).key(*k).payload(&v[..]);
         producer.send(r).map_err(|(e, _)| e).unwrap();
     }
     producer.flush(Duration::from_secs(30)).unwrap();
