@@ -152,10 +152,22 @@ pub fn assign(
             }
         }
     }
-    memory.previous = owned
+    // Remember what live members run, and what departed ones ran that is
+    // still held for them: a later rebalance within the delay must keep
+    // holding it, not hand it out as new work.
+    let mut previous: BTreeMap<String, BTreeSet<Work>> = owned
         .iter()
         .map(|(u, w)| (u.to_string(), w.clone()))
         .collect();
+    for (url, works) in &memory.previous {
+        if !live.contains(url.as_str()) {
+            let kept: BTreeSet<Work> = works.intersection(&held).cloned().collect();
+            if !kept.is_empty() {
+                previous.insert(url.clone(), kept);
+            }
+        }
+    }
+    memory.previous = previous;
     let rejoin = if second_round {
         Some(0)
     } else {
