@@ -355,13 +355,18 @@ impl SinkRun<'_> {
     ) -> std::result::Result<Option<ConnectRecord>, (Stage, String, ConnectError)> {
         let p = &mut self.pipeline;
         let topic = &raw.origin.topic;
+        // A retriable failure (the registry out of reach) is tried again
+        // for errors.retry.timeout; a value that cannot convert is not.
+        let (key_converter, value_converter) = (&p.key_converter, &p.value_converter);
         let (key_schema, key) = p
-            .key_converter
-            .to_connect(topic, raw.key.as_deref())
+            .errors
+            .retry(|| std::future::ready(key_converter.to_connect(topic, raw.key.as_deref())))
+            .await
             .map_err(|e| (Stage::KeyConverter, p.key_converter_class.clone(), e))?;
         let (value_schema, value) = p
-            .value_converter
-            .to_connect(topic, raw.value.as_deref())
+            .errors
+            .retry(|| std::future::ready(value_converter.to_connect(topic, raw.value.as_deref())))
+            .await
             .map_err(|e| (Stage::ValueConverter, p.value_converter_class.clone(), e))?;
         let record = ConnectRecord {
             topic: topic.clone(),
