@@ -10,7 +10,7 @@
 //! `connect-offsets` in one transaction of a producer whose transactional
 //! id (`<group.id>-<connector>-<task>`) fences any zombie of the task.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,7 +54,22 @@ struct SourceRun<'a> {
     offsets: Arc<dyn OffsetStore>,
     /// Offsets acknowledged but not stored yet, by partition (as JSON text).
     unstored: BTreeMap<String, OffsetEntry>,
+    /// At least once: batches sent and not yet known to be acknowledged,
+    /// oldest first. Their offsets join `unstored` once every record of
+    /// the batch (and of every batch before it) is acknowledged.
+    in_flight: VecDeque<InFlight>,
 }
+
+/// A batch's deliveries and the source positions they complete.
+struct InFlight {
+    deliveries: Vec<rdkafka::producer::DeliveryFuture>,
+    latest: BTreeMap<String, OffsetEntry>,
+}
+
+/// Batches a source task may have in flight before the next poll waits
+/// for the oldest: polling goes on while the broker acknowledges (as Kafka
+/// Connect's WorkerSourceTask does), instead of a round trip per batch.
+const MAX_IN_FLIGHT_BATCHES: usize = 8;
 
 async fn source_loop(spec: &mut TaskSpec, offsets: Arc<dyn OffsetStore>) -> Result<()> {
     let config = spec.config.clone();
@@ -100,6 +115,7 @@ async fn source_loop(spec: &mut TaskSpec, offsets: Arc<dyn OffsetStore>) -> Resu
         transactional,
         offsets,
         unstored: BTreeMap::new(),
+        in_flight: VecDeque::new(),
     };
     let result = run.run(task.as_mut()).await;
     task.stop().await;
@@ -140,7 +156,10 @@ impl SourceRun<'_> {
                     .set(crate::runtime::status::State::Running, None);
             }
             let records = task.poll().await?;
-            if !records.is_empty() {
+            if records.is_empty() {
+                // Idle: settle what is in flight (errors surface now).
+                self.settle_all().await?;
+            } else {
                 self.send_batch(records).await?;
             }
             if !self.transactional && last_store.elapsed() >= self.spec.worker.offset_flush_interval
@@ -158,7 +177,13 @@ impl SourceRun<'_> {
         let mut outgoing = Vec::with_capacity(records.len());
         for record in records {
             if let Some(source) = &record.source {
-                positions.push((source.partition.clone(), Some(source.offset.clone())));
+                match positions.last_mut() {
+                    // The same source partition as the record before.
+                    Some(last) if last.0 == source.partition => {
+                        last.1 = Some(source.offset.clone())
+                    }
+                    _ => positions.push((source.partition.clone(), Some(source.offset.clone()))),
+                }
             }
             if let Some(out) = self.convert(record)? {
                 outgoing.push(out);
@@ -196,10 +221,7 @@ impl SourceRun<'_> {
             })?;
             deliveries.push(delivery);
         }
-        let mut latest: BTreeMap<String, OffsetEntry> = BTreeMap::new();
-        for entry in positions {
-            latest.insert(Json::Object(entry.0.clone()).to_string(), entry);
-        }
+        let latest = latest_positions(positions);
         if self.transactional {
             let topic = self
                 .offsets
@@ -221,26 +243,33 @@ impl SourceRun<'_> {
                 deliveries.push(delivery);
             }
         }
-        for delivery in deliveries {
-            match tokio::time::timeout(SEND_TIMEOUT, delivery).await {
-                Ok(Ok(Ok(_))) => {}
-                Ok(Ok(Err((e, _)))) => {
-                    return Err(ConnectError::Kafka(format!(
-                        "a record was not written: {e}"
-                    )))
-                }
-                Ok(Err(_)) | Err(_) => {
-                    return Err(ConnectError::Kafka("a record's delivery was lost".into()))
-                }
-            }
-        }
         if self.transactional {
+            settle(deliveries).await?;
             blocking(
                 || self.producer.commit_transaction(TXN_TIMEOUT),
                 "commit transaction",
             )?;
         } else {
-            self.unstored.extend(latest);
+            self.in_flight.push_back(InFlight { deliveries, latest });
+            while self.in_flight.len() > MAX_IN_FLIGHT_BATCHES {
+                self.settle_oldest().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest in-flight batch; its positions become storable.
+    async fn settle_oldest(&mut self) -> Result<()> {
+        if let Some(batch) = self.in_flight.pop_front() {
+            settle(batch.deliveries).await?;
+            self.unstored.extend(batch.latest);
+        }
+        Ok(())
+    }
+
+    async fn settle_all(&mut self) -> Result<()> {
+        while !self.in_flight.is_empty() {
+            self.settle_oldest().await?;
         }
         Ok(())
     }
@@ -296,10 +325,48 @@ impl SourceRun<'_> {
     }
 
     async fn store_offsets(&mut self) -> Result<()> {
+        self.settle_all().await?;
         if self.unstored.is_empty() {
             return Ok(());
         }
         let entries: Vec<OffsetEntry> = std::mem::take(&mut self.unstored).into_values().collect();
         self.offsets.write(&self.spec.connector, &entries).await
     }
+}
+
+/// Waits until every record of a batch is acknowledged; one that was not
+/// written fails the task (its offset is never stored).
+async fn settle(deliveries: Vec<rdkafka::producer::DeliveryFuture>) -> Result<()> {
+    for delivery in deliveries {
+        match tokio::time::timeout(SEND_TIMEOUT, delivery).await {
+            Ok(Ok(Ok(_))) => {}
+            Ok(Ok(Err((e, _)))) => {
+                return Err(ConnectError::Kafka(format!(
+                    "a record was not written: {e}"
+                )))
+            }
+            Ok(Err(_)) | Err(_) => {
+                return Err(ConnectError::Kafka("a record's delivery was lost".into()))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Each source partition's last position in a batch, keyed by the
+/// partition's JSON text. Consecutive records of one partition (the usual
+/// case) are compared, not serialized, one by one.
+fn latest_positions(positions: Vec<OffsetEntry>) -> BTreeMap<String, OffsetEntry> {
+    let mut runs: Vec<OffsetEntry> = Vec::new();
+    for entry in positions {
+        match runs.last_mut() {
+            Some(last) if last.0 == entry.0 => last.1 = entry.1,
+            _ => runs.push(entry),
+        }
+    }
+    let mut latest = BTreeMap::new();
+    for entry in runs {
+        latest.insert(Json::Object(entry.0.clone()).to_string(), entry);
+    }
+    latest
 }
