@@ -17,6 +17,7 @@ BENCHES=${BENCHES:-"file sqlite-alo sqlite-eos pg-alo pg-eos pg-alo-big pg-eos-b
 [ -n "${NO_BUILD:-}" ] || cargo build --release -p fjord >/dev/null
 FJORD=$PWD/target/release/fjord
 WORK=$(mktemp -d /tmp/fjord-bench-connect.XXXXXX)
+chmod 755 "$WORK"  # the postgres user reaches its data dir through it
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "nothing listens on $1" >&2; return 1; }
 
