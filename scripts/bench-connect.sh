@@ -9,7 +9,8 @@
 #   BENCHES="pg-alo pg-eos" scripts/bench-connect.sh 1   (a subset)
 #
 # Figures: file (file source -> topic), sqlite-alo, sqlite-eos, pg-alo,
-# pg-eos, pg-alo-big / pg-eos-big (5,000 records per transaction).
+# pg-eos, pg-alo-big / pg-eos-big (5,000 records per transaction);
+# not in the default set: pg-alo-2tasks / pg-eos-2tasks (2 tasks, 2 partitions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
@@ -70,6 +71,8 @@ for b in $BENCHES; do
     pg-eos) bench pg-eos --test jdbc-sink --database-url "$PGURL" --guarantee exactly-once ;;
     pg-alo-big) bench pg-alo-big --test jdbc-sink --database-url "$PGURL" --guarantee at-least-once --max-poll-records 5000 ;;
     pg-eos-big) bench pg-eos-big --test jdbc-sink --database-url "$PGURL" --guarantee exactly-once --max-poll-records 5000 ;;
+    pg-alo-2tasks) bench pg-alo-2tasks --test jdbc-sink --database-url "$PGURL" --guarantee at-least-once --tasks 2 --partitions 2 ;;
+    pg-eos-2tasks) bench pg-eos-2tasks --test jdbc-sink --database-url "$PGURL" --guarantee exactly-once --tasks 2 --partitions 2 ;;
     *) echo "unknown bench $b" >&2; exit 2 ;;
   esac
 done
