@@ -44,7 +44,6 @@ use super::loader::Loader;
 use super::nexmark::{delete_topics, end_offsets, process_cpu_seconds};
 use super::{create_bench_topic, now_ms, print_summary, thousands, Payloads};
 use crate::client::{ClientArgs, REQUEST_TIMEOUT};
-use crate::streams::GuaranteeArg;
 
 /// Arguments of `fjord bench connect`.
 #[derive(Args, Debug)]
@@ -71,7 +70,7 @@ pub struct ConnectBenchArgs {
     /// exactly-once (the sink's exactly.once=true: each partition's offset
     /// commits in the rows' transaction).
     #[arg(long, value_enum, default_value = "at-least-once")]
-    guarantee: GuaranteeArg,
+    guarantee: Guarantee,
     /// The connector's tasks.max (the file source always runs one task).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     tasks: u32,
@@ -111,6 +110,25 @@ enum TestKind {
     /// org.apache.kafka.connect.file.FileStreamSourceConnector: a file's
     /// lines into a topic.
     FileSource,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Guarantee {
+    /// Kafka Connect's behaviour: the group's offsets are committed after
+    /// the rows, so a crash may write some rows again.
+    AtLeastOnce,
+    /// The JDBC sink's exactly.once=true: each partition's next offset
+    /// commits in the rows' own transaction.
+    ExactlyOnce,
+}
+
+impl Guarantee {
+    fn name(self) -> &'static str {
+        match self {
+            Guarantee::AtLeastOnce => "at-least-once",
+            Guarantee::ExactlyOnce => "exactly-once",
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -376,7 +394,7 @@ fn jdbc_sink(args: &ConnectBenchArgs, run_id: i64, dir: &Path) -> Result<()> {
     let worker = start_worker(args, &runtime, run_id, dir)?;
     let name = format!("fjord-bench-jdbc-{run_id}");
     let table = format!("bench_connect_{run_id}");
-    let exactly_once = args.guarantee == GuaranteeArg::ExactlyOnce;
+    let exactly_once = args.guarantee == Guarantee::ExactlyOnce;
     let config = Config::from_pairs([
         (
             "connector.class",
@@ -564,7 +582,7 @@ fn write_lines(path: &Path, lines: u64, bytes: usize, quiet: bool) -> Result<u64
 }
 
 fn file_source(args: &ConnectBenchArgs, run_id: i64, dir: &Path) -> Result<()> {
-    if args.guarantee == GuaranteeArg::ExactlyOnce {
+    if args.guarantee == Guarantee::ExactlyOnce {
         bail!("the file-source bench measures at-least-once delivery only");
     }
     let meta: BaseConsumer = args.client.config_with(&[]).create()?;
